@@ -1,0 +1,1 @@
+"""Message-level work: MIME walk and splice, classification, block rendering, DKIM."""

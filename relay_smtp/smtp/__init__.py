@@ -1,0 +1,1 @@
+"""SMTP edges: the server clients talk to, the next-hop client, the retry spool."""
