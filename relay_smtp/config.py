@@ -1,0 +1,483 @@
+"""Configuration: a TOML file becomes validated, frozen settings.
+
+Operators edit this file by hand, so every mistake must come back as a sentence that names the key
+(`smtp.listen: port 99999 is out of range`), all mistakes at once, and unknown keys are errors rather
+than silently ignored typos. Secret values may be written as ``"env:NAME"`` and are then read from the
+environment, so the file itself can be world-readable.
+
+Nothing here touches the network or starts anything; the settings are passed into the parts that do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TlsMode = Literal["none", "opportunistic", "required"]
+CompanyMode = Literal["enforce", "audit", "off"]
+Locale = Literal["ja", "en", "auto"]
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """Raised with every problem found in a configuration, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    listen: HostPort = HostPort("127.0.0.1", 10025)
+    hostname: str = ""  # empty: the machine's FQDN
+    max_message_size: int = 26_214_400
+    max_recipients: int = 1000
+    max_line_length: int = 65_536
+    allowed_networks: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    auth_users: Mapping[str, str] = field(default_factory=dict)
+    auth_require_tls: bool = True
+    idle_timeout: float = 300.0
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpUpstream:
+    host: str
+    port: int
+    tls: TlsMode = "opportunistic"
+    implicit_tls: bool = False  # smtps://: TLS from the first byte
+
+
+@dataclass(frozen=True)
+class MaildirUpstream:
+    path: Path
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    target: SmtpUpstream | MaildirUpstream = MaildirUpstream(Path("outbox"))
+    timeout: float = 60.0
+    username: str | None = None
+    password: str | None = None
+    helo_name: str = ""
+    pool_size: int = 8
+    verify_certificates: bool = True
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    listen: HostPort = HostPort("127.0.0.1", 8025)
+    public_url: str = "http://127.0.0.1:8025"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///relay-smtp.db"
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    secrets: tuple[str, ...] = ()  # empty: a development secret is generated at start
+    max_age_days: int = 180
+
+
+@dataclass(frozen=True)
+class CreditSettings:
+    registrations_per_credit: int = 10
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    locale: Locale = "auto"
+    mode: CompanyMode = "audit"
+    recruiting_senders: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    domain: str
+    selector: str
+    key_file: Path
+    algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class Settings:
+    smtp: SmtpSettings = SmtpSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    web: WebSettings = WebSettings()
+    store: StoreSettings = StoreSettings()
+    links: LinkSettings = LinkSettings()
+    credits: CreditSettings = CreditSettings()
+    companies: tuple[Company, ...] = ()
+    dkim_keys: tuple[DkimKey, ...] = ()
+    log: LogSettings = LogSettings()
+    source: Path | None = None  # the file these settings came from, if any
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Table:
+    """One TOML table being read: takes keys off it, records problems, reports leftovers."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
+        self._data = dict(data)
+        self._prefix = prefix
+        self._problems = problems
+
+    def key(self, name: str) -> str:
+        return f"{self._prefix}.{name}" if self._prefix else name
+
+    def problem(self, name: str, message: str) -> None:
+        self._problems.append(f"{self.key(name)}: {message}")
+
+    def names(self) -> list[str]:
+        return list(self._data)
+
+    def get(self, name: str, default: T, convert: Callable[[Any], T]) -> T:
+        """Take `name` off the table and convert it; on a bad value note it and keep the default."""
+        if name not in self._data:
+            return default
+        raw = self._data.pop(name)
+        try:
+            return convert(raw)
+        except (TypeError, ValueError) as exc:
+            self.problem(name, str(exc))
+            return default
+
+    def table(self, name: str) -> _Table:
+        raw = self._data.pop(name, {})
+        if not isinstance(raw, dict):
+            self.problem(name, "must be a table")
+            raw = {}
+        return _Table(raw, self.key(name), self._problems)
+
+    def tables(self, name: str) -> list[_Table]:
+        raw = self._data.pop(name, [])
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            self.problem(name, "must be an array of tables ([[...]])")
+            return []
+        return [_Table(item, f"{self.key(name)}[{i}]", self._problems) for i, item in enumerate(raw)]
+
+    def finish(self) -> None:
+        for name in self._data:
+            self.problem(name, "unknown key")
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"must be a string, not {_toml_type(value)}")
+    return value
+
+
+def _nonempty_string(value: Any) -> str:
+    text = _string(value)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"must be true or false, not {_toml_type(value)}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"must be an integer, not {_toml_type(value)}")
+    if value <= 0:
+        raise ValueError(f"must be positive, not {value}")
+    return value
+
+
+def _positive_seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"must be a number of seconds, not {_toml_type(value)}")
+    if value <= 0:
+        raise ValueError(f"must be positive, not {value}")
+    return float(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"must be an array of strings, not {_toml_type(value)}")
+    return tuple(_string(item) for item in value)
+
+
+def _choice(*allowed: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> str:
+        text = _string(value)
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, not {text!r}")
+        return text
+
+    return convert
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _host_port(value: Any) -> HostPort:
+    text = _string(value)
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port")
+    host = host.removeprefix("[").removesuffix("]")
+    if not port_text.isdigit():
+        raise ValueError(f"port {port_text!r} is not a number")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range")
+    return HostPort(host, port)
+
+
+def _network(value: Any) -> IPNetwork:
+    text = _string(value)
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a network (e.g. 10.0.0.0/8)") from None
+
+
+def _networks(value: Any) -> tuple[IPNetwork, ...]:
+    return tuple(_network(item) for item in _strings(value))
+
+
+def _readable_file(value: Any) -> Path:
+    path = Path(_nonempty_string(value))
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a readable file")
+    return path
+
+
+def _secret(env: Mapping[str, str]) -> Callable[[Any], str]:
+    """A secret written inline or as ``env:NAME``; the value is never echoed in an error."""
+
+    def convert(value: Any) -> str:
+        text = _nonempty_string(value)
+        if not text.startswith("env:"):
+            return text
+        name = text.removeprefix("env:")
+        if name not in env or not env[name]:
+            raise ValueError(f"environment variable {name} is not set")
+        return env[name]
+
+    return convert
+
+
+def _upstream_target(value: Any) -> SmtpUpstream | MaildirUpstream:
+    text = _string(value)
+    if text.startswith("maildir:"):
+        path = text.removeprefix("maildir:")
+        if not path:
+            raise ValueError("maildir: needs a directory, e.g. maildir:./outbox")
+        return MaildirUpstream(Path(path))
+    parts = urlsplit(text)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"{text!r} must start with smtp://, smtps:// or maildir:")
+    if not parts.hostname:
+        raise ValueError(f"{text!r} has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has a port out of range") from None
+    implicit = parts.scheme == "smtps"
+    default_port = 465 if implicit else 25
+    return SmtpUpstream(parts.hostname, port or default_port, implicit_tls=implicit)
+
+
+def _public_url(value: Any) -> str:
+    text = _nonempty_string(value).rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} must be an http:// or https:// URL")
+    return text
+
+
+def _store_url(value: Any) -> str:
+    text = _nonempty_string(value)
+    if not text.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+        raise ValueError(f"{text!r} must be a sqlite:/// or postgresql+psycopg:// URL")
+    return text
+
+
+def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
+    d = SmtpSettings()
+    users_table = t.table("auth_users")
+    users = {name: users_table.get(name, "", _secret(env)) for name in users_table.names()}
+    users_table.finish()
+    settings = SmtpSettings(
+        listen=t.get("listen", d.listen, _host_port),
+        hostname=t.get("hostname", d.hostname, _string),
+        max_message_size=t.get("max_message_size", d.max_message_size, _positive_int),
+        max_recipients=t.get("max_recipients", d.max_recipients, _positive_int),
+        max_line_length=t.get("max_line_length", d.max_line_length, _positive_int),
+        allowed_networks=t.get("allowed_networks", d.allowed_networks, _networks),
+        tls_cert_file=t.get("tls_cert_file", d.tls_cert_file, _readable_file),
+        tls_key_file=t.get("tls_key_file", d.tls_key_file, _readable_file),
+        auth_users=users,
+        auth_require_tls=t.get("auth_require_tls", d.auth_require_tls, _bool),
+        idle_timeout=t.get("idle_timeout", d.idle_timeout, _positive_seconds),
+        drain_timeout=t.get("drain_timeout", d.drain_timeout, _positive_seconds),
+    )
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")
+    if settings.max_line_length < 1000:
+        t.problem("max_line_length", "must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
+    if settings.auth_users and settings.auth_require_tls and settings.tls_cert_file is None:
+        t.problem("auth_users", "AUTH needs STARTTLS: set tls_cert_file, or auth_require_tls = false")
+    return settings
+
+
+def _upstream(t: _Table, env: Mapping[str, str]) -> UpstreamSettings:
+    d = UpstreamSettings()
+    target = t.get("url", d.target, _upstream_target)
+    tls: TlsMode = t.get("tls", "opportunistic", _choice("none", "opportunistic", "required"))
+    if isinstance(target, SmtpUpstream):
+        target = SmtpUpstream(target.host, target.port, tls, target.implicit_tls)
+    settings = UpstreamSettings(
+        target=target,
+        timeout=t.get("timeout", d.timeout, _positive_seconds),
+        username=t.get("username", d.username, _nonempty_string),
+        password=t.get("password", d.password, _secret(env)),
+        helo_name=t.get("helo_name", d.helo_name, _string),
+        pool_size=t.get("pool_size", d.pool_size, _positive_int),
+        verify_certificates=t.get("verify_certificates", d.verify_certificates, _bool),
+    )
+    if (settings.username is None) != (settings.password is None):
+        t.problem("username", "username and password must be set together")
+    return settings
+
+
+def _company(t: _Table) -> Company:
+    company = Company(
+        id=t.get("id", "", _nonempty_string),
+        name=t.get("name", "", _nonempty_string),
+        locale=t.get("locale", "auto", _choice("ja", "en", "auto")),
+        mode=t.get("mode", "audit", _choice("enforce", "audit", "off")),
+        recruiting_senders=t.get("recruiting_senders", (), _strings),
+        domains=t.get("domains", (), _strings),
+    )
+    for name in ("id", "name"):
+        if not getattr(company, name):
+            t.problem(name, "is required")
+    t.finish()
+    return company
+
+
+def _dkim_key(t: _Table) -> DkimKey:
+    key = DkimKey(
+        domain=t.get("domain", "", _nonempty_string).lower(),
+        selector=t.get("selector", "", _nonempty_string),
+        key_file=t.get("key_file", Path(), _readable_file),
+        algorithm=t.get("algorithm", "rsa-sha256", _choice("rsa-sha256", "ed25519-sha256")),
+    )
+    for name, value in (("domain", key.domain), ("selector", key.selector)):
+        if not value:
+            t.problem(name, "is required")
+    if key.key_file == Path():
+        t.problem("key_file", "is required")
+    t.finish()
+    return key
+
+
+def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) -> Settings:
+    problems: list[str] = []
+    top = _Table(data, "", problems)
+    smtp = _smtp(top.table("smtp"), env)
+    upstream = _upstream(top.table("upstream"), env)
+    web_t = top.table("web")
+    web = WebSettings(
+        listen=web_t.get("listen", WebSettings.listen, _host_port),
+        public_url=web_t.get("public_url", WebSettings.public_url, _public_url),
+    )
+    store_t = top.table("store")
+    store = StoreSettings(url=store_t.get("url", StoreSettings.url, _store_url))
+    links_t = top.table("links")
+    links = LinkSettings(
+        secrets=links_t.get("secrets", (), lambda v: tuple(map(_secret(env), _strings(v)))),
+        max_age_days=links_t.get("max_age_days", LinkSettings.max_age_days, _positive_int),
+    )
+    credits_t = top.table("credits")
+    credits = CreditSettings(
+        registrations_per_credit=credits_t.get("registrations_per_credit", 10, _positive_int)
+    )
+    companies = tuple(_company(c) for c in top.tables("companies"))
+    dkim_t = top.table("dkim")
+    dkim_keys = tuple(_dkim_key(k) for k in dkim_t.tables("keys"))
+    log_t = top.table("log")
+    log = LogSettings(
+        format=log_t.get("format", "text", _choice("text", "json")),
+        level=log_t.get("level", "info", _choice("debug", "info", "warning", "error")),
+    )
+    for table in (web_t, store_t, links_t, credits_t, dkim_t, log_t, top):
+        table.finish()
+    _check_unique([c.id for c in companies], "companies", "id", problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(smtp, upstream, web, store, links, credits, companies, dkim_keys, log, source)
+
+
+def _check_unique(values: list[str], table: str, key: str, problems: list[str]) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(f"{table}[{i}].{key}: {value!r} is used twice")
+        seen.add(value)
+
+
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (or the embedded defaults when None) into Settings, or raise ConfigError."""
+    environ = os.environ if env is None else env
+    if path is None:
+        return _read({}, environ, None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: is not UTF-8"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    # Relative paths in the file (key files, maildir) are taken relative to the working directory,
+    # as every other mail daemon does; operators are told to use absolute paths in production.
+    return _read(data, environ, path)

@@ -1,0 +1,246 @@
+"""The SMTP side clients talk to: who may send, how big, and a truthful answer after the next hop's.
+
+This is an aiosmtpd handler plus a thin subclass of aiosmtpd's protocol. The handler decides policy
+(allowed networks or SMTP AUTH, else `554 5.7.1` at RCPT: never an open relay), offers each recipient
+to the next hop while the client is still at RCPT (so a recipient the next hop refuses is refused to the
+client, which then retries or bounces that one recipient itself), and at the end of DATA runs the
+message through `process` and sends the result, answering with what the next hop answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from relay_smtp.config import IPNetwork, SmtpSettings
+from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
+
+log = logging.getLogger("relay_smtp.transaction")
+
+RELAY_DENIED = Reply(554, "5.7.1 relaying denied: client not in allowed networks and not authenticated")
+TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 too many recipients")
+
+# aiosmtpd's own replies carry no enhanced status code (RFC 3463); mail admins grep for them.
+_ENHANCED = {
+    "552 Error: Too much mail data": "552 5.3.4 message too big",
+    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 message too big",
+    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 line too long",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the relay did with one message, for the transaction log line."""
+
+    reply: Reply
+    action: str
+
+
+Processor = Callable[["Message"], Awaitable[Delivery]]
+
+
+@dataclass
+class Message:
+    """One received message and its envelope, plus the transaction already open at the next hop."""
+
+    queue_id: str
+    mail_from: str
+    mail_options: list[str]
+    recipients: list[str]
+    data: bytes
+    transaction: Transaction
+    peer: str
+
+
+_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def normalise_line_endings(data: bytes) -> bytes:
+    """Bare LF (and bare CR) become CRLF, SMTP's only line ending (RFC 5321 section 2.3.8).
+
+    aiosmtplib does the same on the way out; doing it here too means a Maildir next hop and an SMTP
+    next hop receive the same bytes.
+    """
+    if _BARE_CR_OR_LF.search(data) is None:
+        return data
+    return _BARE_CR_OR_LF.sub(b"\r\n", data)
+
+
+def new_queue_id() -> str:
+    return secrets.token_hex(5).upper()
+
+
+def _peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else peer)
+    except (ValueError, TypeError, IndexError):
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def peer_allowed(peer: Any, networks: tuple[IPNetwork, ...]) -> bool:
+    address = _peer_address(peer)
+    return address is not None and any(address in network for network in networks)
+
+
+@dataclass
+class _SessionState:
+    transaction: Transaction | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class RelayHandler:
+    """aiosmtpd handler hooks: MAIL opens nothing, RCPT asks the next hop, DATA processes and sends."""
+
+    def __init__(self, settings: SmtpSettings, next_hop: NextHop, process: Processor) -> None:
+        self.settings = settings
+        self.next_hop = next_hop
+        self.process = process
+        self._sessions: dict[int, _SessionState] = {}
+        self.in_flight = 0
+
+    def _state(self, session: Session) -> _SessionState:
+        return self._sessions.setdefault(id(session), _SessionState())
+
+    async def _abort(self, session: Session) -> None:
+        state = self._sessions.get(id(session))
+        if state is not None and state.transaction is not None:
+            transaction, state.transaction = state.transaction, None
+            await transaction.abort()
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await self._abort(session)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        self._state(session).started = time.monotonic()
+        return "250 2.1.0 ok"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not (session.authenticated or peer_allowed(session.peer, self.settings.allowed_networks)):
+            log.warning("refused relaying for %s from %s", address, session.peer)
+            return str(RELAY_DENIED)
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return str(TOO_MANY_RECIPIENTS)
+        state = self._state(session)
+        if state.transaction is None:
+            state.transaction = self.next_hop.begin(envelope.mail_from or "", envelope.mail_options)
+        reply = await state.transaction.add_recipient(address, options)
+        if reply.accepted:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(options)
+            return "250 2.1.5 ok"
+        return str(reply)
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await self._abort(session)
+        return "250 2.0.0 ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        state = self._state(session)
+        transaction, state.transaction = state.transaction, None
+        assert transaction is not None  # aiosmtpd refuses DATA without an accepted RCPT
+        raw = envelope.original_content
+        assert isinstance(raw, bytes)
+        message = Message(
+            queue_id=new_queue_id(),
+            mail_from=envelope.mail_from or "",
+            mail_options=list(envelope.mail_options),
+            recipients=list(envelope.rcpt_tos),
+            data=normalise_line_endings(raw),
+            transaction=transaction,
+            peer=str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer),
+        )
+        self.in_flight += 1
+        started = time.monotonic()
+        try:
+            delivery = await self.process(message)
+        finally:
+            self.in_flight -= 1
+        self._log(message, delivery, time.monotonic() - started)
+        reply = delivery.reply
+        if reply.accepted:
+            return f"250 2.0.0 {message.queue_id} {reply}"
+        return f"{reply.code} {reply.text} [{message.queue_id}]"
+
+    def _log(self, message: Message, delivery: Delivery, seconds: float) -> None:
+        log.info(
+            "%s from=<%s> rcpts=%d size=%d action=%s reply=%r ms=%.1f",
+            message.queue_id,
+            message.mail_from,
+            len(message.recipients),
+            len(message.data),
+            delivery.action,
+            str(delivery.reply),
+            seconds * 1000,
+            extra={
+                "queue_id": message.queue_id,
+                "mail_from": message.mail_from,
+                "rcpts": len(message.recipients),
+                "size": len(message.data),
+                "action": delivery.action,
+                "reply": str(delivery.reply),
+                "ms": round(seconds * 1000, 1),
+            },
+        )
+
+    async def session_closed(self, session: Session) -> None:
+        await self._abort(session)
+        self._sessions.pop(id(session), None)
+
+
+class RelaySMTP(SMTP):
+    """aiosmtpd's protocol with enhanced status codes and a hook when the client goes away."""
+
+    def __init__(self, handler: RelayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        # aiosmtpd sizes its line buffer from this attribute in __init__. Real mail has lines longer
+        # than RFC 5321's 1000 octets; like Postfix, the relay passes them on rather than refuse them.
+        self.line_length_limit = line_length_limit
+        super().__init__(handler, **kwargs)
+        self._relay_handler = handler
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            await super().push(_ENHANCED.get(status, status))
+        else:
+            await super().push(status)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        session = self.session
+        super().connection_lost(error)
+        if session is not None:
+            asyncio.get_running_loop().create_task(self._relay_handler.session_closed(session))
+
+
+def make_authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
+    """Check PLAIN/LOGIN credentials against the configured users in constant time."""
+    import hmac
+
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        expected = users.get(user)
+        given = auth_data.password
+        ok = expected is not None and hmac.compare_digest(given, expected.encode("utf-8"))
+        if not ok:
+            log.warning("AUTH %s failed for user %r from %s", mechanism, user, session.peer)
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
+    return authenticate
