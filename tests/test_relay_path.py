@@ -272,3 +272,66 @@ def test_maildir_delivery_is_atomic_and_byte_identical(loop_thread: LoopThread, 
     [delivered] = (tmp_path / "outbox" / "new").iterdir()
     assert delivered.read_bytes() == MESSAGE
     assert list((tmp_path / "outbox" / "tmp").iterdir()) == []
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "relay.crt", directory / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_starttls_is_offered_with_a_certificate_and_auth_only_after_it(
+    loop_thread: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    import ssl
+
+    cert_file, key_file = self_signed_certificate(tmp_path)
+    settings = settings_for_sink(
+        sink.port,
+        allowed_networks=(),
+        tls_cert_file=cert_file,
+        tls_key_file=key_file,
+        auth_users={"ats": "s3cret"},
+    )
+    relay = start_relay(loop_thread, settings)
+    context = ssl.create_default_context(cafile=str(cert_file))
+    context.check_hostname = False
+    try:
+        with client(relay) as c:
+            assert c.has_extn("starttls")
+            assert not c.has_extn("auth")  # no AUTH in the clear
+            c.starttls(context=context)
+            c.ehlo()
+            assert "PLAIN" in c.esmtp_features["auth"]
+            c.login("ats", "s3cret")
+            assert c.sendmail("recruit@acme.example", ["a@example.org"], MESSAGE) == {}
+    finally:
+        relay.stop()
+    assert sink.received[0].data == MESSAGE

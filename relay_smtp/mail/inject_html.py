@@ -1,0 +1,303 @@
+"""Splice the Career Relay block into one text/html body without re-serialising the page.
+
+A parser's output is never what goes out: BeautifulSoup (lxml) re-serialises markup its own way, and
+mail HTML (Outlook conditional comments, odd nesting, ISO-2022-JP text) does not survive that
+unchanged. So the work is split in two:
+
+1. *Decide* with BeautifulSoup + lxml which landmark the block belongs before: the placeholder, the
+   first sign-off/quoted-history element (Gmail, Outlook, Apple Mail, Thunderbird …), ``</body>``.
+2. *Locate* that landmark in the original octets. lxml does not give source offsets, so we scan the
+   decoded octets for tags ourselves (tags are ASCII; the scan runs on ``ascii_view`` so Shift_JIS
+   trail bytes and JIS X 0208 text cannot pose as markup) and pick the n-th start tag of the same
+   name, checking that its attributes agree with the element BeautifulSoup chose.
+
+The block is then inserted at that decoded offset (any offset works for HTML: quoted-printable
+splits an encoded line with a soft line break, see transfer.insert_encoded), encoded in the part's
+charset with character references for what the charset lacks. HTML never changes charset.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import re
+import warnings
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+
+from relay_smtp.mail.inject_text import (
+    ASCII,
+    DEFAULT_PLACEHOLDER,
+    LeafSplice,
+    PartCharset,
+    ascii_view,
+    resolve_charset,
+    splice_insertion,
+)
+from relay_smtp.mail.snippets import has_marker
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
+
+__all__ = ["splice_html_block"]
+
+
+def splice_html_block(
+    body: bytes,
+    *,
+    cte: str,
+    charset: str | None,
+    block_html: str,
+    placeholder: str = DEFAULT_PLACEHOLDER,
+) -> LeafSplice:
+    """Splice ``block_html`` (rendered, already escaped) into a text/html leaf ``body``."""
+    decoded = decode_body(body, cte)
+    data = decoded.data
+    part_charset, known = _html_charset(data, charset)
+    page = data.decode(part_charset.analysis_codec, errors="replace")
+    if has_marker(page):
+        raise UnsupportedPart("the part already carries the Career Relay block")
+    view = ascii_view(data, part_charset)
+    start, end, where = _find_target(view, page, _scan_markup(view), placeholder)
+    newline = detect_newline(data).decode("ascii")
+    # Start the block on a line of its own: the line it splits never grows past its old length.
+    lead = "" if start == 0 or data[start - 1 : start] == b"\n" else newline
+    text = lead + newline.join(block_html.strip("\r\n").splitlines()) + newline
+    return splice_insertion(
+        body,
+        cte=cte,
+        # Without any declared charset we cannot know how the reader decodes 8-bit octets.
+        charset=part_charset if known else ASCII,
+        decoded=decoded,
+        span=(start, end),
+        text=text,
+        where=where,
+        html=True,
+    )
+
+
+_META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.I)
+
+
+def _html_charset(data: bytes, label: str | None) -> tuple[PartCharset, bool]:
+    """The part's charset parameter, else the page's <meta> charset, else UTF-8 for analysis only.
+
+    The second value says whether the charset is actually known (declared somewhere).
+    """
+    if label and label.strip():
+        return resolve_charset(label), True
+    meta = _META_CHARSET.search(data)
+    if meta:
+        try:
+            return resolve_charset(meta.group(1).decode("ascii")), True
+        except UnsupportedPart:
+            pass
+    return resolve_charset("utf-8"), False
+
+
+# --- scanning the original markup --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tag:
+    start: int
+    end: int
+    name: str
+    closing: bool
+    attrs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Markup:
+    tags: list[_Tag]
+    spans: list[tuple[int, int]]  # every range that is not text: tags, comments, script/style …
+
+
+_TOKEN = re.compile(
+    rb"<!--.*?(?:-->|\Z)"  # comment (Outlook's <!--[if mso]> blocks included)
+    rb"|<[!?][^>]*(?:>|\Z)"  # doctype, <![if …]>, processing instruction
+    rb"|<(/?)([A-Za-z][^\s/>]*)((?:\"[^\"]*\"|'[^']*'|[^'\">])*)(?:>|\Z)",  # a tag
+    re.S,
+)
+_ATTRIBUTE = re.compile(rb"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
+# Their content is not markup (script/style for libxml2 too; title/textarea are RCDATA in HTML5):
+# a placeholder there is not text of the page, and "<div" there is not a tag.
+_RAW_TEXT = (b"script", b"style", b"title", b"textarea")
+
+
+def _scan_markup(view: bytes) -> _Markup:
+    tags: list[_Tag] = []
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while match := _TOKEN.search(view, position):
+        spans.append(match.span())
+        position = match.end()
+        if not match.group(2):
+            continue  # a comment or declaration
+        name, closing = match.group(2).lower(), bool(match.group(1))
+        attributes = _attributes(match.group(3) or b"")
+        tags.append(_Tag(match.start(), match.end(), name.decode("ascii", "replace"), closing, attributes))
+        if name in _RAW_TEXT and not closing:
+            close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, position)
+            content_end = close.start() if close else len(view)
+            spans.append((position, content_end))
+            position = content_end
+    return _Markup(tags, spans)
+
+
+def _attributes(raw: bytes) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for match in _ATTRIBUTE.finditer(raw):
+        value = match.group(2) or b""
+        if value[:1] in (b'"', b"'"):
+            value = value[1:-1]
+        name = match.group(1).decode("latin-1").lower()
+        attributes.setdefault(name, html.unescape(value.decode("latin-1")))
+    return attributes
+
+
+def _in_markup(markup: _Markup, position: int) -> bool:
+    # Spans are in document order and do not overlap: only the last one starting at or before
+    # ``position`` can hold it.
+    index = bisect.bisect_right([start for start, _ in markup.spans], position) - 1
+    return index >= 0 and position < markup.spans[index][1]
+
+
+# --- deciding where the block goes ---------------------------------------------------------------
+
+
+def _find_target(view: bytes, page: str, markup: _Markup, placeholder: str) -> tuple[int, int, str]:
+    position = _placeholder_position(view, markup, placeholder)
+    if position is not None:
+        return position, position + len(placeholder), "at placeholder"
+    landmark = _landmark(_parse(page))
+    if landmark:
+        element, where = landmark
+        offset = _element_offset(element, markup)
+        if offset is not None:
+            return offset, offset, where
+    for name in ("body", "html"):
+        closing = [tag for tag in markup.tags if tag.name == name and tag.closing]
+        if closing:
+            return closing[-1].start, closing[-1].start, f"before </{name}>"
+    return len(view), len(view), "at end"
+
+
+def _placeholder_position(view: bytes, markup: _Markup, placeholder: str) -> int | None:
+    """The first placeholder in text (not in a tag, comment or script); None if there is none."""
+    needle = placeholder.encode("ascii")
+    position = view.find(needle)
+    while position >= 0:
+        if not _in_markup(markup, position):
+            return position
+        position = view.find(needle, position + 1)
+    return None
+
+
+def _parse(page: str) -> BeautifulSoup:
+    with warnings.catch_warnings():
+        # A short page can look like a file name or a URL to bs4; an XHTML page like XML.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(page, "lxml", multi_valued_attributes=None)
+
+
+# Sign-off and quoted-history landmarks, by class and by id.
+_CLASSES = {
+    "gmail_quote": "Gmail quote (div.gmail_quote)",
+    "gmail_quote_container": "Gmail quote (div.gmail_quote)",
+    "gmail_signature": "Gmail signature (div.gmail_signature)",
+    "gmail_signature_prefix": "Gmail signature (span.gmail_signature_prefix)",
+    "moz-cite-prefix": "Thunderbird quote (div.moz-cite-prefix)",
+    "moz-signature": "Thunderbird signature (div.moz-signature)",
+    "yahoo_quoted": "Yahoo quote (div.yahoo_quoted)",
+}
+_IDS = {
+    "appendonsend": "Outlook reply (div#appendonsend)",
+    "divRplyFwdMsg": "Outlook reply header (div#divRplyFwdMsg)",
+    "Signature": "Outlook signature (div#Signature)",
+}
+# Outlook desktop's reply separator: <div style="border:none;border-top:solid #E1E1E1 1.0pt;…">
+# (#B5C4DF in older versions).
+_OUTLOOK_SEPARATOR = re.compile(r"border-top:solid#(?:e1e1e1|b5c4df)")
+
+
+def _landmark(soup: BeautifulSoup) -> tuple[Tag, str] | None:
+    """The first element, in document order, that starts the sign-off or the quoted history."""
+    for element in soup.find_all(True):
+        found = _classify(element)
+        if found:
+            return found
+    return None
+
+
+def _classify(element: Tag) -> tuple[Tag, str] | None:
+    classes = _attribute(element, "class").split()
+    for name in classes:
+        if name in _CLASSES:
+            return element, "before " + _CLASSES[name]
+    element_id = _attribute(element, "id")
+    if element_id in _IDS:
+        return element, "before " + _IDS[element_id]
+    style = re.sub(r"\s+", "", _attribute(element, "style").lower())
+    if element.name == "div" and _OUTLOOK_SEPARATOR.search(style):
+        return element, "before Outlook reply header (border-top:solid #E1E1E1)"
+    if element.name == "blockquote" and _attribute(element, "type").lower() == "cite":
+        return _apple_wrapper(element) or element, "before quoted history (blockquote type=cite)"
+    if element.name == "a" and _attribute(element, "name") == "_MailAutoSig":
+        block = element.find_parent(["p", "div"])
+        return (block or element), "before Outlook signature (a name=_MailAutoSig)"
+    return None
+
+
+def _apple_wrapper(blockquote: Tag) -> Tag | None:
+    """Apple Mail wraps the quote as <div><br><blockquote type="cite">: start at that <div>."""
+    parent = blockquote.parent
+    if not isinstance(parent, Tag) or parent.name != "div":
+        return None
+    for sibling in blockquote.previous_siblings:
+        if isinstance(sibling, Tag) and sibling.name != "br":
+            return None
+        if not isinstance(sibling, Tag) and str(sibling).strip():
+            return None
+    return parent
+
+
+def _attribute(element: Tag, name: str) -> str:
+    value = element.get(name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else " ".join(value)
+
+
+def _element_offset(element: Tag, markup: _Markup) -> int | None:
+    """Where ``element``'s start tag is in the original: the n-th start tag of its name, if the
+    attributes agree, else the agreeing start tag nearest to that rank."""
+    soup_rank = next(
+        rank for rank, other in enumerate(_root(element).find_all(element.name)) if other is element
+    )
+    raw = [tag for tag in markup.tags if tag.name == element.name and not tag.closing]
+    agreeing = [rank for rank, tag in enumerate(raw) if _same_attributes(tag, element)]
+    if not agreeing:
+        return None
+    return raw[min(agreeing, key=lambda rank: abs(rank - soup_rank))].start
+
+
+def _root(element: Tag) -> Tag:
+    root = element
+    while isinstance(root.parent, Tag):
+        root = root.parent
+    return root
+
+
+_COMPARED = ("id", "class", "type", "name", "style")
+
+
+def _same_attributes(tag: _Tag, element: Tag) -> bool:
+    return all(
+        _comparable(tag.attrs.get(name, "")) == _comparable(_attribute(element, name)) for name in _COMPARED
+    )
+
+
+def _comparable(value: str) -> str:
+    # The raw side only knows ASCII for sure (the view masks multibyte characters), so compare that.
+    return "".join(char for char in value if char.isascii() and not char.isspace())
