@@ -1,0 +1,1023 @@
+"""Decide whether an outgoing message is a job-application rejection, and say why.
+
+The relay splices a Career Relay referral block only into rejection mail (お祈りメール and its
+English counterparts). A block in an offer letter, an interview invitation or a supplier's mail
+would embarrass the sending company; a missed rejection only loses one referral. So this module is
+built for precision first, and for a mail admin who asks "why?":
+
+* explicit markers decide first (header ``X-Career-Relay``, a subject tag, a body placeholder);
+* then who: only mail from a recruiting sender to at least one outside recipient can qualify;
+* then what: weighted phrases over the subject and the sender's own visible text (quoted history,
+  attachments and attached messages are ignored). Rejection phrases add, strong "this is something
+  else" phrases (offers, pass notices, scheduling, supplier bids, contests, papers, loans ...)
+  subtract, and the message is a rejection when the sum reaches the threshold and the text also
+  names the job side (面接, 採用, position, interview ...): declining a loan, a supplier or a
+  scholarship uses the same polite wording, and no list of such topics is ever complete.
+
+Every phrase that fired is returned as a :class:`Signal`, in order, so a verdict can be printed as
+it was reached. :func:`classify` never raises: an unreadable message is "other", with a reason.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.message
+import importlib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.policy import compat32
+from typing import Any, Literal
+
+import lxml.etree
+import lxml.html
+
+try:  # the regex parser, to find literals for a fast pre-check (private; optional)
+    _SRE_PARSER: Any = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover
+    _SRE_PARSER = None
+
+Label = Literal["rejection", "other"]
+Explicit = Literal["rejection", "skip"]
+Locale = Literal["ja", "en"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One observation that contributed to a verdict.
+
+    ``where`` is one of subject, body, header, sender, recipient, placeholder, subject-tag, or
+    message (the message could not be read). ``pattern`` is the phrase as configured (or the
+    marker / gate); ``matched`` the normalised text it matched, which is what a person reads.
+    Gates and explicit markers carry weight 0: they decide by themselves. A phrase that matched
+    only where it does not count carries weight 0 and a ``note`` (negated, conditional, reply
+    subject), so an admin sees why it was ignored; the job-context term found has note
+    "job context".
+    """
+
+    where: str
+    pattern: str
+    weight: int
+    matched: str = ""
+    note: str = ""
+
+    def __str__(self) -> str:
+        note = f" ({self.note})" if self.note else ""
+        return f'{self.where}: "{self.matched or self.pattern}"{note} {self.weight:+d}'
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "where": self.where,
+            "pattern": self.pattern,
+            "weight": self.weight,
+            "matched": self.matched,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The classifier's answer for one message.
+
+    ``score`` is the sum of the phrase weights; it is 0 when a marker or a gate decided before the
+    content was weighed (``explicit`` is set for markers; a gate shows as its reason).
+    """
+
+    label: Label
+    score: int
+    reasons: tuple[Signal, ...]
+    explicit: Explicit | None
+    locale: Locale
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "score": self.score,
+            "explicit": self.explicit,
+            "locale": self.locale,
+            "reasons": [str(s) for s in self.reasons],
+            "signals": [s.to_dict() for s in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A phrase and its weight (positive: rejection-like; negative: something else).
+
+    ``pattern`` is a literal matched after normalisation (NFKC, lower case; Japanese ignoring line
+    breaks and spaces, English with whitespace collapsed and whole words only), or a regular
+    expression after a ``re:`` prefix (case-insensitive; a pattern with Japanese characters runs
+    over the Japanese form of the text, where all whitespace and 、 are removed).
+
+    ``check_context``: a positive phrase does not count inside a condition ("if you are not
+    selected", 「不採用の場合」); a negative phrase does not count where the text negates it
+    ("cannot offer you the position", 「内定には至りませんでした」). Topic words (見積, loan)
+    turn it off: negated or not, the mail is about that topic.
+    """
+
+    pattern: str
+    weight: int
+    check_context: bool = True
+
+
+def _topic(pattern: str, weight: int) -> Phrase:
+    return Phrase(pattern, weight, check_context=False)
+
+
+# --- default phrases ------------------------------------------------------------------------
+# Weights: +4 a rejection by itself, +2/+3 typical rejection wording, +1 weak context.
+# Negatives are strong (-6 .. -10) so that one of them outweighs the usual rejection wording:
+# precision comes first. Negative patterns are written so that they never fire inside a positive
+# one (採用決定 but not 不採用; "pleased to offer" but not "cannot offer you").
+
+JA_SUBJECT_PHRASES: tuple[Phrase, ...] = (
+    Phrase("re:(?:選考|面接)結果", 1),
+    Phrase("不採用", 3),
+    Phrase("re:(?<!不)内定(?!者)", -10),
+    Phrase("内々定", -10),
+    Phrase("re:(?<!不)採用(?:の)?(?:決定|通知|のお知らせ)", -10),
+    Phrase("オファー", -8),
+    Phrase("面接のご案内", -8),
+    Phrase("面談のお誘い", -8),
+    Phrase("re:日程(?:の)?(?:調整|変更|確認)", -6),
+    Phrase("通過", -8),
+    Phrase("re:受付|受領", -6),
+    Phrase("入社", -6),
+    Phrase("辞退", -8),
+    Phrase("説明会", -6),
+    _topic("見積", -8),
+    _topic("入札", -8),
+    _topic("コンペ", -8),
+    _topic("コンテスト", -8),
+    _topic("re:出店|出品|掲載", -8),
+    _topic("re:論文|査読", -8),
+    _topic("re:助成|補助金", -8),
+    _topic("re:融資|ローン", -8),
+)
+
+EN_SUBJECT_PHRASES: tuple[Phrase, ...] = (
+    Phrase("unsuccessful", 2),
+    Phrase("re:\\boffer\\b", -8),
+    Phrase("re:\\binvitation\\b", -8),
+    Phrase("re:\\breschedul", -8),
+    Phrase("re:\\bwelcome\\b", -6),
+    Phrase("next steps", -6),
+    Phrase("congratulations", -8),
+    Phrase("re:(?:application|resume|cv) received|received your application", -6),
+    Phrase("onboarding", -6),
+    _topic("re:\\b(?:rfp|quote|proposal|bid|tender)s?\\b", -8),
+    _topic("re:\\b(?:contest|prize|hackathon|competition)\\b", -8),
+    _topic("re:\\blisting\\b", -8),
+    _topic("re:\\b(?:paper|manuscript|cfp)\\b", -8),
+    _topic("re:\\b(?:grant|funding|loan|credit card|rental)\\b", -8),
+)
+
+JA_BODY_PHRASES: tuple[Phrase, ...] = (
+    # rejection wording
+    Phrase("re:見送(?:らせ|りとさせ|りさせ|ることと|ることに|りと(?:なり|いたし))", 4),
+    Phrase("re:採用を見(?:送|合わせ)", 4),
+    Phrase("re:(?<!内)不採用", 4),
+    Phrase("不合格", 4),
+    Phrase(
+        "re:(?:期待|希望|要望|意向|貴意)に(?:(?:沿|添|そ)(?:えな|えず|えませ|いかね|い兼ね|わな|わず|う)"
+        "|お?応え(?:すること)?(?:が|は)?(?:でき(?:な|ず|ませ)|いたしかね|致しかね))",
+        3,
+    ),
+    Phrase("re:ご縁が(?:なかった|ございませんでした|なく)", 3),
+    Phrase("re:(?:採用|内定)(?:に|には|と)?(?:は)?(?:至り?ませ|至らな|至らず)", 3),
+    Phrase("re:(?:選考|面接)[^。]{0,12}(?:お?進み|進んで|進め)[^。]{0,16}(?:でき|かね)", 3),
+    Phrase("re:ご案内(?:を|は)?(?:差し控え|見送|いたしかね|致しかね|できかね)", 3),
+    Phrase("re:(?:採用|募集)枠が?充足", 2),
+    Phrase("re:残念(?:ながら|ではございますが|ですが|な結果)", 2),
+    Phrase("re:ご(?:活躍|健闘|健勝|成功|多幸)(?:を|と)[^。]{0,10}(?:お祈り|祈念|祈って|応援)", 2),
+    Phrase("re:(?:他の|別の|ほかの)(?:方|候補者|応募者)(?:に|で|を|の方)", 3),
+    Phrase("re:(?:難しい|困難な|叶わない|かなわない)結果", 3),
+    Phrase("re:(?:慎重|厳正)(?:に|な|なる)(?:選考|検討|審議|協議)", 1),
+    Phrase("re:書類[^。]{0,30}(?:返却|破棄|廃棄|返送|処分)", 1),
+    Phrase("募集を締め切", 1),
+    # pass notices and next steps
+    Phrase("re:(?:選考|審査)を?通過|通過(?:され|し|と|のご|いたし)", -8),
+    Phrase("re:(?<![一二三四五六七八九十\\d])次(?:の|回)?(?:選考|ステップ|ステージ)", -8),
+    Phrase("re:(?:一次|二次|三次|最終|次回)面接(?:に|へ|の)(?:お進み|進んで|ご案内|日程)", -8),
+    Phrase("お進みいただ", -6),
+    Phrase("re:(?<!不)合格", -8),
+    # offers and onboarding
+    Phrase("re:(?<!不)内定(?!者)", -10),
+    Phrase("内々定", -10),
+    Phrase("re:(?<!不)採用(?:することに|することが|が|を|と)?決定", -10),
+    Phrase("re:(?<!不)採用とさせていただ", -10),
+    Phrase("re:(?:入社|内定)承諾", -8),
+    Phrase("オファーレター", -8),
+    Phrase("re:入社(?:日|手続)", -6),
+    # interviews and scheduling
+    Phrase("面接のご案内", -8),
+    Phrase("re:ご都合の?(?:よい|良い|宜しい|よろしい)?(?:日時|日程|時間|候補)", -6),
+    Phrase("re:ご都合を(?:お知らせ|お聞かせ|ご返信)", -6),
+    Phrase("日程調整", -6),
+    Phrase("候補日", -6),
+    Phrase("re:(?:日程|日時|面接日)を?(?:ご)?変更", -6),
+    Phrase("お会いしたい", -6),
+    # acknowledgements
+    Phrase("re:(?:応募|エントリー|お?申込み?)を?(?:受け付け|受付)", -6),
+    Phrase("拝受", -4),
+    Phrase("re:結果(?:は|につきましては|については)[^。]{0,25}(?:ご連絡|お知らせ)(?:いたし|致し|し)ます", -4),
+    # withdrawals, events, agencies
+    Phrase("辞退", -8),
+    Phrase("re:満席|定員に達し", -6),
+    _topic("ご推薦", -8),
+    _topic("候補者様", -6),
+    _topic("re:ご本人(?:様)?(?:へ|に)", -4),
+    # other things than jobs: bids, contests, listings, papers, grants, loans
+    _topic("re:見積|入札|落札|発注|コンペ", -8),
+    _topic("ご提案", -6),
+    _topic("re:貴社|御中|ご担当者様", -4),
+    _topic("re:コンテスト|コンクール|応募作品|入賞|入選|受賞|落選|審査員", -8),
+    _topic("作品", -4),
+    _topic("re:出品|出店|掲載", -6),
+    _topic("re:論文|採択|採録|査読|投稿", -8),
+    _topic("re:助成|補助金", -8),
+    _topic("re:融資|ローン|お借入", -8),
+)
+
+EN_BODY_PHRASES: tuple[Phrase, ...] = (
+    # rejection wording
+    Phrase("regret to inform", 4),
+    Phrase("re:\\bwe regret that\\b", 3),
+    Phrase("re:\\bsorry to (?:inform|tell|let you know|say)\\b", 3),
+    Phrase("re:\\bdecided not to (?:move forward|proceed|progress|pursue|continue)", 4),
+    Phrase(
+        "re:(?:\\bnot|n't|\\bunable to|\\bnot able to) (?:be |to )?"
+        "(?:mov|tak|progress|proceed|continu|pursu|advanc)(?:e|es|ing)? (?:forward |ahead |further )?"
+        "(?:with )?(?:your (?:application|candidacy|candidature)|you)\\b",
+        4,
+    ),
+    Phrase(
+        "re:(?:\\bnot|n't|\\bunable to|\\bnot able to) (?:be |to )?(?:invit(?:e|ing) you"
+        "|(?:mov|progress|proceed|advanc)(?:e|es|ing)?(?: you| your application)? to the next)",
+        4,
+    ),
+    Phrase("re:(?:\\bcannot|can't|\\bunable to|\\bnot able to|\\bnot in a position to) offer you", 4),
+    Phrase("re:(?:\\bnot|n't) (?:been )?(?:selected|shortlisted|successful)\\b", 4),
+    Phrase("re:\\b(?:application|candidacy) (?:has been|was|is) unsuccessful", 4),
+    Phrase("re:\\b(?:position|role|vacancy|opening|job) (?:has|have) (?:now )?been filled", 4),
+    Phrase("re:\\bfilled the (?:[\\w-]+ ){0,3}(?:position|role|vacancy|opening)", 4),
+    Phrase(
+        "re:\\b(?:other|another|a different) (?:candidate|applicant|person)s?\\b"
+        "|\\bsomeone (?:else|who|whose)\\b|\\ba (?:candidate|applicant) (?:who|whose)\\b",
+        3,
+    ),
+    Phrase(
+        "re:\\b(?:another|other|a different) (?:candidate|applicant)s? (?:has|have) been "
+        "(?:selected|recommended|chosen|appointed|hired|offered)",
+        2,
+    ),
+    Phrase("re:\\bwhose (?:[\\w-]+ ){0,2}(?:more )?closely (?:match|align)", 3),
+    Phrase("re:\\boffered (?:the|this) (?:[\\w-]+ ){0,2}(?:position|role|job|post) to (?!you\\b)", 3),
+    Phrase("re:\\bgo in a different direction\\b", 3),
+    Phrase("re:(?:\\bnot|n't) (?:be )?(?:the|a) (?:right |good |strong )?(?:fit|match)\\b", 3),
+    Phrase("re:\\bpray for your\\b", 2),
+    Phrase("unfortunately", 2),
+    Phrase("re:\\b(?:decided|chosen|elected|made the (?:difficult |tough )?decision) to\\b", 1),
+    Phrase("sadly", 1),
+    Phrase("re:\\bafter (?:careful|much) (?:consideration|deliberation|review)", 1),
+    Phrase("re:\\bkeep your (?:resume|résumé|cv|details|application) on file\\b|retain your details", 1),
+    Phrase("re:\\b(?:best of luck|future endeavou?rs|(?:job|career) search)\\b", 1),
+    Phrase("re:\\bwish(?:ing)? you (?:all |every )?(?:the (?:very )?best|success|well|luck)\\b", 1),
+    Phrase("on this occasion", 1),
+    # offers and onboarding
+    Phrase("re:\\b(?:pleased|delighted|happy|thrilled|excited|glad) to (?:formally )?(?:offer|extend)", -10),
+    Phrase("re:(?:would like|'d like|want) to offer you\\b", -10),
+    Phrase("re:\\boffer you (?:the|a|this) (?:[\\w-]+ ){0,3}(?:position|role|job|place)\\b", -10),
+    Phrase("re:\\bextend (?:you )?an offer\\b", -10),
+    Phrase("re:\\b(?:offer of employment|offer letter|job offer)\\b", -10),
+    Phrase("re:\\b(?:your|written|formal|verbal) offer\\b", -8),
+    Phrase("re:\\bwelcome (?:aboard|to the team)\\b", -10),
+    Phrase("re:\\b(?:start date|first day|onboarding)\\b", -6),
+    # pass notices and next steps
+    Phrase("re:\\bnext (?:round|stage|step)s?\\b", -8),
+    Phrase("re:\\bfinal (?:round|stage)\\b", -6),
+    Phrase("re:\\bmov(?:e|ing) you forward\\b", -8),
+    Phrase("re:\\byou(?:'ve| have)? (?:been selected|passed)\\b", -8),
+    Phrase("congratulations", -6),
+    # interviews and scheduling
+    Phrase("re:\\binvit(?:e|ing) you to (?:an? )?(?:interview|a call|a phone screen|meet)", -8),
+    Phrase("re:\\bschedul(?:e|ing) (?:an? |your |the )?(?:interview|call|phone screen|meeting)", -6),
+    Phrase("re:\\bphone screen\\b", -6),
+    Phrase("re:(?:share|send|let (?:me|us) know|provide|confirm) (?:me |us )?your availability", -6),
+    Phrase("re:\\b(?:pick|choose|find|book|select) a (?:time|slot)\\b", -6),
+    Phrase("re:\\b(?:times?|slots?|days?|dates?) (?:that )?(?:work|works|suit|suits) (?:for )?you\\b", -6),
+    Phrase("re:\\b(?:calendar invite|reschedul\\w*)", -8),
+    Phrase("re:\\bmov(?:e|ing) your (?:[\\w-]+ ){0,2}interview\\b", -8),
+    # acknowledgements
+    Phrase("re:\\b(?:we(?:'ve| have)? received your application|application has been received)", -6),
+    Phrase("re:\\bwill (?:review|consider|be reviewing) your application\\b|will be considered", -6),
+    Phrase("re:\\bif you (?:have not|haven't|do not|don't) hear", -6),
+    Phrase("get back to you", -4),
+    # withdrawals, events, references, agencies
+    _topic("re:\\bwithdr[ae]wn?(?:ing)? (?:your|my) (?:application|candidacy)", -8),
+    Phrase("re:\\b(?:career fair|information session|webinar|session is (?:now )?full)\\b", -6),
+    _topic("re:\\bas a (?:professional )?reference\\b", -6),
+    _topic("re:\\b(?:this|your) candidate\\b", -8),
+    _topic("re:'s (?:profile|cv|resume)\\b", -8),
+    # other things than jobs: bids, contests, listings, papers, grants, loans, rentals
+    _topic("re:\\b(?:rfp|request for proposal|proposals?|vendor|supplier|quote|quotation)\\b", -8),
+    _topic("re:\\b(?:bid|bids|tender|procurement)\\b", -8),
+    _topic("re:\\b(?:contest|prize|judges|hackathon|finalist|entries|your entry)\\b", -8),
+    _topic("re:\\b(?:submissions?|awards?|awarded)\\b", -6),
+    _topic("re:\\b(?:listing|advertisement|seller|marketplace)\\b", -8),
+    _topic("re:\\b(?:manuscript|call for papers|program committee|programme committee)\\b", -8),
+    _topic("re:\\b(?:your paper|journal|conference|reviewers)\\b", -6),
+    _topic("re:\\b(?:grant (?:application|round|program|programme|proposal)|funding)\\b", -8),
+    _topic("re:\\b(?:loan|credit card|credit report|mortgage|reporting agency)\\b", -8),
+    _topic("re:\\b(?:rental|lease|tenant|landlord|apartment|application fee)\\b", -8),
+)
+
+DEFAULT_SUBJECT_PHRASES = JA_SUBJECT_PHRASES + EN_SUBJECT_PHRASES
+DEFAULT_BODY_PHRASES = JA_BODY_PHRASES + EN_BODY_PHRASES
+
+# Words that make it a job application. Rejection wording is shared with loans, card
+# applications, vendors, contests and scholarships, and no list of those topics is ever complete;
+# so rejection wording alone is not enough: the subject or text must also name the job side.
+# Deliberately narrow: 選考, 応募 and "application" are left out because contests and grants use
+# them too.
+DEFAULT_JOB_CONTEXT: tuple[str, ...] = (
+    "re:(?<!不)採用|面接|面談|求人|求職|就職|転職|就活|職種|職務|ポジション|エントリー",
+    "re:インターン|新卒|中途|履歴書|入社|内定|アルバイト|パート(?!ナー)|書類選考|適性検査|応募書類",
+    "re:[\u4e00-\u9fff]職(?!業|員)",  # 営業職, 事務職, 研究職 (not ご職業, 職員)
+    "re:\\b(?:positions?|roles?|jobs?|careers?|hiring|hire[ds]?|interview\\w*|candidacy|candidates?)\\b",
+    "re:\\b(?:resumes?|résumés?|cvs?|recruit\\w*|vacanc(?:y|ies)|openings?|employment)\\b",
+    "re:\\b(?:internships?|interns?|graduate scheme)\\b",
+)
+
+
+# --- normalisation ----------------------------------------------------------------------------
+
+_QUOTES = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'))
+_JA_CHARS = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[a-zA-Z]")
+
+
+def _nfkc(text: str) -> str:
+    """NFKC (full/half width folded) and curly quotes made straight.
+
+    Normalises only the lines that need it: NFKC of a 20 KB Japanese text costs milliseconds,
+    and most lines are already normal. (No NFKC composition crosses a line break.)
+    """
+    if not unicodedata.is_normalized("NFKC", text):
+        text = "\n".join(
+            line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+            for line in text.split("\n")
+        )
+    for curly, straight in _QUOTES:
+        if curly in text:
+            text = text.replace(curly, straight)
+    return text
+
+
+def _ja_form(text: str) -> str:
+    # Japanese phrases match with every space, line break and comma removed: HR mail is
+    # hard-wrapped mid-phrase (今後のご活躍を\nお祈り) and writes 残念ながら、今回は as often as
+    # 残念ながら今回は. (NFKC has already turned the full-width comma into ",".)
+    return "".join(text.lower().split()).replace("、", "").replace(",", "")
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+
+
+def _en_form(text: str) -> str:
+    # Whitespace collapsed, since English mail is wrapped mid-sentence; but a blank line ends a
+    # sentence: "No" closing one paragraph must not negate "we'd like to offer you" in the next.
+    paragraphs = (" ".join(p.lower().split()) for p in _PARAGRAPH_BREAK.split(text))
+    return " . ".join(p for p in paragraphs if p)
+
+
+def _is_japanese(pattern: str) -> bool:
+    return bool(_JA_CHARS.search(pattern))
+
+
+# --- compiled rules ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """A literal found in every match of a phrase, ``before`` characters after the match start
+    (a range: the parts before it may vary in length)."""
+
+    literal: str
+    before_min: int
+    before_max: int
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    phrase: Phrase
+    japanese: bool
+    regex: re.Pattern[str]
+    # Why anchors: Python's regex engine scans every position of the text for patterns that
+    # start with \b, a lookbehind or an alternation, which made a 20 KB message cost
+    # milliseconds. Finding an anchor with str.find and trying the regex only where a match
+    # could start is exact and fast. None: the pattern could not be analysed; scan it all.
+    anchors: tuple[_Anchor, ...] | None
+
+
+_MAX_ANCHOR_OFFSET = 64
+
+
+def _anchors(seq: Any) -> list[_Anchor] | None:
+    """Anchors for a parsed regex sequence: every match contains one of them (None: unknown)."""
+    sre = _SRE_PARSER
+    items = list(seq)
+    best: list[_Anchor] | None = None
+    i = 0
+    while i < len(items):
+        op, av = items[i]
+        start = i
+        i += 1
+        candidates: list[_Anchor] | None = None
+        if op is sre.LITERAL:
+            while i < len(items) and items[i][0] is sre.LITERAL:
+                i += 1
+            literal = "".join(chr(code) for _, code in items[start:i])
+            candidates = [_Anchor(literal, 0, 0)]
+        elif op is sre.BRANCH:
+            alternatives = [_anchors(alt) for alt in av[1]]
+            if all(alternatives):
+                candidates = [a for alt in alternatives if alt for a in alt]
+        elif op is sre.SUBPATTERN:
+            candidates = _anchors(av[-1])
+        if not candidates:
+            continue
+        low, high = seq[:start].getwidth() if start else (0, 0)
+        if high - low > _MAX_ANCHOR_OFFSET:
+            continue
+        shifted = [_Anchor(a.literal, a.before_min + low, a.before_max + high) for a in candidates]
+        if best is None or _anchor_quality(shifted) > _anchor_quality(best):
+            best = shifted
+    return best
+
+
+# Words in nearly every English mail make poor anchors: each occurrence costs a regex attempt.
+_COMMON_WORDS = frozenset(
+    "a an and are be for have if in is it not of on our the this to we will with you your".split()  # noqa: SIM905
+)
+
+
+def _anchor_quality(anchors: list[_Anchor]) -> int:
+    """Longer literals are rarer; narrower offsets mean fewer regex attempts per occurrence."""
+    shortest = min(len(a.literal) for a in anchors)
+    widest = max(a.before_max - a.before_min for a in anchors)
+    common = any(set(a.literal.lower().split()) <= _COMMON_WORDS for a in anchors)
+    return 4 * shortest - widest - (40 if common else 0)
+
+
+def _regex_anchors(regex: re.Pattern[str]) -> tuple[_Anchor, ...] | None:
+    if _SRE_PARSER is None:
+        return None
+    try:
+        found = _anchors(_SRE_PARSER.parse(regex.pattern, regex.flags))
+    except Exception:  # an optimisation only: without anchors the regex scans the whole text
+        return None
+    if not found or any(a.before_max - a.before_min > _MAX_ANCHOR_OFFSET for a in found):
+        return None
+    return tuple(_Anchor(a.literal.lower(), a.before_min, a.before_max) for a in found)
+
+
+def _matches(compiled: _Compiled, text: str, present: frozenset[str]) -> Iterator[re.Match[str]]:
+    """Matches of the phrase in the text (each start once; order not guaranteed)."""
+    if compiled.anchors is None:
+        yield from compiled.regex.finditer(text)
+        return
+    starts: set[int] = set()
+    for anchor in compiled.anchors:
+        if anchor.literal not in present:
+            continue
+        pos = text.find(anchor.literal)
+        while pos >= 0:
+            first = max(0, pos - anchor.before_max)
+            for start in range(first, pos - anchor.before_min + 1):
+                if start not in starts:
+                    starts.add(start)
+                    match = compiled.regex.match(text, start)
+                    if match:
+                        yield match
+            pos = text.find(anchor.literal, pos + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class _PhraseSet:
+    """Compiled phrases, indexed by their anchor literals: a message is checked against the
+    literal lists once, and only phrases whose literal occurs are tried."""
+
+    phrases: tuple[_Compiled, ...]
+    ja_literals: frozenset[str]
+    en_literals: frozenset[str]
+    by_literal: dict[tuple[bool, str], tuple[int, ...]]  # (japanese, literal) -> phrase indexes
+    unanchored: frozenset[int]  # phrases that always run their regex
+
+    @classmethod
+    def build(cls, phrases: tuple[Phrase, ...]) -> _PhraseSet:
+        compiled = tuple(map(_compile_phrase, phrases))
+        index: dict[tuple[bool, str], list[int]] = {}
+        unanchored = set()
+        for i, c in enumerate(compiled):
+            if c.anchors is None:
+                unanchored.add(i)
+            for a in c.anchors or ():
+                index.setdefault((c.japanese, a.literal), []).append(i)
+        ja = frozenset(lit for japanese, lit in index if japanese)
+        en = frozenset(lit for japanese, lit in index if not japanese)
+        by_literal = {key: tuple(value) for key, value in index.items()}
+        return cls(compiled, ja, en, by_literal, frozenset(unanchored))
+
+    def candidates(self, ja_present: frozenset[str], en_present: frozenset[str]) -> list[int]:
+        """Indexes of the phrases that may match, in phrase order."""
+        found = set(self.unanchored)
+        for japanese, present in ((True, ja_present), (False, en_present)):
+            for literal in present:
+                found.update(self.by_literal[(japanese, literal)])
+        return sorted(found)
+
+
+def _present(literals: frozenset[str], text: str, by_chars: bool) -> frozenset[str]:
+    """The literals that occur in the text: one pass over the literal list per message is most
+    of the cost of weighing, so it runs as C-level filters. ``by_chars`` first drops literals
+    with a character the text lacks: for Japanese (見積, 融資) that skips most scans."""
+    candidates: Iterable[str] = literals
+    if by_chars:
+        candidates = filter(frozenset(text).issuperset, candidates)
+    return frozenset(filter(text.__contains__, candidates))
+
+
+def _compile_phrase(phrase: Phrase) -> _Compiled:
+    pattern = phrase.pattern
+    if pattern.startswith("re:"):
+        source = pattern[3:]
+        try:
+            regex = re.compile(source, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"phrase {pattern!r}: bad regular expression: {exc}") from exc
+        return _Compiled(phrase, _is_japanese(source), regex, _regex_anchors(regex))
+    normal = _nfkc(pattern)
+    if not normal.strip():
+        raise ValueError(f"phrase {pattern!r} is empty")
+    if _is_japanese(normal):
+        regex = re.compile(re.escape(_ja_form(normal)))
+        return _Compiled(phrase, True, regex, _regex_anchors(regex))
+    needle = _en_form(normal)
+    # English literals match whole words: "bid" must not fire inside "forbidden".
+    left = r"(?<!\w)" if needle[0].isalnum() else ""
+    right = r"(?!\w)" if needle[-1].isalnum() else ""
+    regex = re.compile(left + re.escape(needle) + right)
+    return _Compiled(phrase, False, regex, _regex_anchors(regex))
+
+
+@dataclass(frozen=True)
+class ClassifierRules:
+    """Everything the classifier can be told. The defaults ship here; the config layer builds
+    this from TOML overrides. Construction compiles the phrases (a bad ``re:`` pattern raises
+    ValueError naming it), so a classify call never compiles anything."""
+
+    threshold: int = 4
+    header_name: str = "X-Career-Relay"
+    subject_tag: str = "[CR]"
+    placeholder: str = "{{career_relay}}"
+    subject_phrases: tuple[Phrase, ...] = DEFAULT_SUBJECT_PHRASES
+    body_phrases: tuple[Phrase, ...] = DEFAULT_BODY_PHRASES
+    job_context: tuple[str, ...] = DEFAULT_JOB_CONTEXT  # empty: no context needed
+    _subject: _PhraseSet = field(init=False, repr=False, compare=False)
+    _body: _PhraseSet = field(init=False, repr=False, compare=False)
+    _context: _PhraseSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.header_name.strip():
+            raise ValueError("header_name must not be empty")
+        object.__setattr__(self, "_subject", _PhraseSet.build(self.subject_phrases))
+        object.__setattr__(self, "_body", _PhraseSet.build(self.body_phrases))
+        context = tuple(Phrase(p, 0, check_context=False) for p in self.job_context)
+        object.__setattr__(self, "_context", _PhraseSet.build(context))
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who is sending, as the pipeline worked it out from the company config."""
+
+    is_recruiting: bool
+    company_domains: tuple[str, ...] = ()
+
+
+# --- reading the message ----------------------------------------------------------------------
+
+# Codecs to try per declared charset. Mail often lies about its charset, and Japanese mail uses
+# vendor extensions (NEC/IBM characters in "Shift_JIS" and "ISO-2022-JP"), so each family tries
+# its supersets before the generic fallbacks.
+_ISO2022 = ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_2")
+_SJIS = ("cp932", "shift_jis", "shift_jis_2004")
+_EUC = ("euc_jp", "euc_jis_2004", "euc_jisx0213")
+_FAMILIES = {
+    "iso-2022-jp": _ISO2022,
+    "iso-2022-jp-2": _ISO2022,
+    "iso-2022-jp-ms": _ISO2022,
+    "shift_jis": _SJIS,
+    "shift-jis": _SJIS,
+    "sjis": _SJIS,
+    "x-sjis": _SJIS,
+    "ms_kanji": _SJIS,
+    "windows-31j": _SJIS,
+    "cp932": _SJIS,
+    "euc-jp": _EUC,
+    "x-euc-jp": _EUC,
+}
+_FALLBACKS = ("utf-8", "cp932", "euc_jp")
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    """Decode leniently: the declared charset (and its family), then the usual suspects."""
+    declared = (charset or "").strip().strip('"').lower()
+    candidates = list(_FAMILIES.get(declared, (declared,) if declared else ()))
+    if b"\x1b$" in data or b"\x1b(" in data:
+        # 7-bit ISO-2022-JP also "decodes" as UTF-8, escapes and all: never fall back to that.
+        # NEC/IBM extension characters (①, ㍉) fail every codec; then decode with replacement.
+        candidates = [c for c in candidates if c.startswith("iso2022")] + list(_ISO2022)
+    else:
+        candidates += _FALLBACKS
+    first_known = None
+    for codec in candidates:
+        try:
+            return data.decode(codec)
+        except LookupError:
+            continue
+        except UnicodeDecodeError:
+            first_known = first_known or codec
+    return data.decode(first_known or "utf-8", errors="replace")
+
+
+def _header_text(value: str) -> str:
+    """A header value as text: raw 8-bit bytes and RFC 2047 words decoded, folding undone."""
+    value = re.sub(r"\r?\n(?=[ \t])", "", value)
+    if not value.isascii():
+        # compat32 keeps raw 8-bit header bytes as surrogate escapes.
+        value = _decode(value.encode("ascii", "surrogateescape"), None)
+    if "=?" not in value:
+        return value
+    try:
+        chunks = email.header.decode_header(value)
+    except Exception:  # malformed encoded words: keep the raw text
+        return value
+    return "".join(_decode(chunk, cs) if isinstance(chunk, bytes) else chunk for chunk, cs in chunks)
+
+
+def _headers(msg: email.message.Message, name: str) -> list[str]:
+    lname = name.lower()
+    return [_header_text(v) for k, v in msg.raw_items() if k.lower() == lname]
+
+
+def _is_attachment(part: email.message.Message) -> bool:
+    disposition = str(part.get("Content-Disposition", "")).strip().lower()
+    if disposition.startswith("attachment"):
+        return True
+    return part.get_param("filename", header="content-disposition") is not None or (
+        part.get_param("name") is not None
+    )
+
+
+def _text_leaves(msg: email.message.Message, depth: int = 0) -> Iterator[email.message.Message]:
+    """text/plain and text/html leaves that belong to this message: attachments and attached
+    messages (message/rfc822) are someone else's words."""
+    if depth > 30:
+        return
+    if msg.get_content_maintype() == "message":
+        return
+    if msg.is_multipart():
+        for sub in msg.get_payload():
+            if isinstance(sub, email.message.Message):
+                yield from _text_leaves(sub, depth + 1)
+        return
+    if msg.get_content_type() in ("text/plain", "text/html") and not _is_attachment(msg):
+        yield msg
+
+
+def _part_text(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    return _decode(payload, part.get_content_charset())
+
+
+_BLOCK_TAGS = ("p", "div", "br", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr")
+_HIDDEN_TAGS = ("style", "script", "head", "title", "noscript", "template", "blockquote")
+_QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
+_QUOTE_IDS = frozenset({"divRplyFwdMsg", "appendonsend"})
+
+
+def _html_text(markup: str) -> str:
+    """The visible text of an HTML body, without quoted history, one line per block.
+
+    lxml is used directly rather than through BeautifulSoup: it is the same parser, and a 35 KB
+    HTML-only message takes 0.9 ms instead of 26 ms; the classifier runs on every message.
+    """
+    parser = lxml.html.HTMLParser(encoding="utf-8")  # parsers are not shared between threads
+    try:
+        doc = lxml.html.document_fromstring(markup.encode("utf-8", "replace"), parser=parser)
+    except (lxml.etree.LxmlError, ValueError):  # empty or unparseable: no visible text
+        return ""
+    for element in list(doc.iter(*_HIDDEN_TAGS)):  # <blockquote> is quoted history
+        element.drop_tree()
+    for element in list(doc.iter(lxml.etree.Element)):
+        classes = set((element.get("class") or "").split())
+        if classes & _QUOTE_CLASSES:
+            element.drop_tree()
+        elif element.get("id") in _QUOTE_IDS:
+            # Outlook puts the quoted message after this marker, as its siblings.
+            for sibling in list(element.itersiblings()):
+                sibling.drop_tree()
+            element.drop_tree()
+    for element in doc.iter(*_BLOCK_TAGS):  # a block ends a paragraph, <br> only a line
+        element.tail = ("\n" if element.tag == "br" else "\n\n") + (element.tail or "")
+    return str(doc.text_content())
+
+
+# Where quoted history begins in a reply: that line and everything below belong to earlier mail.
+_SEPARATOR = re.compile(
+    r"-{2,}\s*(?:original message|forwarded message|元のメッセージ|転送されたメッセージ)", re.I
+)
+_HEADER_BLOCK_NEXT = re.compile(r"\s*(?:sent|date|送信日時|日時|日付):", re.I)
+_DATED_ATTRIBUTION = re.compile(r"\d{4}[年/.-]\s?\d{1,2}[月/.-]\s?\d{1,2}")
+
+
+def _history_start(lines: list[str], i: int) -> int | None:
+    """The index where quoted history starts if line i is an attribution, else None."""
+    line = lines[i].strip()
+    low = line.lower()
+    if low.endswith(("wrote:", "書きました:", "のメッセージ:")):
+        # "On Mon, 2 Mar 2026 ... <addr>" is often wrapped before "wrote:".
+        if i and lines[i - 1].strip().lower().startswith("on ") and not low.startswith("on "):
+            return i - 1
+        return i
+    if low.startswith("-") and _SEPARATOR.match(low):
+        return i
+    if low.startswith(("from:", "差出人:", "送信者:")) and any(
+        _HEADER_BLOCK_NEXT.match(next_line) for next_line in lines[i + 1 : i + 5]
+    ):
+        return i
+    # 2026年3月2日(月) 10:15 名前 <a@b>:  (plain string tests first: no regex over a long line)
+    if line.endswith(":") and "@" in line and line[:4].isdigit() and _DATED_ATTRIBUTION.match(line):
+        return i
+    return None
+
+
+def _own_text(text: str) -> str:
+    """Drop quoted history: everything from an attribution line on, and lines starting with '>'."""
+    lines = text.splitlines()
+    for i in range(len(lines)):
+        start = _history_start(lines, i)
+        if start is not None:
+            lines = lines[:start]
+            break
+    return "\n".join(line for line in lines if not line.lstrip().startswith(">"))
+
+
+@dataclass(frozen=True)
+class _Content:
+    subject: str  # normalised
+    text: str  # normalised own visible text
+    has_placeholder: bool
+
+
+_MAX_TEXT = 200_000  # characters of own text weighed; rejection wording comes early
+
+
+def _read(msg: email.message.Message, placeholder: str) -> _Content:
+    subject = _nfkc(" ".join(_headers(msg, "Subject")))
+    plain: list[str] = []
+    html: list[str] = []
+    has_placeholder = False
+    for part in _text_leaves(msg):
+        text = _part_text(part)
+        has_placeholder = has_placeholder or (bool(placeholder) and placeholder in text)
+        (plain if part.get_content_subtype() == "plain" else html).append(text)
+    # text/plain is what the sender wrote; HTML is used only when there is no plain part.
+    texts = plain or [_html_text(markup) for markup in html]
+    own = "\n".join(_own_text(_nfkc(t[: 2 * _MAX_TEXT])) for t in texts)
+    return _Content(subject, own[:_MAX_TEXT], has_placeholder)
+
+
+def _locale(content: _Content) -> Locale:
+    sample = content.subject + "\n" + content.text[:4000]
+    ja = len(_JA_CHARS.findall(sample))
+    latin = len(_LATIN.findall(sample))
+    # One kana/kanji carries about as much as a short English word: a fifth is a real share.
+    return "ja" if ja and ja * 5 >= ja + latin else "en"
+
+
+# --- context checks ---------------------------------------------------------------------------
+
+_JA_SENTENCE_END = re.compile(r"[。!?]")
+_JA_NEGATION = re.compile(
+    r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
+    r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
+)
+# Polite set phrases that end in a negative form but negate nothing.
+_JA_NOT_NEGATION = re.compile(
+    r"構いません|かまいません|差し支えありません|問題ありません|申し訳(?:ございません|ありません)"
+)
+_JA_OTHER_PERSON = re.compile(r"(?:他の|別の|ほかの)(?:候補者|応募者|方)")
+_JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性")
+_JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
+
+_EN_SENTENCE_END = re.compile(r"[.!?;]")
+_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor)\b|n't\b")
+_EN_NOT_NEGATION = re.compile(
+    r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
+)
+_EN_OTHER_PERSON = re.compile(r"^\W*(?:to|with|for) (?:another|other|a different|someone)\b")
+_EN_CONDITION = re.compile(r"\b(?:if|unless|should you|in case|in the event|assume|whether)\b")
+
+
+def _ja_after(text: str, end: int, limit: int) -> str:
+    window = text[end : end + limit]
+    stop = _JA_SENTENCE_END.search(window)
+    return window[: stop.start()] if stop else window
+
+
+def _en_before(text: str, start: int) -> str:
+    """The same sentence up to the match (at most 200 characters)."""
+    head = text[max(0, start - 200) : start]
+    cuts = [m.end() for m in _EN_SENTENCE_END.finditer(head)]
+    return head[cuts[-1] :] if cuts else head
+
+
+def _negated(compiled: _Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 40))
+        before = text[max(0, start - 15) : start]
+        return bool(_JA_NEGATION.search(after) or _JA_OTHER_PERSON.search(before))
+    before_words = " ".join(_en_before(text, start).split()[-8:])
+    before_words = _EN_NOT_NEGATION.sub("", before_words)
+    after = text[end : end + 60]
+    return bool(_EN_NEGATION.search(before_words) or _EN_OTHER_PERSON.search(after))
+
+
+def _conditional(compiled: _Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        before = text[max(0, start - 10) : start]
+        return bool(
+            _JA_CONDITION_AFTER.search(_ja_after(text, end, 12)) or _JA_CONDITION_BEFORE.search(before)
+        )
+    return bool(_EN_CONDITION.search(_en_before(text, start)))
+
+
+# --- weighing ---------------------------------------------------------------------------------
+
+
+def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str, str]:
+    """(matched text, note): the text the phrase counts for with no note; or, when it matched
+    only where it does not count, that text and why; ("", "") when it did not match."""
+    phrase = compiled.phrase
+    ignored = ("", "")
+    for n, match in enumerate(_matches(compiled, text, present)):
+        if n >= 20:
+            break
+        start, end = match.span()
+        if not phrase.check_context:
+            return match.group(), ""
+        if phrase.weight < 0 and _negated(compiled, text, start, end):
+            ignored = (match.group(), "negated")
+        elif phrase.weight > 0 and _conditional(compiled, text, start, end):
+            ignored = (match.group(), "conditional")
+        else:
+            return match.group(), ""
+    return ignored
+
+
+@dataclass(frozen=True)
+class _Forms:
+    """A text as the phrases see it: Japanese form (no spaces) and English form."""
+
+    ja: str
+    en: str
+
+    @classmethod
+    def of(cls, text: str) -> _Forms:
+        return cls(_ja_form(text), _en_form(text))
+
+
+def _weigh(where: str, phrases: _PhraseSet, forms: _Forms, ignore: str = "") -> list[Signal]:
+    """A signal for every phrase that matched the text (with weight 0 where it does not count;
+    ``ignore`` names why none counts here)."""
+    ja_text, en_text = forms.ja, forms.en
+    ja_present = _present(phrases.ja_literals, ja_text, by_chars=True)
+    en_present = _present(phrases.en_literals, en_text, by_chars=False)
+    signals = []
+    for i in phrases.candidates(ja_present, en_present):
+        compiled = phrases.phrases[i]
+        text, present = (ja_text, ja_present) if compiled.japanese else (en_text, en_present)
+        matched, note = _find(compiled, text, present)
+        if not matched:
+            continue
+        pattern, weight = compiled.phrase.pattern, compiled.phrase.weight
+        if note or ignore:
+            signals.append(Signal(where, pattern, 0, matched, note or ignore))
+        else:
+            signals.append(Signal(where, pattern, weight, matched))
+    return signals
+
+
+# A reply's or forward's subject names the thread, not this message: "Re: 面接日程のご案内" is
+# how many companies send the rejection after an interview.
+_REPLY_SUBJECT = re.compile(
+    r"^\s*(?:\[[^\]]*\]\s*)*(?:re|fw|fwd|aw|sv|wg|返信|転送)\s*(?:\[\d+\]|\(\d+\))?\s*:", re.I
+)
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+def _verdict(
+    label: Label,
+    signals: list[Signal],
+    locale: Locale,
+    explicit: Explicit | None = None,
+    score: int = 0,
+) -> Verdict:
+    return Verdict(label, score, tuple(signals), explicit, locale)
+
+
+def _explicit(
+    msg: email.message.Message, content: _Content, rules: ClassifierRules, locale: Locale
+) -> Verdict | None:
+    values = [v.strip().split(";")[0].strip().lower() for v in _headers(msg, rules.header_name)]
+    name = rules.header_name
+    if "injected" in values:
+        return _verdict("other", [Signal("header", "already injected", 0)], locale, "skip")
+    if "skip" in values:
+        return _verdict("other", [Signal("header", f"{name}: skip", 0)], locale, "skip")
+    if "rejection" in values:
+        return _verdict("rejection", [Signal("header", f"{name}: rejection", 0)], locale, "rejection")
+    subject = " ".join(_headers(msg, "Subject"))
+    if rules.subject_tag and rules.subject_tag in subject:
+        tag = Signal("subject-tag", rules.subject_tag, 0)
+        return _verdict("rejection", [tag], locale, "rejection")
+    if content.has_placeholder:
+        mark = Signal("placeholder", rules.placeholder, 0)
+        return _verdict("rejection", [mark], locale, "rejection")
+    return None
+
+
+def _domain(address: str) -> str:
+    address = address.strip().strip("<>").rstrip(".").lower()
+    return address.rpartition("@")[2]
+
+
+def _all_internal(recipients: Sequence[str], domains: tuple[str, ...]) -> bool:
+    own = tuple(d.lower().strip(".") for d in domains if d.strip("."))
+    if not recipients or not own:
+        return False
+    return all(any(dom == d or dom.endswith("." + d) for d in own) for dom in map(_domain, recipients))
+
+
+def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signal | None:
+    for where, forms in (("subject", subject), ("body", body)):
+        for found in _weigh(where, rules._context, forms):
+            return Signal(where, found.pattern, 0, found.matched, "job context")
+    return None
+
+
+def _classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]) -> Verdict:
+    msg = email.message_from_bytes(raw, policy=compat32)
+    content = _read(msg, rules.placeholder)
+    locale = _locale(content)
+    decided = _explicit(msg, content, rules, locale)
+    if decided:
+        return decided
+    if not sender.is_recruiting:
+        return _verdict("other", [Signal("sender", "not a recruiting sender", 0)], locale)
+    if _all_internal(recipients, sender.company_domains):
+        note = "all recipients are in the company's own domains"
+        return _verdict("other", [Signal("recipient", note, 0)], locale)
+    ignore = "reply subject, ignored" if _REPLY_SUBJECT.match(content.subject) else ""
+    subject, body = _Forms.of(content.subject), _Forms.of(content.text)
+    signals = _weigh("subject", rules._subject, subject, ignore)
+    signals += _weigh("body", rules._body, body)
+    score = sum(s.weight for s in signals)
+    label: Label = "rejection" if score >= rules.threshold else "other"
+    if not signals:
+        signals.append(Signal("body", "no rejection wording", 0))
+    if label == "rejection" and rules.job_context:
+        context = _job_context(rules, subject, body)
+        signals.append(context or Signal("body", "no job-application context", 0))
+        label = "rejection" if context else "other"
+    return _verdict(label, signals, locale, score=score)
+
+
+def classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]) -> Verdict:
+    """Classify one message (its raw bytes) sent by ``sender`` to ``recipients`` (envelope).
+
+    Never raises: a message that cannot be read is "other", with the reason.
+    """
+    try:
+        return _classify(raw, rules, sender, recipients)
+    except Exception as exc:  # the relay must forward whatever it cannot read
+        reason = Signal("message", f"unreadable message ({type(exc).__name__})", 0)
+        return Verdict("other", 0, (reason,), None, "en")

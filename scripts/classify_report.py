@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Measure the rejection classifier on the labelled set and list every mistake with its reasons.
+
+    python scripts/classify_report.py [--data tests/data/classify] [--all] [--timing]
+
+The set is tests/data/classify/*.eml with labels.tsv (file, language, label, kind, ...). Every
+message is classified as the relay would see it from a company's recruiting sender:
+Sender(is_recruiting=True, company_domains=("example.co.jp", "example.com")), with the To and Cc
+addresses as envelope recipients and the default ClassifierRules.
+
+Prints, per language: messages, TP, FP, FN, TN, precision, recall. Exits 1 when precision is
+below 1.00 or recall below 0.95 in either language (precision first: a referral block in an
+offer letter is worse than a missed rejection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import email
+import email.utils
+import sys
+import time
+from dataclasses import dataclass, field
+from email.policy import compat32
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify  # noqa: E402
+
+DATA = REPO / "tests" / "data" / "classify"
+SENDER = Sender(is_recruiting=True, company_domains=("example.co.jp", "example.com"))
+MIN_PRECISION = 1.00
+MIN_RECALL = 0.95
+
+
+@dataclass
+class Result:
+    file: str
+    language: str
+    expected: str
+    kind: str
+    verdict: Verdict
+
+
+@dataclass
+class Stats:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    mistakes: list[Result] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def add(self, result: Result) -> None:
+        predicted = result.verdict.label == "rejection"
+        expected = result.expected == "rejection"
+        if predicted and expected:
+            self.tp += 1
+        elif predicted:
+            self.fp += 1
+        elif expected:
+            self.fn += 1
+        else:
+            self.tn += 1
+        if predicted != expected:
+            self.mistakes.append(result)
+
+
+def recipients_of(raw: bytes) -> list[str]:
+    """To and Cc addresses: the envelope recipients the relay would see for the set."""
+    msg = email.message_from_bytes(raw, policy=compat32)
+    values = [str(v) for name in ("To", "Cc") for v in msg.get_all(name, [])]
+    return [addr for _, addr in email.utils.getaddresses(values) if addr]
+
+
+def run(data: Path = DATA, rules: ClassifierRules | None = None) -> list[Result]:
+    rules = rules or ClassifierRules()
+    with (data / "labels.tsv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    results = []
+    for row in rows:
+        raw = (data / row["file"]).read_bytes()
+        verdict = classify(raw, rules, SENDER, recipients_of(raw))
+        results.append(Result(row["file"], row["language"], row["label"], row["kind"], verdict))
+    return results
+
+
+def evaluate(results: list[Result]) -> dict[str, Stats]:
+    stats: dict[str, Stats] = {}
+    for result in results:
+        stats.setdefault(result.language, Stats()).add(result)
+    return stats
+
+
+def passes(stats: dict[str, Stats]) -> bool:
+    return all(s.precision >= MIN_PRECISION and s.recall >= MIN_RECALL for s in stats.values())
+
+
+def print_verdict(result: Result) -> None:
+    v = result.verdict
+    print(f"  {result.file} [{result.kind}] expected {result.expected}, got {v.label} ({v.score})")
+    for reason in v.reasons:
+        print(f"      {reason}")
+
+
+def report(stats: dict[str, Stats]) -> None:
+    print(f"{'lang':<5}{'msgs':>6}{'TP':>5}{'FP':>5}{'FN':>5}{'TN':>5}{'precision':>11}{'recall':>8}")
+    for language, s in sorted(stats.items()):
+        print(
+            f"{language:<5}{s.messages:>6}{s.tp:>5}{s.fp:>5}{s.fn:>5}{s.tn:>5}"
+            f"{s.precision:>11.2f}{s.recall:>8.2f}"
+        )
+    for language, s in sorted(stats.items()):
+        if s.mistakes:
+            print(f"\nmisclassified ({language}):")
+            for result in s.mistakes:
+                print_verdict(result)
+
+
+def timing(data: Path) -> None:
+    """Classification time per message over the set (reading and parsing included)."""
+    rules = ClassifierRules()
+    raws = [p.read_bytes() for p in sorted(data.glob("*.eml"))]
+    rounds = 20
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for raw in raws:
+            classify(raw, rules, SENDER, ["candidate@example.net"])
+    per = (time.perf_counter() - start) / (rounds * len(raws))
+    print(f"\ntiming: {per * 1e6:.0f} us per message (mean over {len(raws)} messages)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="directory with labels.tsv")
+    parser.add_argument("--all", action="store_true", help="print every verdict, not only mistakes")
+    parser.add_argument("--timing", action="store_true", help="also measure time per message")
+    args = parser.parse_args(argv)
+
+    results = run(args.data)
+    stats = evaluate(results)
+    report(stats)
+    if args.all:
+        print("\nall verdicts:")
+        for result in results:
+            print_verdict(result)
+    if args.timing:
+        timing(args.data)
+    ok = passes(stats)
+    print(f"\n{'PASS' if ok else 'FAIL'}: precision >= {MIN_PRECISION:.2f}, recall >= {MIN_RECALL:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
