@@ -17,7 +17,18 @@ from typing import ClassVar
 
 from relay_smtp import __version__
 from relay_smtp.config import ConfigError, Settings, load_settings
-from relay_smtp.service import RelayService
+from relay_smtp.mail.classify import Sender, classify
+from relay_smtp.mail.dkim import (
+    check_key,
+    dns_record_name,
+    generate_key,
+    txt_strings,
+    write_private_key,
+)
+from relay_smtp.mail.mime import parse_mime
+from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
+from relay_smtp.service import RelayService, pipeline_config
+from relay_smtp.smtp.server import normalise_line_endings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -87,8 +98,134 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_CONFIG
+    problems = [
+        f"dkim.keys[{i}].key_file: {problem}"
+        for i, key in enumerate(settings.dkim.keys)
+        if (problem := check_key(key)) is not None
+    ]
+    for problem in problems:
+        print(f"relay-smtp: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
     where = args.config or "embedded defaults"
     print(f"{where}: ok")
+    return EXIT_OK
+
+
+def _read_input(path: str | None) -> bytes:
+    if path is None or path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _describe_verdict(outcome: Outcome) -> list[str]:
+    lines = [f"action: {outcome.action} ({outcome.reason})"]
+    if outcome.company:
+        lines.append(f"company: {outcome.company}")
+    verdict = outcome.verdict
+    if verdict is not None:
+        lines.append(f"verdict: {verdict.label} (score {verdict.score}, locale {verdict.locale})")
+        lines.extend(f"  {reason}" for reason in verdict.reasons)
+    return lines
+
+
+def _offline_envelope(raw: bytes, recipient: str | None) -> Envelope:
+    """As the relay sees a message for one recipient: --recipient, else the first To/Cc address."""
+    recipients = recipients_of(raw)
+    chosen = recipient or (recipients[0] if recipients else "candidate@example.invalid")
+    return Envelope(from_address(raw, parse_mime(raw)), (chosen,))
+
+
+def cmd_rewrite(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    raw = normalise_line_endings(_read_input(args.input))
+    envelope = _offline_envelope(raw, args.recipient)
+    outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
+    for line in _describe_verdict(outcome):
+        print(line, file=sys.stderr)
+    if outcome.signing:
+        print(f"dkim: {outcome.signing}", file=sys.stderr)
+    data = outcome.outgoing[0].data
+    if args.output and args.output != "-":
+        Path(args.output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return EXIT_FAILURE if outcome.action == "failed" else EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    raw = normalise_line_endings(Path(args.file).read_bytes())
+    envelope = _offline_envelope(raw, args.recipient)
+    outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
+    print("\n".join(_describe_verdict(outcome)))
+    print(f"dkim: {outcome.signing or 'unchanged mail keeps its own signatures'}")
+    print("parts:")
+    notes = {report.path: report for report in outcome.parts}
+    for part in parse_mime(raw).walk():
+        depth = part.path.count(".") + (1 if part.path else 0)
+        details = [part.content_type]
+        if part.charset:
+            details.append(f"charset={part.charset}")
+        if not part.is_multipart:
+            details.append(f"cte={part.cte}")
+            details.append(f"{part.body_end - part.body_start} octets")
+        report = notes.get(part.path or "1") if not part.is_multipart else None
+        note = ""
+        if report is not None:
+            note = f"  -> block {report.note}" if report.changed else f"  -- left alone: {report.note}"
+        print(f"{'  ' * depth}[{part.path or 'root'}] {' '.join(details)}{note}")
+    return EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """One verdict per file, as the relay would judge it (recruiting sender as configured)."""
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    config = pipeline_config(settings)
+    results = []
+    for name in args.files:
+        raw = normalise_line_endings(Path(name).read_bytes())
+        envelope = _offline_envelope(raw, None)
+        company, recruiting = find_company(config.companies, envelope.mail_from, envelope.mail_from)
+        sender = Sender(
+            is_recruiting=recruiting or not config.companies,
+            company_domains=company.domains if company else (),
+        )
+        verdict = classify(raw, config.rules, sender, envelope.recipients)
+        results.append((name, verdict))
+    if args.json:
+        print(json.dumps([{"file": n, **v.to_dict()} for n, v in results], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for name, verdict in results:
+        print(f"{name}: {verdict.label} (score {verdict.score}, locale {verdict.locale})")
+        for reason in verdict.reasons:
+            print(f"  {reason}")
+    return EXIT_OK
+
+
+def cmd_dkim_keygen(args: argparse.Namespace) -> int:
+    if args.algorithm == "rsa" and args.bits < 2048:
+        print("relay-smtp: --bits: RSA keys must have at least 2048 bits", file=sys.stderr)
+        return EXIT_CONFIG
+    pem, txt = generate_key("ed25519" if args.algorithm == "ed25519" else "rsa", bits=args.bits)
+    path = args.output or Path(f"{args.domain}.{args.selector}.key")
+    try:
+        write_private_key(path, pem)
+    except (OSError, ValueError) as exc:
+        print(f"relay-smtp: cannot write {path}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    name = dns_record_name(args.selector, args.domain)
+    strings = " ".join(f'"{part}"' for part in txt_strings(txt))
+    print(f"# private key written to {path} (mode 0600)", file=sys.stderr)
+    print("# publish this TXT record, then add the key to [[dkim.keys]]:", file=sys.stderr)
+    print(f"{name}. IN TXT ( {strings} )")
     return EXIT_OK
 
 
@@ -110,6 +247,36 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file")
     config_option(check)
     check.set_defaults(func=cmd_check_config)
+
+    rewrite = sub.add_parser("rewrite", help="run the pipeline on one message, offline")
+    config_option(rewrite)
+    rewrite.add_argument("--force", action="store_true", help="treat the message as a rejection")
+    rewrite.add_argument("--recipient", help="personalise for this address (default: To and Cc)")
+    rewrite.add_argument("input", nargs="?", help="message file (default: standard input)")
+    rewrite.add_argument("-o", "--output", help="where to write the result (default: standard output)")
+    rewrite.set_defaults(func=cmd_rewrite)
+
+    preview = sub.add_parser("preview", help="show what the relay would do with a message")
+    config_option(preview)
+    preview.add_argument("--force", action="store_true", help="treat the message as a rejection")
+    preview.add_argument("--recipient", help="personalise for this address")
+    preview.add_argument("file", help="message file")
+    preview.set_defaults(func=cmd_preview)
+
+    classify_ = sub.add_parser("classify", help="say whether messages are rejections, and why")
+    config_option(classify_)
+    classify_.add_argument("--json", action="store_true", help="one JSON array of verdicts")
+    classify_.add_argument("files", nargs="+", help="message files")
+    classify_.set_defaults(func=cmd_classify)
+
+    dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
+    keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")
+    keygen.add_argument("--domain", required=True, help="signing domain, e.g. acme.co.jp")
+    keygen.add_argument("--selector", required=True, help="selector, e.g. relay2026")
+    keygen.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa")
+    keygen.add_argument("--bits", type=int, default=2048, help="RSA key size (at least 2048)")
+    keygen.add_argument("-o", "--output", type=Path, help="key file (default: DOMAIN.SELECTOR.key)")
+    keygen.set_defaults(func=cmd_dkim_keygen)
     return parser
 
 

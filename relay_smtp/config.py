@@ -102,6 +102,7 @@ class StoreSettings:
 class LinkSettings:
     secrets: tuple[str, ...] = ()  # empty: a development secret is generated at start
     max_age_days: int = 180
+    hash_secret: str | None = None  # keys recipient hashes; default: the last of `secrets`
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,21 @@ class DkimKey:
 
 
 @dataclass(frozen=True)
+class DkimSettings:
+    keys: tuple[DkimKey, ...] = ()
+    parent_domains: bool = False  # hr.acme.co.jp may use acme.co.jp's key
+    sign_all_domains: tuple[str, ...] = ()  # also sign mail of these domains that was not changed
+    self_check: bool = False  # verify our own signature before sending; on failure send the original
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    directory: Path = Path("spool")
+    max_age_hours: float = 120.0  # then a deferred copy goes back to its sender as a bounce
+    retry_interval: float = 60.0  # seconds before the first retry; doubles up to an hour
+
+
+@dataclass(frozen=True)
 class LogSettings:
     format: Literal["text", "json"] = "text"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -142,7 +158,8 @@ class Settings:
     links: LinkSettings = LinkSettings()
     credits: CreditSettings = CreditSettings()
     companies: tuple[Company, ...] = ()
-    dkim_keys: tuple[DkimKey, ...] = ()
+    dkim: DkimSettings = DkimSettings()
+    spool: SpoolSettings = SpoolSettings()
     log: LogSettings = LogSettings()
     source: Path | None = None  # the file these settings came from, if any
 
@@ -434,6 +451,7 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     links = LinkSettings(
         secrets=links_t.get("secrets", (), lambda v: tuple(map(_secret(env), _strings(v)))),
         max_age_days=links_t.get("max_age_days", LinkSettings.max_age_days, _positive_int),
+        hash_secret=links_t.get("hash_secret", None, _secret(env)),
     )
     credits_t = top.table("credits")
     credits = CreditSettings(
@@ -441,18 +459,29 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     )
     companies = tuple(_company(c) for c in top.tables("companies"))
     dkim_t = top.table("dkim")
-    dkim_keys = tuple(_dkim_key(k) for k in dkim_t.tables("keys"))
+    dkim = DkimSettings(
+        keys=tuple(_dkim_key(k) for k in dkim_t.tables("keys")),
+        parent_domains=dkim_t.get("parent_domains", False, _bool),
+        sign_all_domains=dkim_t.get("sign_all_domains", (), lambda v: tuple(d.lower() for d in _strings(v))),
+        self_check=dkim_t.get("self_check", False, _bool),
+    )
+    spool_t = top.table("spool")
+    spool = SpoolSettings(
+        directory=spool_t.get("directory", SpoolSettings.directory, lambda v: Path(_nonempty_string(v))),
+        max_age_hours=spool_t.get("max_age_hours", SpoolSettings.max_age_hours, _positive_seconds),
+        retry_interval=spool_t.get("retry_interval", SpoolSettings.retry_interval, _positive_seconds),
+    )
     log_t = top.table("log")
     log = LogSettings(
         format=log_t.get("format", "text", _choice("text", "json")),
         level=log_t.get("level", "info", _choice("debug", "info", "warning", "error")),
     )
-    for table in (web_t, store_t, links_t, credits_t, dkim_t, log_t, top):
+    for table in (web_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t, top):
         table.finish()
     _check_unique([c.id for c in companies], "companies", "id", problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(smtp, upstream, web, store, links, credits, companies, dkim_keys, log, source)
+    return Settings(smtp, upstream, web, store, links, credits, companies, dkim, spool, log, source)
 
 
 def _check_unique(values: list[str], table: str, key: str, problems: list[str]) -> None:

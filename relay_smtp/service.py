@@ -11,35 +11,117 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import ssl
 import time
 import weakref
 from typing import Any
 
-from relay_smtp.config import Settings
+from relay_smtp.config import Company, Settings
+from relay_smtp.links import LinkSigner, link, short_message_id
+from relay_smtp.mail.dkim import DkimSigner
+from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
+from relay_smtp.smtp.delivery import CopySender
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
+from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
 
 log = logging.getLogger(__name__)
 
 
-async def forward_unchanged(message: Message) -> Delivery:
-    """Send the message as received, to the recipients the next hop already accepted."""
-    reply = await message.transaction.send(message.data)
-    return Delivery(reply, _action(reply.code))
+def _delivery_action(outcome: Outcome, code: int) -> str:
+    if code >= 500:
+        return "refused"
+    if code >= 400:
+        return "deferred"
+    return {"injected": "injected", "audited": "audited"}.get(outcome.action, "forwarded")
 
 
-def _action(code: int) -> str:
-    if code < 300:
-        return "forwarded"
-    return "deferred" if code < 500 else "refused"
+class PipelineProcessor:
+    """Run each message through the pipeline (off the event loop) and send what it produced."""
+
+    def __init__(self, config: PipelineConfig, sender: CopySender) -> None:
+        self.config = config
+        self.sender = sender
+
+    async def __call__(self, message: Message) -> Delivery:
+        envelope = Envelope(message.mail_from, tuple(message.recipients))
+        # Parsing, classifying, splicing and signing take milliseconds; a thread keeps the other
+        # SMTP sessions moving meanwhile.
+        outcome = await asyncio.to_thread(process, message.data, envelope, self.config)
+        self._log_verdict(message.queue_id, outcome)
+        sent = await self.sender.send(message, outcome)
+        return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
+
+    @staticmethod
+    def _log_verdict(queue_id: str, outcome: Outcome) -> None:
+        verdict = outcome.verdict
+        reasons = "; ".join(str(r) for r in verdict.reasons) if verdict else ""
+        label = verdict.label if verdict else "-"
+        level = logging.WARNING if outcome.action == "failed" else logging.INFO
+        log.log(
+            level,
+            "%s verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
+            queue_id,
+            label,
+            verdict.score if verdict else "-",
+            outcome.action,
+            outcome.company or "-",
+            outcome.reason,
+            outcome.signing or "-",
+            reasons,
+            extra={"queue_id": queue_id, "verdict": label, "pipeline_action": outcome.action},
+        )
+
+
+def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
+    public_url = settings.web.public_url
+
+    def link_for(company: Company, recipient: str, message_id: str) -> str:
+        mid = short_message_id(message_id or f"{company.id}:{recipient}")
+        return link(public_url, signer.issue(company.id, recipient, mid))
+
+    return link_for
+
+
+def pipeline_config(settings: Settings, links: LinkSigner | None = None) -> PipelineConfig:
+    """The pipeline's view of the settings; loads DKIM keys and templates once."""
+    dkim = settings.dkim
+    signer = DkimSigner(dkim.keys, parent_domains=dkim.parent_domains) if dkim.keys else None
+    if signer is None:
+        log.warning("no DKIM keys configured: changed mail goes out without a DKIM signature")
+    return PipelineConfig(
+        companies=settings.companies,
+        link_for=link_factory(settings, links or LinkSigner.from_settings(settings.links)),
+        signer=signer,
+        sign_all_domains=dkim.sign_all_domains,
+        self_check=dkim.self_check,
+    )
+
+
+def reporting_mta(settings: Settings) -> str:
+    return settings.smtp.hostname or socket.getfqdn()
 
 
 class RelayService:
     def __init__(self, settings: Settings, next_hop: NextHop | None = None) -> None:
         self.settings = settings
         self.next_hop = next_hop or open_next_hop(settings.upstream)
-        self.handler = RelayHandler(settings.smtp, self.next_hop, forward_unchanged)
+        self.spool = Spool(
+            settings.spool.directory,
+            backoff=doubling_backoff(settings.spool.retry_interval),
+            max_age=settings.spool.max_age_hours * 3600,
+        )
+        self.spool_worker = SpoolWorker(
+            self.spool,
+            self.next_hop,
+            reporting_mta(settings),
+            interval=min(5.0, settings.spool.retry_interval),
+        )
+        sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
+        processor = PipelineProcessor(pipeline_config(settings), sender)
+        self.handler = RelayHandler(settings.smtp, self.next_hop, processor)
+        self._spool_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._protocols: weakref.WeakSet[RelaySMTP] = weakref.WeakSet()
         self._stopping = asyncio.Event()
@@ -94,6 +176,9 @@ class RelayService:
         )
         host_, port_ = self.smtp_address
         log.info("relay-smtp listening on %s:%d, next hop %s", host_, port_, self.next_hop.describe())
+        if len(self.spool):
+            log.info("spool holds %d deferred copies; retrying them", len(self.spool))
+        self._spool_task = asyncio.create_task(self.spool_worker.run())
 
     async def stop(self) -> None:
         """Stop accepting, let transactions in flight finish (bounded), close the rest."""
@@ -109,6 +194,10 @@ class RelayService:
             if protocol.transport is not None:
                 protocol.transport.close()
         await asyncio.sleep(0)  # let connection_lost callbacks abort next-hop transactions
+        self.spool_worker.stop()
+        if self._spool_task is not None:
+            await self._spool_task
+            self._spool_task = None
         await self.next_hop.close()
         self._server = None
         log.info("relay-smtp stopped")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smtp_fixtures import LoopThread, Sink
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -35,3 +37,27 @@ def corpus() -> list[Path]:
     if not files:
         pytest.skip("../shared/corpus is absent")
     return files
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_under_pytest(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep what tests create with `tempfile` (spool directories ...) under pytest's own tmp tree."""
+    import tempfile
+
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    """An event loop in a background thread, for the relay and the sink."""
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+@pytest.fixture
+def sink(loop_thread: LoopThread) -> Iterator[Sink]:
+    """A recording next hop on a free loopback port."""
+    s = Sink(loop_thread).start()
+    yield s
+    s.stop()

@@ -7,6 +7,7 @@ Both run on their own event loop in a background thread, so tests can talk to th
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from relay_smtp.config import HostPort, Settings, SmtpUpstream, UpstreamSettings
+from relay_smtp.config import HostPort, MaildirUpstream, Settings, SmtpUpstream, UpstreamSettings
 from relay_smtp.service import RelayService
 
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class SinkBehaviour:
 
     data_reply: str | None = None
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    data_replies_by_rcpt: dict[str, str] = field(default_factory=dict)
     hang_seconds: float = 0.0
     drop_after_data: bool = False
 
@@ -85,6 +87,9 @@ class SinkHandler:
             return "250 never sent"
         if self.behaviour.data_reply is not None:
             return self.behaviour.data_reply
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.behaviour.data_replies_by_rcpt:
+                return self.behaviour.data_replies_by_rcpt[rcpt]
         content = envelope.original_content
         assert isinstance(content, bytes)
         self.received.append(Received(envelope.mail_from or "", list(envelope.rcpt_tos), content))
@@ -181,17 +186,19 @@ class Relay:
             self.service = None
 
 
-def settings_for_sink(port: int, *, timeout: float = 5.0, **smtp_changes: Any) -> Settings:
+def settings_for_sink(
+    port: int, *, timeout: float = 5.0, spool: Path | None = None, **smtp_changes: Any
+) -> Settings:
     base = Settings()
     upstream = UpstreamSettings(
         target=SmtpUpstream("127.0.0.1", port, tls="none"), timeout=timeout, helo_name="relay.test"
     )
     smtp = replace(base.smtp, listen=HostPort("127.0.0.1", 0), drain_timeout=5.0, **smtp_changes)
-    return replace(base, smtp=smtp, upstream=upstream)
+    spool_settings = replace(base.spool, directory=spool or Path(tempfile.mkdtemp(prefix="relay-spool-")))
+    return replace(base, smtp=smtp, upstream=upstream, spool=spool_settings)
 
 
 def settings_for_maildir(path: Path) -> Settings:
-    from relay_smtp.config import MaildirUpstream
-
     base = Settings()
-    return replace(base, upstream=UpstreamSettings(target=MaildirUpstream(path)))
+    spool = replace(base.spool, directory=path.parent / "spool")
+    return replace(base, upstream=UpstreamSettings(target=MaildirUpstream(path)), spool=spool)

@@ -30,20 +30,6 @@ def wire_form(data: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-@pytest.fixture
-def sink(loop_thread: LoopThread) -> Iterator[Sink]:
-    s = Sink(loop_thread).start()
-    yield s
-    s.stop()
-
-
 def start_relay(loop_thread: LoopThread, settings: Settings) -> Relay:
     return Relay(loop_thread, settings).start()
 

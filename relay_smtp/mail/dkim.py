@@ -41,6 +41,7 @@ from dkim.crypto import HASH_ALGORITHMS
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from relay_smtp.config import DkimKey
+from relay_smtp.durable import fsync_directory
 
 Algorithm = Literal["rsa-sha256", "ed25519-sha256"]
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -266,16 +267,7 @@ def write_private_key(path: Path, pem: bytes, *, overwrite: bool = False) -> Non
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_directory(path.parent)
 
 
 # --------------------------------------------------------------------------- header fields

@@ -75,6 +75,12 @@ def normalise_line_endings(data: bytes) -> bytes:
     return _BARE_CR_OR_LF.sub(b"\r\n", data)
 
 
+def reverse_path(envelope: Envelope) -> str:
+    """The sender address, "" for the null sender (aiosmtpd keeps it as "<>")."""
+    address = envelope.mail_from or ""
+    return "" if address == "<>" else address
+
+
 def new_queue_id() -> str:
     return secrets.token_hex(5).upper()
 
@@ -138,7 +144,7 @@ class RelayHandler:
             return str(TOO_MANY_RECIPIENTS)
         state = self._state(session)
         if state.transaction is None:
-            state.transaction = self.next_hop.begin(envelope.mail_from or "", envelope.mail_options)
+            state.transaction = self.next_hop.begin(reverse_path(envelope), envelope.mail_options)
         reply = await state.transaction.add_recipient(address, options)
         if reply.accepted:
             envelope.rcpt_tos.append(address)
@@ -158,7 +164,7 @@ class RelayHandler:
         assert isinstance(raw, bytes)
         message = Message(
             queue_id=new_queue_id(),
-            mail_from=envelope.mail_from or "",
+            mail_from=reverse_path(envelope),
             mail_options=list(envelope.mail_options),
             recipients=list(envelope.rcpt_tos),
             data=normalise_line_endings(raw),

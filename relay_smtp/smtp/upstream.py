@@ -13,7 +13,6 @@ one (so the client learns at RCPT time which ones the next hop refuses) and the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ from typing import Protocol
 import aiosmtplib
 
 from relay_smtp.config import MaildirUpstream, SmtpUpstream, UpstreamSettings
+from relay_smtp.durable import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -107,28 +107,8 @@ class MaildirHop:
         for sub in ("tmp", "new", "cur"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
         name = self.unique_name()
-        tmp = self.path / "tmp" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, self.path / "new" / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        _fsync_directory(self.path / "new")
+        write_durably(self.path / "new" / name, data, mode=0o640, temp_dir=self.path / "tmp")
         return name
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _MaildirTransaction:

@@ -1,0 +1,394 @@
+"""The pure core: one received message in, the messages to send and a verdict out.
+
+Bytes, the envelope and settings come in; nothing here opens a socket, touches the database or reads
+the clock it is not given. The steps are small named functions run in order, as in a mail processor:
+
+    parse ▸ find company ▸ classify ▸ guard ▸ choose parts ▸ splice ▸ mark
+
+Any step may stop the message with a reason; it then goes out exactly as it came in. `process` wraps
+the whole run so that an unexpected exception (a bug of ours, or mail nobody foresaw) also forwards the
+original bytes and is logged: the relay never loses or bounces a message because of its own bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parseaddr
+from typing import Literal
+
+from relay_smtp.config import Company
+from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
+from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
+from relay_smtp.mail.inject_html import splice_html_block
+from relay_smtp.mail.inject_text import LeafSplice, splice_text_block
+from relay_smtp.mail.mime import (
+    Edit,
+    MimePart,
+    Selection,
+    apply_edits,
+    body_bytes,
+    choose_parts,
+    codec_name,
+    get_header,
+    parse_mime,
+    set_content_type_param_edit,
+    set_header_edit,
+)
+from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer, has_marker
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body
+
+log = logging.getLogger(__name__)
+
+MARKER_HEADER = "X-Career-Relay"
+Action = Literal["injected", "passed", "audited", "failed"]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: the exact bytes and the envelope recipients they are for."""
+
+    recipients: tuple[str, ...]
+    data: bytes
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class PartReport:
+    """Where the block went in one leaf part, or why that part was left alone."""
+
+    path: str
+    content_type: str
+    note: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    reason: str
+    outgoing: tuple[Outgoing, ...]
+    verdict: Verdict | None = None
+    company: str | None = None
+    parts: tuple[PartReport, ...] = ()
+    signing: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.action == "injected"
+
+
+LinkFactory = Callable[[Company, str, str], str]  # (company, recipient, Message-ID) -> URL
+
+
+def example_link(company: Company, recipient: str, message_id: str) -> str:
+    return "http://127.0.0.1:8025/r/example"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline needs, built once from the settings and passed in."""
+
+    companies: tuple[Company, ...] = ()
+    rules: ClassifierRules = field(default_factory=ClassifierRules)
+    renderer: SnippetRenderer = field(default_factory=SnippetRenderer)
+    link_for: LinkFactory = example_link
+    signer: DkimSigner | None = None
+    sign_all_domains: tuple[str, ...] = ()
+    self_check: bool = False
+
+
+def _unchanged(
+    raw: bytes,
+    envelope: Envelope,
+    action: Action,
+    reason: str,
+    verdict: Verdict | None = None,
+    company: str | None = None,
+    parts: tuple[PartReport, ...] = (),
+) -> Outcome:
+    """The message goes out exactly as it came in."""
+    return Outcome(action, reason, (Outgoing(envelope.recipients, raw),), verdict, company, parts)
+
+
+# --------------------------------------------------------------------------- who is sending
+
+
+def _address_domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(">").lower()
+
+
+def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
+    address = address.strip().lower()
+    for pattern in patterns:
+        pattern = pattern.strip().lower()
+        if pattern.startswith("@"):
+            if address.endswith(pattern) or _address_domain(address).endswith("." + pattern[1:]):
+                return True
+        elif address == pattern:
+            return True
+    return False
+
+
+def from_address(raw: bytes, root: MimePart) -> str:
+    return parseaddr(get_header(raw, root, "From") or "")[1]
+
+
+def find_company(
+    companies: Sequence[Company], mail_from: str, header_from: str
+) -> tuple[Company | None, bool]:
+    """The configured company this mail belongs to, and whether it comes from a recruiting sender."""
+    for company in companies:
+        for address in (mail_from, header_from):
+            if address and _matches_sender(address, company.recruiting_senders):
+                return company, True
+    domains = {_address_domain(a) for a in (mail_from, header_from) if a}
+    for company in companies:
+        if domains & {d.lower() for d in company.domains}:
+            return company, False
+    return None, False
+
+
+def _decoded_words(value: str) -> str:
+    """RFC 2047 encoded words decoded; a header that will not decode is taken as it is."""
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return value
+
+
+def fallback_company(raw: bytes, root: MimePart) -> Company:
+    """For mail explicitly marked by an unconfigured sender: name the company after its From."""
+    name, address = parseaddr(get_header(raw, root, "From") or "")
+    domain = _address_domain(address) or "unknown"
+    return Company(id=domain, name=_decoded_words(name) or domain, mode="enforce")
+
+
+# --------------------------------------------------------------------------- splicing
+
+
+def _text_of(raw: bytes, part: MimePart) -> str:
+    decoded = decode_body(body_bytes(raw, part), part.cte).data
+    return decoded.decode(codec_name(part.charset or "utf-8") or "utf-8", errors="replace")
+
+
+def _already_injected(raw: bytes, root: MimePart, targets: Sequence[MimePart]) -> bool:
+    if (get_header(raw, root, MARKER_HEADER) or "").strip().lower() == "injected":
+        return True
+    for part in targets:
+        try:
+            if has_marker(_text_of(raw, part)):
+                return True
+        except (UnsupportedPart, LookupError):
+            continue
+    return False
+
+
+def _splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: str) -> LeafSplice:
+    body = body_bytes(raw, part)
+    if part.content_type == "text/html":
+        return splice_html_block(
+            body, cte=part.cte, charset=part.charset, block_html=block.html, placeholder=placeholder
+        )
+    return splice_text_block(
+        body,
+        cte=part.cte,
+        charset=part.charset,
+        block=block.text,
+        placeholder=placeholder,
+        flowed=part.params.get("format", "").lower() == "flowed",
+        delsp=part.params.get("delsp", "").lower() == "yes",
+    )
+
+
+def _part_edits(raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
+    edits = [Edit(part.body_start, part.body_end, spliced.body)]
+    if spliced.charset is not None:
+        edits.append(set_content_type_param_edit(raw, part, "charset", spliced.charset))
+    if spliced.cte is not None:
+        edits.append(set_header_edit(raw, part, "Content-Transfer-Encoding", spliced.cte))
+    return edits
+
+
+_SUBJECT_FIELD = re.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*")
+
+
+def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
+    """Remove the ATS subject tag (e.g. "[CR]") and one space after it, byte for byte."""
+    if not tag:
+        return None
+    field_match = _SUBJECT_FIELD.search(raw, root.start, root.header_end)
+    if field_match is None:
+        return None
+    tag_bytes = tag.encode("utf-8")
+    at = field_match.group().find(tag_bytes)
+    if at < 0:
+        return None
+    start = field_match.start() + at
+    end = start + len(tag_bytes)
+    if raw[end : end + 1] == b" ":
+        end += 1
+    elif raw[start - 1 : start] == b" ":
+        start -= 1
+    return Edit(start, end, b"")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What splicing a message means, computed once; rendering per link is the only per-copy work."""
+
+    root: MimePart
+    targets: tuple[MimePart, ...]
+    skipped: tuple[tuple[str, str], ...]
+    fixed_edits: tuple[Edit, ...]
+
+
+def _render_copy(
+    raw: bytes, plan: _Plan, block: RenderedBlock, placeholder: str
+) -> tuple[bytes, list[PartReport]]:
+    edits = list(plan.fixed_edits)
+    reports = []
+    for part in plan.targets:
+        try:
+            spliced = _splice_part(raw, part, block, placeholder)
+        except UnsupportedPart as exc:
+            reports.append(PartReport(part.path or "1", part.content_type, str(exc), changed=False))
+            continue
+        edits.extend(_part_edits(raw, part, spliced))
+        reports.append(PartReport(part.path or "1", part.content_type, spliced.where, changed=True))
+    if not any(r.changed for r in reports):
+        return raw, reports
+    return apply_edits(raw, edits), reports
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def _sign(config: PipelineConfig, original: bytes, data: bytes) -> tuple[bytes, str]:
+    """Drop the DKIM signatures our change broke, add ours; with self_check, prove it verifies."""
+    if data is not original:
+        data = strip_broken_signatures(original, data)
+    if config.signer is None:
+        return data, "not signed: no DKIM keys configured"
+    result = config.signer.sign(data)
+    if not result.signed:
+        return data, f"not signed: {result.reason}"
+    note = f"signed d={result.domain} s={','.join(result.selectors)}"
+    if config.self_check:
+        keys = config.signer.keys_for(result.domain or "")
+        if not all(verify_with_key(result.message, key.dns_txt()) for key in keys):
+            raise SelfCheckFailed(f"our own DKIM signature ({note}) does not verify")
+    return result.message, note
+
+
+class SelfCheckFailed(RuntimeError):
+    """The signature we just made does not verify: send the original rather than a broken message."""
+
+
+def _sign_unchanged(raw: bytes, outcome: Outcome, config: PipelineConfig, header_from: str) -> Outcome:
+    """Mail we did not change keeps its signatures; only `dkim.sign_all_domains` get ours too."""
+    if _address_domain(header_from) not in config.sign_all_domains:
+        return outcome
+    data, note = _sign(config, raw, raw)
+    copies = tuple(Outgoing(c.recipients, data, c.link) for c in outcome.outgoing)
+    return replace(outcome, outgoing=copies, signing=note)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """A rejection that will get the block: for which company, and where."""
+
+    company: Company
+    verdict: Verdict
+    selection: Selection
+
+
+def _decide(
+    raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
+) -> _Decision | Outcome:
+    """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
+    company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
+    sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
+    verdict = classify(raw, config.rules, sender, envelope.recipients)
+    if not force and verdict.label != "rejection":
+        return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
+    if company is None:
+        if verdict.explicit is None and not force:
+            return _unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
+        company = fallback_company(raw, root)
+    if company.mode == "off" and not force:
+        return _unchanged(raw, envelope, "passed", f"company {company.id}: mode off", verdict, company.id)
+    selection = choose_parts(raw, root)
+    if selection.refusal is not None:
+        return _unchanged(raw, envelope, "passed", selection.refusal, verdict, company.id)
+    if _already_injected(raw, root, selection.targets):
+        return _unchanged(raw, envelope, "passed", "already carries the Career Relay block", verdict)
+    if company.mode == "audit" and not force:
+        return _unchanged(raw, envelope, "audited", "rejection (audit mode)", verdict, company.id)
+    return _Decision(company, verdict, selection)
+
+
+def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
+    """One personalised, signed copy per envelope recipient."""
+    fixed = [set_header_edit(raw, root, MARKER_HEADER, "injected")]
+    tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
+    if tag_edit is not None:
+        fixed.append(tag_edit)
+    plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
+    locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
+    message_id = get_header(raw, root, "Message-ID") or ""
+    skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+    copies: list[Outgoing] = []
+    reports: list[PartReport] = []
+    signing = ""
+    for recipient in envelope.recipients:
+        link = config.link_for(d.company, recipient, message_id)
+        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link)
+        data, reports = _render_copy(raw, plan, block, config.rules.placeholder)
+        if data is raw:
+            why = "; ".join(f"part {r.path}: {r.note}" for r in reports)
+            reason = f"no part could hold the block ({why})"
+            return _unchanged(raw, envelope, "passed", reason, d.verdict, d.company.id, (*reports, *skipped))
+        data, signing = _sign(config, raw, data)
+        copies.append(Outgoing((recipient,), data, link))
+    reason = f"rejection for {d.company.id}"
+    parts = (*reports, *skipped)
+    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
+
+
+def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+    root = parse_mime(raw)
+    header_from = from_address(raw, root)
+    decision = _decide(raw, root, envelope, config, header_from, force)
+    if isinstance(decision, Outcome):
+        return _sign_unchanged(raw, decision, config, header_from)
+    return _inject(raw, root, envelope, config, decision)
+
+
+def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+    """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
+    try:
+        return run(raw, envelope, config, force=force)
+    except Exception:
+        log.exception("pipeline failed; forwarding the original message unchanged")
+        return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+
+
+def recipients_of(raw: bytes) -> tuple[str, ...]:
+    """To and Cc addresses, for offline use (`relay-smtp rewrite`) where there is no envelope."""
+    root = parse_mime(raw)
+    values = [v for name in ("To", "Cc") if (v := get_header(raw, root, name))]
+    return tuple(a for _, a in getaddresses(values) if a)
