@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from relay_smtp import __version__
+from relay_smtp import __version__, systemd
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
@@ -29,6 +31,7 @@ from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
+from relay_smtp.supervisor import Supervisor, run_worker
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -82,15 +85,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(settings, args.log_format)
     if args.config is None:
         logging.getLogger(__name__).info("no --config given: running on the embedded defaults")
-
-    async def run() -> None:
-        await RelayService(settings).run_until_signalled()
-
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        print("relay-smtp: --workers must be at least 1", file=sys.stderr)
+        return EXIT_CONFIG
     try:
-        asyncio.run(run())
+        if workers == 1:
+            return _serve_in_process(settings, args.config)
+        main = functools.partial(run_worker, settings, args.config)
+        return Supervisor(settings, args.config, workers, main).run()
     except OSError as exc:
         print(f"relay-smtp: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _serve_in_process(settings: Settings, config: Path | None) -> int:
+    async def run() -> None:
+        service = RelayService(settings, config_path=config)
+        await service.run_until_signalled(on_ready=lambda: systemd.notify("READY=1"))
+        systemd.notify("STOPPING=1")
+
+    asyncio.run(run())
     return EXIT_OK
 
 
@@ -242,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the relay")
     config_option(serve)
     serve.add_argument("--log-format", choices=("text", "json"), help="overrides log.format")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes sharing the port (default: the number of CPUs)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a configuration file")

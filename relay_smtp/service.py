@@ -15,11 +15,14 @@ import socket
 import ssl
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from relay_smtp.config import Company, Settings
+from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link, short_message_id
-from relay_smtp.mail.dkim import DkimSigner
+from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
 from relay_smtp.smtp.delivery import CopySender
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
@@ -104,8 +107,17 @@ def reporting_mta(settings: Settings) -> str:
 
 
 class RelayService:
-    def __init__(self, settings: Settings, next_hop: NextHop | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        next_hop: NextHop | None = None,
+        *,
+        config_path: Path | None = None,
+        run_spool: bool = True,
+    ) -> None:
         self.settings = settings
+        self.config_path = config_path
+        self.run_spool = run_spool
         self.next_hop = next_hop or open_next_hop(settings.upstream)
         self.spool = Spool(
             settings.spool.directory,
@@ -119,8 +131,8 @@ class RelayService:
             interval=min(5.0, settings.spool.retry_interval),
         )
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
-        processor = PipelineProcessor(pipeline_config(settings), sender)
-        self.handler = RelayHandler(settings.smtp, self.next_hop, processor)
+        self.processor = PipelineProcessor(pipeline_config(settings), sender)
+        self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
         self._spool_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._protocols: weakref.WeakSet[RelaySMTP] = weakref.WeakSet()
@@ -165,20 +177,43 @@ class RelayService:
         self._protocols.add(protocol)
         return protocol
 
-    async def start(self, *, host: str | None = None, port: int | None = None) -> None:
+    async def start(
+        self, *, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
+    ) -> None:
+        """Listen where configured, on host/port if given, or on an inherited socket."""
         listen = self.settings.smtp.listen
         options = self._protocol_options()
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: self._make_protocol(options),
-            host if host is not None else listen.host,
-            port if port is not None else listen.port,
-            reuse_address=True,
-        )
+        loop = asyncio.get_running_loop()
+        factory = lambda: self._make_protocol(options)  # noqa: E731
+        if sock is not None:
+            self._server = await loop.create_server(factory, sock=sock)
+        else:
+            host = host if host is not None else listen.host
+            port = port if port is not None else listen.port
+            self._server = await loop.create_server(factory, host, port, reuse_address=True)
         host_, port_ = self.smtp_address
         log.info("relay-smtp listening on %s:%d, next hop %s", host_, port_, self.next_hop.describe())
-        if len(self.spool):
-            log.info("spool holds %d deferred copies; retrying them", len(self.spool))
-        self._spool_task = asyncio.create_task(self.spool_worker.run())
+        if self.run_spool:
+            if len(self.spool):
+                log.info("spool holds %d deferred copies; retrying them", len(self.spool))
+            self._spool_task = asyncio.create_task(self.spool_worker.run())
+
+    def reload(self) -> bool:
+        """SIGHUP: read the configuration again and swap in new companies, rules, templates and keys.
+
+        Connections and transactions in flight are not touched; a message already in the pipeline
+        finishes with the configuration it started with. A bad configuration keeps the old one.
+        """
+        try:
+            settings = load_settings(self.config_path)
+            config = pipeline_config(settings)
+        except (ConfigError, DkimKeyError, OSError) as exc:
+            log.error("reload refused, configuration unchanged: %s", exc)
+            return False
+        self.processor.config = config
+        self.settings = replace(self.settings, companies=settings.companies, dkim=settings.dkim)
+        log.info("configuration reloaded from %s", self.config_path or "embedded defaults")
+        return True
 
     async def stop(self) -> None:
         """Stop accepting, let transactions in flight finish (bounded), close the rest."""
@@ -205,12 +240,17 @@ class RelayService:
     def request_stop(self) -> None:
         self._stopping.set()
 
-    async def run_until_signalled(self) -> None:
-        """`relay-smtp serve`: run until SIGTERM or SIGINT, then drain and return."""
+    async def run_until_signalled(
+        self, *, sock: socket.socket | None = None, on_ready: Callable[[], object] | None = None
+    ) -> None:
+        """`relay-smtp serve`: run until SIGTERM or SIGINT, then drain and return; SIGHUP reloads."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start(sock=sock)
+        if on_ready is not None:
+            on_ready()
         await self._stopping.wait()
         log.info("stopping: draining transactions in flight")
         await self.stop()

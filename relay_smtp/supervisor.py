@@ -1,0 +1,209 @@
+"""Several worker processes on one port, supervised like the daemons mail admins already run.
+
+The parent binds the listening socket once and forks N workers that all accept on it (a pre-forked
+listener: the kernel hands each connection to one of them, and a restarted worker starts accepting
+at once on the same socket, so no connection is refused while it comes back). The parent runs no event
+loop and holds no connections; it only:
+
+- restarts a worker that died (with a pause if workers keep dying at once),
+- forwards SIGHUP (reload configuration, templates and keys) after checking the new configuration,
+- on SIGTERM or SIGINT sends SIGTERM to every worker, waits for them to drain, and exits 0,
+- tells systemd READY=1 when every worker listens, and STOPPING=1 when it stops.
+
+Worker 0 alone retries the spool, so a deferred copy is never sent twice by two workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay_smtp import systemd
+from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+RESTART_PAUSE = 1.0  # a worker that dies within this many seconds of its start waits this long
+
+
+def bind_listener(address: HostPort, backlog: int = 512) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address.host, address.port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+WorkerMain = Callable[[int, socket.socket, int], int]  # (index, listener, ready fd) -> exit code
+
+
+@dataclass
+class _Worker:
+    index: int
+    pid: int
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, config_path: Path | None, workers: int, main: WorkerMain) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.count = workers
+        self.main = main
+        self.workers: dict[int, _Worker] = {}
+        self._stopping = False
+        self._reload = False
+
+    def run(self) -> int:
+        listener = bind_listener(self.settings.smtp.listen)
+        ready_read, ready_write = os.pipe()
+        for index in range(self.count):
+            self._spawn(index, listener, ready_write)
+        self._install_signals()
+        self._await_ready(ready_read)
+        systemd.notify("READY=1", f"STATUS=relaying with {self.count} workers")
+        log.info("supervisor %d: %d workers on %s", os.getpid(), self.count, self.settings.smtp.listen)
+        while not self._stopping:
+            self._reap(listener, ready_write)
+            if self._reload:
+                self._reload = False
+                self._forward_reload()
+            time.sleep(0.1)
+        systemd.notify("STOPPING=1")
+        self._stop_all()
+        listener.close()
+        return 0
+
+    def _spawn(self, index: int, listener: socket.socket, ready_fd: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                _drain_when_parent_dies()
+                code = self.main(index, listener, ready_fd)
+            finally:
+                os._exit(code)
+        self.workers[pid] = _Worker(index, pid)
+        log.info("worker %d started as pid %d", index, pid)
+
+    def _await_ready(self, ready_fd: int, timeout: float = 30.0) -> None:
+        """Each worker writes one byte once it listens; wait for all of them (bounded)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        os.set_blocking(ready_fd, False)
+        while seen < self.count and time.monotonic() < deadline and not self._stopping:
+            try:
+                seen += len(os.read(ready_fd, 64))
+            except BlockingIOError:
+                time.sleep(0.02)
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            self._stopping = True
+
+        def reload(signum: int, frame: object) -> None:
+            self._reload = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def _reap(self, listener: socket.socket, ready_fd: int) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None or self._stopping:
+                continue
+            log.error("worker %d (pid %d) died (%s); restarting it", worker.index, pid, _describe(status))
+            if time.monotonic() - worker.started < RESTART_PAUSE:
+                time.sleep(RESTART_PAUSE)
+            self._spawn(worker.index, listener, ready_fd)
+
+    def _forward_reload(self) -> None:
+        try:
+            settings = load_settings(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, configuration unchanged: %s", problem)
+            return
+        if settings.smtp.listen != self.settings.smtp.listen:
+            log.warning("smtp.listen changed: restart the service to move the listener")
+        self.settings = settings
+        systemd.reloading()
+        for pid in self.workers:
+            os.kill(pid, signal.SIGHUP)
+        systemd.notify("READY=1")
+
+    def _stop_all(self) -> None:
+        for pid in list(self.workers):
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.smtp.drain_timeout + 5
+        while self.workers and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                self.workers.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        for pid in list(self.workers):
+            log.error("worker pid %d did not drain in time; killing it", pid)
+            _signal(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        log.info("supervisor stopped")
+
+
+def _drain_when_parent_dies() -> None:
+    """Linux: a worker gets SIGTERM (and drains) if the supervisor is killed with SIGKILL."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit {os.WEXITSTATUS(status)}"
+
+
+def run_worker(
+    settings: Settings, config_path: Path | None, index: int, listener: socket.socket, ready_fd: int
+) -> int:
+    """The body of one worker process: a RelayService on the inherited listener until SIGTERM."""
+    from relay_smtp.service import RelayService
+
+    async def run() -> None:
+        service = RelayService(settings, config_path=config_path, run_spool=index == 0)
+        await service.run_until_signalled(sock=listener, on_ready=lambda: os.write(ready_fd, b"r"))
+
+    asyncio.run(run())
+    return 0

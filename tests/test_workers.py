@@ -1,0 +1,143 @@
+"""`relay-smtp serve --workers N`: one port, supervised workers, reload on SIGHUP, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from smtp_fixtures import Sink
+
+REJECTION = (
+    b"From: Recruiting <recruit@acme.example>\r\nTo: alex@example.org\r\n"
+    b"Subject: Your application\r\n\r\n"
+    b"Dear Alex,\r\n\r\nThank you for interviewing for the analyst position. Unfortunately we have\r\n"
+    b"decided not to move forward with your application.\r\n\r\nWe wish you the best of luck.\r\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, port: int, sink_port: int, mode: str) -> None:
+    path.write_text(
+        f"""
+[smtp]
+listen = "127.0.0.1:{port}"
+drain_timeout = 5.0
+[upstream]
+url = "smtp://127.0.0.1:{sink_port}"
+tls = "none"
+[links]
+secrets = ["worker-test-secret-0123456789"]
+[spool]
+directory = "{path.parent / "spool"}"
+[[companies]]
+id = "acme"
+name = "ACME"
+mode = "{mode}"
+recruiting_senders = ["recruit@acme.example"]
+""",
+        encoding="utf-8",
+    )
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def wait_for(condition: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def send(port: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+        assert c.sendmail("recruit@acme.example", ["alex@example.org"], REJECTION) == {}
+
+
+def accepting(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def relay_process(sink: Sink, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    port = free_port()
+    config = tmp_path / "relay.toml"
+    write_config(config, port, sink.port, "audit")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay_smtp.cli", "serve", "--config", str(config), "--workers", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: accepting(port) and len(children(proc.pid)) == 2)
+        yield proc, port, config
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+
+
+def test_workers_share_a_port_survive_kill_9_and_drain_on_sigterm(
+    relay_process: tuple[subprocess.Popen[str], int, Path], sink: Sink
+) -> None:
+    proc, port, _ = relay_process
+    first = children(proc.pid)
+    for _ in range(4):
+        send(port)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(children(proc.pid)) == 2 and victim not in children(proc.pid))
+    assert children(proc.pid) != first
+    for _ in range(4):
+        send(port)
+    assert len(sink.received) == 8
+    proc.send_signal(signal.SIGTERM)
+    _, log = proc.communicate(timeout=20)
+    assert proc.returncode == 0, log
+    assert "died (signal SIGKILL); restarting it" in log
+    assert "supervisor stopped" in log
+
+
+def test_sighup_reloads_the_configuration_without_a_restart(
+    relay_process: tuple[subprocess.Popen[str], int, Path], sink: Sink
+) -> None:
+    proc, port, config = relay_process
+    workers = children(proc.pid)
+    send(port)
+    assert b"[career-relay:v1]" not in sink.received[-1].data  # audit mode: unchanged
+    write_config(config, port, sink.port, "enforce")
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    for _ in range(3):  # whichever worker takes the connection has reloaded
+        send(port)
+    assert all(b"[career-relay:v1]" in r.data for r in sink.received[-3:])
+    assert children(proc.pid) == workers  # nobody was restarted
