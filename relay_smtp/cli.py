@@ -15,9 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
-from relay_smtp import __version__, systemd
+from relay_smtp import __version__, logs, systemd
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
@@ -38,35 +37,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; transaction fields (queue_id, action, ...) become keys."""
-
-    _STANDARD: ClassVar[frozenset[str]] = frozenset(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry |= {k: v for k, v in vars(record).items() if k not in self._STANDARD}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
 def setup_logging(settings: Settings, log_format: str | None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if (log_format or settings.log.format) == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log.level.upper())
-    # aiosmtpd logs every command at INFO; the relay writes its own line per transaction.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logs.setup_logging(settings.log.level, log_format or settings.log.format)
 
 
 def _load(path: Path | None) -> Settings | None:

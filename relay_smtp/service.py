@@ -64,8 +64,7 @@ class PipelineProcessor:
         level = logging.WARNING if outcome.action == "failed" else logging.INFO
         log.log(
             level,
-            "%s verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
-            queue_id,
+            "verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
             label,
             verdict.score if verdict else "-",
             outcome.action,

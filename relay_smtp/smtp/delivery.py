@@ -72,9 +72,7 @@ class CopySender:
                     self.spool.put, message.mail_from, copy.recipients[0], copy.data, message.queue_id
                 )
         except OSError as exc:
-            log.error(
-                "%s cannot spool deferred copies (%s); asking the client to retry", message.queue_id, exc
-            )
+            log.error("cannot spool deferred copies (%s); asking the client to retry", exc)
             return SPOOL_FAILED
         refused = [(copy, reply) for copy, reply in failed if not reply.temporary]
         for copy, reply in refused:

@@ -22,6 +22,7 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from relay_smtp.config import IPNetwork, SmtpSettings
+from relay_smtp.logs import current_queue_id
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 
 log = logging.getLogger("relay_smtp.transaction")
@@ -104,6 +105,7 @@ def peer_allowed(peer: Any, networks: tuple[IPNetwork, ...]) -> bool:
 class _SessionState:
     transaction: Transaction | None = None
     started: float = field(default_factory=time.monotonic)
+    queue_id: str = "-"
 
 
 class RelayHandler:
@@ -131,7 +133,10 @@ class RelayHandler:
         await self._abort(session)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
-        self._state(session).started = time.monotonic()
+        state = self._state(session)
+        state.started = time.monotonic()
+        state.queue_id = new_queue_id()
+        current_queue_id.set(state.queue_id)  # every later line of this session's task carries it
         return "250 2.1.0 ok"
 
     async def handle_RCPT(
@@ -163,7 +168,7 @@ class RelayHandler:
         raw = envelope.original_content
         assert isinstance(raw, bytes)
         message = Message(
-            queue_id=new_queue_id(),
+            queue_id=state.queue_id,
             mail_from=reverse_path(envelope),
             mail_options=list(envelope.mail_options),
             recipients=list(envelope.rcpt_tos),
@@ -185,8 +190,7 @@ class RelayHandler:
 
     def _log(self, message: Message, delivery: Delivery, seconds: float) -> None:
         log.info(
-            "%s from=<%s> rcpts=%d size=%d action=%s reply=%r ms=%.1f",
-            message.queue_id,
+            "from=<%s> rcpts=%d size=%d action=%s reply=%r ms=%.1f",
             message.mail_from,
             len(message.recipients),
             len(message.data),

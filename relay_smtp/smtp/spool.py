@@ -24,6 +24,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from relay_smtp.durable import write_durably
+from relay_smtp.logs import current_queue_id
 from relay_smtp.smtp.upstream import NextHop, Reply
 
 log = logging.getLogger(__name__)
@@ -191,13 +192,11 @@ async def bounce(
 ) -> None:
     """Hand a copy that failed for good back to its sender (never to the null sender)."""
     if not mail_from:
-        log.warning("%s copy to %s failed (%s); null sender: no bounce", queue_id, recipient, reply)
+        log.warning("copy to %s failed (%s); null sender: no bounce", recipient, reply)
         return
     dsn = delivery_status_notification(mail_from, recipient, queue_id, data, reply, reporting_mta)
     result = await send_copy(next_hop, "", mail_from, dsn)
-    log.warning(
-        "%s copy to %s failed (%s); bounce to <%s>: %s", queue_id, recipient, reply, mail_from, result
-    )
+    log.warning("copy to %s failed (%s); bounce to <%s>: %s", recipient, reply, mail_from, result)
 
 
 def _status_of(reply: str) -> str:
@@ -235,13 +234,14 @@ class SpoolWorker:
         return done
 
     async def _attempt(self, entry: SpoolEntry) -> bool:
+        current_queue_id.set(entry.queue_id)
         data = await asyncio.to_thread(self.spool.data, entry)
         reply = await send_copy(self.next_hop, entry.mail_from, entry.recipient, data)
         if reply.accepted:
-            log.info("%s spooled copy %s delivered: %s", entry.queue_id, entry.id, reply)
+            log.info("spooled copy %s delivered: %s", entry.id, reply)
         elif reply.temporary and not self.spool.expired(entry):
             await asyncio.to_thread(self.spool.reschedule, entry, reply)
-            log.info("%s spooled copy %s deferred again: %s", entry.queue_id, entry.id, reply)
+            log.info("spooled copy %s deferred again: %s", entry.id, reply)
             return False
         else:
             args = (entry.mail_from, entry.recipient, entry.queue_id, data, str(reply), self.reporting_mta)
