@@ -1,0 +1,111 @@
+"""Who may call what: the admin's credentials and the partner agency's signed webhook.
+
+Why this module exists: both checks are small but easy to get subtly wrong (timing leaks, replayed
+requests, tokens in URLs that end up in logs), so they live apart from the routes, as plain functions
+of headers and bytes that the tests can call directly.
+
+- Admin: ``Authorization: Bearer <admin_token>`` or HTTP basic auth against ``admin_users``.  Never a
+  token in the query string: URLs are logged by proxies and kept in browser history.
+- Webhook: ``X-CareerRelay-Timestamp: <unix seconds>`` and ``X-CareerRelay-Signature: sha256=<hex>``
+  where the hex is HMAC-SHA256(secret, timestamp + "." + raw body); requests outside a window around
+  our clock are refused, so a captured request cannot be replayed later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SIGNATURE_PREFIX = "sha256="
+TIMESTAMP_HEADER = "X-CareerRelay-Timestamp"
+SIGNATURE_HEADER = "X-CareerRelay-Signature"
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    token: str | None
+    users: Mapping[str, str]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token) or bool(self.users)
+
+    def challenges(self) -> list[str]:
+        """The WWW-Authenticate values of a 401: one per scheme we accept."""
+        realm = 'realm="relay-smtp admin"'
+        schemes = []
+        if self.users:
+            schemes.append(f'Basic {realm}, charset="UTF-8"')
+        if self.token or not self.users:
+            schemes.append(f"Bearer {realm}")
+        return schemes
+
+
+def admin_allowed(credentials: AdminCredentials, authorization: str | None) -> bool:
+    """Whether an Authorization header value carries valid admin credentials."""
+    if not authorization:
+        return False
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and credentials.token:
+        return _same(value.strip(), credentials.token)
+    if scheme == "basic" and credentials.users:
+        return _basic_allowed(credentials.users, value.strip())
+    return False
+
+
+def _basic_allowed(users: Mapping[str, str], value: str) -> bool:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    name, sep, password = decoded.partition(":")
+    if not sep:
+        return False
+    # Compare against every user so the time taken does not say which names exist.
+    matched = False
+    for user, expected in users.items():
+        matched |= _same(name, user) & _same(password, expected)
+    return matched
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+class WebhookRejected(Exception):
+    """The webhook request is not from the agency, or not from now.  The message is safe to return."""
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-CareerRelay-Signature value for a request (what the agency computes)."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return SIGNATURE_PREFIX + mac.hexdigest()
+
+
+def check_webhook(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    now: float,
+    tolerance_seconds: int,
+) -> None:
+    """Raise WebhookRejected unless the request is signed with `secret` and dated within the window."""
+    if not timestamp or not signature:
+        raise WebhookRejected(f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required")
+    stamp = timestamp.strip()
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        raise WebhookRejected(f"{TIMESTAMP_HEADER} must be unix seconds")
+    if abs(now - int(stamp)) > tolerance_seconds:
+        raise WebhookRejected(f"{TIMESTAMP_HEADER} is outside the {tolerance_seconds}s window")
+    expected = webhook_signature(secret, stamp, body)
+    if not hmac.compare_digest(
+        signature.strip().lower().encode("ascii", "replace"), expected.encode("ascii")
+    ):
+        raise WebhookRejected("signature mismatch")

@@ -1,0 +1,81 @@
+"""The things every route needs, built once per app: settings, store, signer, mailer, clock, guards.
+
+Why this module exists: the routes are split by audience (candidates, the partner agency, the admin)
+into modules of their own; this is what they share, so that `create_app` stays a short list of parts
+and each route module is a function of one value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from starlette.requests import Request
+
+from relay_smtp.links import LinkSigner
+from relay_smtp.store.ledger import Ledger
+from relay_smtp.web.bots import BotDetector
+from relay_smtp.web.csrf import FormGuard
+from relay_smtp.web.pages import Pages
+from relay_smtp.web.ratelimit import RateLimiter
+from relay_smtp.web.settings import WebConfig
+
+log = logging.getLogger("relay_smtp.web")
+
+#: send_mail(to, subject, body) -> whether the next hop accepted it.
+SendMail = Callable[[str, str, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class WebContext:
+    config: WebConfig
+    ledger: Ledger
+    links: LinkSigner
+    send_mail: SendMail
+    clock: Callable[[], datetime]
+    pages: Pages
+    bots: BotDetector
+    forms: FormGuard
+    link_limiter: RateLimiter
+    register_limiter: RateLimiter
+    admin_failures: RateLimiter
+
+    @classmethod
+    def build(
+        cls,
+        config: WebConfig,
+        ledger: Ledger,
+        links: LinkSigner,
+        send_mail: SendMail,
+        clock: Callable[[], datetime],
+    ) -> WebContext:
+        def seconds() -> float:
+            return clock().timestamp()
+
+        return cls(
+            config=config,
+            ledger=ledger,
+            links=links,
+            send_mail=send_mail,
+            clock=clock,
+            pages=Pages(config),
+            bots=BotDetector(config.bot_user_agents, config.scanner_window_seconds),
+            forms=FormGuard(config.form_secret, config.form_max_age_seconds, seconds),
+            link_limiter=RateLimiter(config.link_rate_per_minute, 60.0, seconds),
+            register_limiter=RateLimiter(config.register_rate_per_minute, 60.0, seconds),
+            admin_failures=RateLimiter(config.admin_failures_per_minute, 60.0, seconds),
+        )
+
+    def now(self) -> float:
+        return self.clock().timestamp()
+
+    @property
+    def https(self) -> bool:
+        return self.config.public_url.startswith("https://")
+
+
+def client_key(request: Request) -> str:
+    """The rate-limit key of a request: the peer address (uvicorn's proxy_headers set it behind a proxy)."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,118 @@
+"""Rendering the web pages and the confirmation mail from ``templates/web/``, in Japanese or English.
+
+Why this module exists: the wording is reviewed by people who do not read Python, so it lives in jinja2
+templates, one file per page and language (``landing.ja.html``, ``landing.en.html`` ...).  This module
+picks the language (the company's, else the browser's, else both for a link we cannot read), renders
+with autoescaping always on, and builds the responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.responses import HTMLResponse
+
+from relay_smtp.web.settings import CompanyLocale, PageLocale, WebConfig
+
+LOCALES: tuple[PageLocale, PageLocale] = ("ja", "en")
+
+
+def default_templates_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "templates" / "web"
+
+
+def preferred_locale(accept_language: str | None) -> PageLocale:
+    """Japanese or English, whichever the browser ranks higher; Japanese when it names neither."""
+    ranked: list[tuple[float, int, PageLocale]] = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LOCALES:
+            ranked.append((_quality(params), -position, lang))
+    best = max(ranked, default=None)
+    return best[2] if best and best[0] > 0 else "ja"
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def page_locales(
+    company_locale: CompanyLocale | None, accept_language: str | None, override: str | None
+) -> list[PageLocale]:
+    """The languages of a page, first the main one.  Two when the company is unknown."""
+    if override in LOCALES:
+        return [override]
+    if company_locale in ("ja", "en"):
+        return [company_locale]
+    browser = preferred_locale(accept_language)
+    if company_locale == "auto":
+        return [browser]
+    return [browser, "en" if browser == "ja" else "ja"]
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    body: str
+
+
+class Pages:
+    """The template environment, with the values every page may show."""
+
+    def __init__(self, config: WebConfig) -> None:
+        root = config.templates_dir or default_templates_dir()
+        self.root = root
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(root),
+            # Every page is escaped; only the plain-text mail (``*.txt``) is not HTML.
+            autoescape=lambda name: not (name or "").endswith(".txt"),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.globals.update(
+            operator_name=config.operator_name,
+            partner_name=config.partner_name,
+            partner_url=config.partner_url,
+            partner_license=config.partner_license,
+            privacy_contact=config.privacy_contact,
+            retention_days=config.personal_data_retention_days,
+            consent_version=config.consent_version,
+            confirm_hours=int(config.confirm_ttl.total_seconds() // 3600),
+        )
+
+    def html(self, template_name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        body = self._env.get_template(template_name).render(**context)
+        return HTMLResponse(body, status_code=status)
+
+    def page(self, page_name: str, locale: PageLocale, status: int = 200, **context: Any) -> HTMLResponse:
+        """One page in one language: ``{page_name}.{locale}.html``."""
+        return self.html(f"{page_name}.{locale}.html", status, lang=locale, **context)
+
+    def notice(self, kind: str, locales: Sequence[PageLocale], status: int, **context: Any) -> HTMLResponse:
+        """A short message page (invalid link, expired link, ...) in one or both languages."""
+        context.setdefault("back_url", None)
+        context.setdefault("company_name", None)
+        return self.html("notice.html", status, kind=kind, locales=list(locales), lang=locales[0], **context)
+
+    def mail(self, mail_name: str, locale: PageLocale, **context: Any) -> Mail:
+        """A mail from ``{mail_name}.{locale}.txt``: its first line is ``Subject: ...``, then a blank line."""
+        text = self._env.get_template(f"{mail_name}.{locale}.txt").render(**context)
+        head, _, body = text.partition("\n\n")
+        subject = head.removeprefix("Subject:").strip()
+        return Mail(subject, body.strip() + "\n")
+
+    def static(self, name: str) -> bytes:
+        return (self.root / "static" / name).read_bytes()

@@ -1,0 +1,173 @@
+"""Everything the web side can be told, in one frozen value: `WebConfig`.
+
+Why this module exists: the HTTP app is built from plain values (no TOML, no environment), so tests and
+the screenshot script can build it in two lines, and `relay_smtp/config.py` stays the only place that
+reads operators' files.  Every knob has a default that is safe for a first run on a laptop; the ones an
+operator must set for production (partner agency, secrets) are named in the report that goes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from relay_smtp.config import Settings
+
+PageLocale = Literal["ja", "en"]
+CompanyLocale = Literal["ja", "en", "auto"]
+Landing = Literal["hosted", "redirect"]
+
+#: Case-insensitive regular expressions matched against the User-Agent of a click.  Mail security
+#: gateways and link previewers fetch every link of a message before (or instead of) the person does.
+DEFAULT_BOT_USER_AGENTS: tuple[str, ...] = (
+    r"safelinks",
+    r"microsoft office",
+    r"ms-office",
+    r"msoffice",
+    r"outlook-ios",
+    r"proofpoint",
+    r"mimecast",
+    r"barracuda",
+    r"ironport",
+    r"cisco",
+    r"trend ?micro",
+    r"symantec",
+    r"sophos",
+    r"fireeye",
+    r"forcepoint",
+    r"zscaler",
+    r"paloalto",
+    r"googleimageproxy",
+    r"yahoomailproxy",
+    r"headlesschrome",
+    r"phantomjs",
+    r"curl/",
+    r"wget",
+    r"python-requests",
+    r"python-urllib",
+    r"python-httpx",
+    r"aiohttp",
+    r"go-http-client",
+    r"okhttp",
+    r"java/",
+    r"apache-httpclient",
+    r"libwww-perl",
+    r"node-fetch",
+    r"axios/",
+    r"facebookexternalhit",
+    r"whatsapp",
+    r"skypeuripreview",
+    r"preview",
+    r"scanner",
+    r"bot\b",
+    r"bot/",
+    r"crawler",
+    r"spider",
+    r"slurp",
+)
+
+
+@dataclass(frozen=True)
+class CompanyPage:
+    """How a company appears to candidates: its display name and the language of its pages."""
+
+    name: str
+    locale: CompanyLocale = "auto"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Settings of the candidate pages, the agency webhook and the admin page.
+
+    Proposed configuration keys (see the report): ``[web]`` public_url, landing, operator_name,
+    consent_version, personal_data_retention_days, privacy_contact, scanner_window_seconds,
+    bot_user_agents, link_rate_per_minute, register_rate_per_minute, confirm_ttl_hours, form_secret;
+    ``[agency]`` name, url, license, form_url, ref_param, webhook_secret; ``[admin]`` token, users.
+    """
+
+    public_url: str = "http://127.0.0.1:8025"
+    companies: Mapping[str, CompanyPage] = field(default_factory=dict)
+    landing: Landing = "hosted"
+    #: Who runs the Career Relay service (shown on the pages and in the confirmation mail).
+    operator_name: str = "Career Relay"
+    #: The partner recruitment agency that receives the candidate's data.
+    partner_name: str = ""
+    #: The agency's home page or privacy policy, linked from the consent text.
+    partner_url: str | None = None
+    #: The agency's licence number for fee-charging employment placement (有料職業紹介事業許可番号).
+    partner_license: str | None = None
+    #: Redirect mode: the agency's own registration form; the link token is appended as `partner_ref_param`.
+    partner_form_url: str | None = None
+    partner_ref_param: str = "cr_ref"
+    #: Admin authentication: a bearer token, and/or users for HTTP basic auth (name -> password).
+    admin_token: str | None = None
+    admin_users: Mapping[str, str] = field(default_factory=dict)
+    #: Shared secret of the agency webhook; without it the webhook answers 503.
+    webhook_secret: str | None = None
+    webhook_tolerance_seconds: int = 300
+    webhook_max_body_bytes: int = 65_536
+    #: Recorded with every hosted registration: the version of the consent text the candidate agreed to.
+    consent_version: str = "2026-01"
+    personal_data_retention_days: int = 365
+    #: Where candidates withdraw consent or ask about their data (an e-mail address or URL).
+    privacy_contact: str | None = None
+    bot_user_agents: tuple[str, ...] = DEFAULT_BOT_USER_AGENTS
+    #: Clicks this soon after the link was issued are mail scanners, not people.
+    scanner_window_seconds: int = 60
+    link_rate_per_minute: int = 30
+    register_rate_per_minute: int = 10
+    admin_failures_per_minute: int = 10
+    confirm_ttl: timedelta = timedelta(days=2)
+    #: Signs the registration form's CSRF token; random per process when unset (several processes
+    #: behind one address must share it).
+    form_secret: str | None = None
+    form_max_age_seconds: int = 12 * 3600
+    #: Directory of the web templates; by default the repository's ``templates/web``.
+    templates_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.landing == "redirect" and not self.partner_form_url:
+            raise ValueError("landing = 'redirect' needs partner_form_url")
+        if self.landing not in ("hosted", "redirect"):
+            raise ValueError(f"landing must be 'hosted' or 'redirect', not {self.landing!r}")
+        for name in ("link_rate_per_minute", "register_rate_per_minute", "admin_failures_per_minute"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    @property
+    def public_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+    def company_name(self, company: str) -> str:
+        page = self.companies.get(company)
+        return page.name if page else company
+
+
+def web_config(settings: Settings) -> WebConfig:
+    """The web side's view of the operator's configuration."""
+    web, agency, admin = settings.web, settings.agency, settings.admin
+    return WebConfig(
+        public_url=web.public_url,
+        companies={c.id: CompanyPage(c.name, c.locale) for c in settings.companies},
+        landing=web.landing,
+        operator_name=web.operator_name,
+        partner_name=agency.name,
+        partner_url=agency.url,
+        partner_license=agency.license,
+        partner_form_url=agency.form_url,
+        partner_ref_param=agency.ref_param,
+        admin_token=admin.token,
+        admin_users=dict(admin.users),
+        webhook_secret=agency.webhook_secret,
+        consent_version=web.consent_version,
+        personal_data_retention_days=web.personal_data_retention_days,
+        privacy_contact=web.privacy_contact,
+        scanner_window_seconds=web.scanner_window_seconds,
+        link_rate_per_minute=web.link_rate_per_minute,
+        register_rate_per_minute=web.register_rate_per_minute,
+        confirm_ttl=timedelta(hours=web.confirm_ttl_hours),
+        form_secret=web.form_secret,
+    )
