@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
 from relay_smtp.config import ConfigError, Settings, load_settings
@@ -30,6 +34,9 @@ from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
+from relay_smtp.store.db import create_engine_for, current_version
+from relay_smtp.store.db import upgrade as upgrade_schema
+from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
 from relay_smtp.supervisor import Supervisor, run_worker
 
 EXIT_OK = 0
@@ -197,6 +204,92 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
+    try:
+        return Ledger.open(
+            settings.store.url,
+            registrations_per_credit=settings.credits.registrations_per_credit,
+            upgrade=upgrade,
+        )
+    except SchemaOutOfDate as exc:
+        print(f"relay-smtp: {exc} (run: relay-smtp db upgrade)", file=sys.stderr)
+    except SQLAlchemyError as exc:
+        print(f"relay-smtp: store.url: cannot open the store: {exc.__class__.__name__}", file=sys.stderr)
+    return None
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    engine = create_engine_for(settings.store.url)
+    try:
+        applied = upgrade_schema(engine)
+        version = current_version(engine)
+    except SQLAlchemyError as exc:
+        print(f"relay-smtp: store.url: cannot upgrade: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        engine.dispose()
+    for step in applied:
+        print(f"applied: {step}")
+    print(f"schema version {version}")
+    return EXIT_OK
+
+
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    ledger = _open_ledger(settings)
+    if ledger is None:
+        return EXIT_FAILURE
+    days = args.older_than_days or settings.web.personal_data_retention_days
+    try:
+        removed = ledger.purge_personal_data(timedelta(days=days))
+    finally:
+        ledger.close()
+    print(f"removed personal data of {removed} registrations older than {days} days")
+    return EXIT_OK
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    ledger = _open_ledger(settings)
+    if ledger is None:
+        return EXIT_FAILURE
+    try:
+        if args.credits_command == "redeem":
+            return _redeem(ledger, args.company, args.reason)
+        funnels = [ledger.funnel(args.company)] if args.company else ledger.funnels()
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(f) for f in funnels], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    columns = ("links", "clicks", "regs", "counted", "earned", "redeemed", "balance")
+    print(f"{'company':20} " + " ".join(f"{c:>8}" for c in columns))
+    for f in funnels:
+        values = (f.links_issued, f.clicks, f.registrations, f.counted, f.earned, f.redeemed, f.balance)
+        print(f"{f.company:20} " + " ".join(f"{v:8}" for v in values))
+    return EXIT_OK
+
+
+def _redeem(ledger: Ledger, company: str | None, reason: str) -> int:
+    if not company:
+        print("relay-smtp: credits redeem needs --company", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        entry = ledger.redeem(company, reason)
+    except InsufficientCredits:
+        print(f"relay-smtp: {company} has no credit to redeem (balance 0)", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"redeemed 1 credit of {company} (entry {entry.id}); balance {ledger.balance(company)}")
+    return EXIT_OK
+
+
 def cmd_dkim_keygen(args: argparse.Namespace) -> int:
     if args.algorithm == "rsa" and args.bits < 2048:
         print("relay-smtp: --bits: RSA keys must have at least 2048 bits", file=sys.stderr)
@@ -258,6 +351,28 @@ def build_parser() -> argparse.ArgumentParser:
     classify_.add_argument("--json", action="store_true", help="one JSON array of verdicts")
     classify_.add_argument("files", nargs="+", help="message files")
     classify_.set_defaults(func=cmd_classify)
+
+    db = sub.add_parser("db", help="the store").add_subparsers(dest="db_command", required=True)
+    db_upgrade = db.add_parser("upgrade", help="create or upgrade the store's schema")
+    config_option(db_upgrade)
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
+    db_purge = db.add_parser("purge", help="delete candidates' personal data past its retention")
+    config_option(db_purge)
+    db_purge.add_argument("--older-than-days", type=int, help="default: web.personal_data_retention_days")
+    db_purge.set_defaults(func=cmd_db_purge)
+
+    credits = sub.add_parser("credits", help="the credit ledger: funnel and balance per company")
+    config_option(credits)
+    credits.add_argument("--company", help="only this company")
+    credits.add_argument("--json", action="store_true")
+    credits.set_defaults(func=cmd_credits, credits_command=None)
+    credits_sub = credits.add_subparsers(dest="credits_command")
+    redeem = credits_sub.add_parser("redeem", help="redeem one credit for a hire the agency introduced")
+    # Either place works: `credits --config F redeem` or `credits redeem --config F`.
+    redeem.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML configuration file")
+    redeem.add_argument("--company", required=True)
+    redeem.add_argument("--reason", default="hire introduced by the partner agency")
+    redeem.set_defaults(func=cmd_credits)
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")

@@ -91,6 +91,34 @@ class UpstreamSettings:
 class WebSettings:
     listen: HostPort = HostPort("127.0.0.1", 8025)
     public_url: str = "http://127.0.0.1:8025"
+    landing: Literal["hosted", "redirect"] = "hosted"
+    operator_name: str = "Career Relay"
+    consent_version: str = "2026-01"
+    personal_data_retention_days: int = 365
+    privacy_contact: str | None = None
+    scanner_window_seconds: int = 60
+    link_rate_per_minute: int = 30
+    register_rate_per_minute: int = 10
+    confirm_ttl_hours: int = 48
+    form_secret: str | None = None  # several workers or relays behind one address must share it
+    trusted_proxies: str | None = None  # reverse proxies whose X-Forwarded-For is believed
+    mail_from: str = ""  # sender of the confirmation mail; empty: noreply@<public_url host>
+
+
+@dataclass(frozen=True)
+class AgencySettings:
+    name: str = ""
+    url: str | None = None
+    license: str | None = None
+    form_url: str | None = None
+    ref_param: str = "cr_ref"
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    token: str | None = None
+    users: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,6 +182,8 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     web: WebSettings = WebSettings()
+    agency: AgencySettings = AgencySettings()
+    admin: AdminSettings = AdminSettings()
     store: StoreSettings = StoreSettings()
     links: LinkSettings = LinkSettings()
     credits: CreditSettings = CreditSettings()
@@ -403,6 +433,28 @@ def _upstream(t: _Table, env: Mapping[str, str]) -> UpstreamSettings:
     return settings
 
 
+def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
+    d = WebSettings()
+    return WebSettings(
+        listen=t.get("listen", d.listen, _host_port),
+        public_url=t.get("public_url", d.public_url, _public_url),
+        landing=t.get("landing", d.landing, _choice("hosted", "redirect")),
+        operator_name=t.get("operator_name", d.operator_name, _nonempty_string),
+        consent_version=t.get("consent_version", d.consent_version, _nonempty_string),
+        personal_data_retention_days=t.get(
+            "personal_data_retention_days", d.personal_data_retention_days, _positive_int
+        ),
+        privacy_contact=t.get("privacy_contact", None, _nonempty_string),
+        scanner_window_seconds=t.get("scanner_window_seconds", d.scanner_window_seconds, _positive_int),
+        link_rate_per_minute=t.get("link_rate_per_minute", d.link_rate_per_minute, _positive_int),
+        register_rate_per_minute=t.get("register_rate_per_minute", d.register_rate_per_minute, _positive_int),
+        confirm_ttl_hours=t.get("confirm_ttl_hours", d.confirm_ttl_hours, _positive_int),
+        form_secret=t.get("form_secret", None, _secret(env)),
+        trusted_proxies=t.get("trusted_proxies", None, _nonempty_string),
+        mail_from=t.get("mail_from", "", _string),
+    )
+
+
 def _company(t: _Table) -> Company:
     company = Company(
         id=t.get("id", "", _nonempty_string),
@@ -441,10 +493,25 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     smtp = _smtp(top.table("smtp"), env)
     upstream = _upstream(top.table("upstream"), env)
     web_t = top.table("web")
-    web = WebSettings(
-        listen=web_t.get("listen", WebSettings.listen, _host_port),
-        public_url=web_t.get("public_url", WebSettings.public_url, _public_url),
+    web = _web(web_t, env)
+    agency_t = top.table("agency")
+    agency = AgencySettings(
+        name=agency_t.get("name", "", _string),
+        url=agency_t.get("url", None, _public_url),
+        license=agency_t.get("license", None, _nonempty_string),
+        form_url=agency_t.get("form_url", None, _public_url),
+        ref_param=agency_t.get("ref_param", "cr_ref", _nonempty_string),
+        webhook_secret=agency_t.get("webhook_secret", None, _secret(env)),
     )
+    admin_t = top.table("admin")
+    admin_users_t = admin_t.table("users")
+    admin = AdminSettings(
+        token=admin_t.get("token", None, _secret(env)),
+        users={name: admin_users_t.get(name, "", _secret(env)) for name in admin_users_t.names()},
+    )
+    admin_users_t.finish()
+    if web.landing == "redirect" and not agency.form_url:
+        problems.append("web.landing: 'redirect' needs agency.form_url")
     store_t = top.table("store")
     store = StoreSettings(url=store_t.get("url", StoreSettings.url, _store_url))
     links_t = top.table("links")
@@ -476,12 +543,14 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         format=log_t.get("format", "text", _choice("text", "json")),
         level=log_t.get("level", "info", _choice("debug", "info", "warning", "error")),
     )
-    for table in (web_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t, top):
+    for table in (web_t, agency_t, admin_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t, top):
         table.finish()
     _check_unique([c.id for c in companies], "companies", "id", problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(smtp, upstream, web, store, links, credits, companies, dkim, spool, log, source)
+    return Settings(
+        smtp, upstream, web, agency, admin, store, links, credits, companies, dkim, spool, log, source
+    )
 
 
 def _check_unique(values: list[str], table: str, key: str, problems: list[str]) -> None:

@@ -23,11 +23,14 @@ from typing import Any
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link, short_message_id
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
+from relay_smtp.metrics import metrics, reply_class
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
-from relay_smtp.smtp.delivery import CopySender
+from relay_smtp.recorder import LinkRecorder, Rejection
+from relay_smtp.smtp.delivery import CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
+from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +49,45 @@ class PipelineProcessor:
     def __init__(self, config: PipelineConfig, sender: CopySender) -> None:
         self.config = config
         self.sender = sender
+        self.recorder: LinkRecorder | None = None
 
     async def __call__(self, message: Message) -> Delivery:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
         # Parsing, classifying, splicing and signing take milliseconds; a thread keeps the other
         # SMTP sessions moving meanwhile.
+        started = time.perf_counter()
         outcome = await asyncio.to_thread(process, message.data, envelope, self.config)
+        added = time.perf_counter() - started
         self._log_verdict(message.queue_id, outcome)
         sent = await self.sender.send(message, outcome)
+        self._count(outcome, sent, added)
+        self._record(message.queue_id, outcome, sent)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
+
+    def _record(self, queue_id: str, outcome: Outcome, sent: Sent) -> None:
+        """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
+        if self.recorder is None or outcome.company is None:
+            return
+        if outcome.action not in ("injected", "audited") or (
+            outcome.action == "injected" and not sent.accepted
+        ):
+            return
+        tokens = tuple(
+            copy.link.rsplit("/r/", 1)[1] for copy in sent.accepted if copy.link and "/r/" in copy.link
+        )
+        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, tokens))
+
+    @staticmethod
+    def _count(outcome: Outcome, sent: Sent, added: float) -> None:
+        m = metrics()
+        m.added_latency.observe(added)
+        label = outcome.verdict.label if outcome.verdict else "none"
+        m.messages.labels(verdict=label, action=outcome.action).inc()
+        for _, reply in sent.replies:
+            m.upstream_replies.labels(reply_class=reply_class(reply.code)).inc()
+        if outcome.action == "injected":
+            m.blocks.inc(len(sent.accepted))
+            m.links.inc(sum(1 for copy in sent.accepted if copy.link))
 
     @staticmethod
     def _log_verdict(queue_id: str, outcome: Outcome) -> None:
@@ -130,8 +163,12 @@ class RelayService:
             interval=min(5.0, settings.spool.retry_interval),
         )
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
-        self.processor = PipelineProcessor(pipeline_config(settings), sender)
+        self.links = LinkSigner.from_settings(settings.links)
+        self.processor = PipelineProcessor(pipeline_config(settings, self.links), sender)
         self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
+        self.web = WebSide(
+            settings, self.links, self.next_hop, self.processor.config.signer, self.spool, primary=run_spool
+        )
         self._spool_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._protocols: weakref.WeakSet[RelaySMTP] = weakref.WeakSet()
@@ -177,9 +214,17 @@ class RelayService:
         return protocol
 
     async def start(
-        self, *, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        sock: socket.socket | None = None,
+        web_port: int | None = None,
+        web_sock: socket.socket | None = None,
     ) -> None:
-        """Listen where configured, on host/port if given, or on an inherited socket."""
+        """Listen where configured, on host/port if given, or on inherited sockets."""
+        await self.web.start(sock=web_sock, port=web_port)
+        self.processor.recorder = self.web.recorder
         listen = self.settings.smtp.listen
         options = self._protocol_options()
         loop = asyncio.get_running_loop()
@@ -209,7 +254,7 @@ class RelayService:
         except (ConfigError, DkimKeyError, OSError) as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False
-        self.processor.config = config
+        self.processor.config = replace(config, link_for=self.processor.config.link_for)
         self.settings = replace(self.settings, companies=settings.companies, dkim=settings.dkim)
         log.info("configuration reloaded from %s", self.config_path or "embedded defaults")
         return True
@@ -228,6 +273,7 @@ class RelayService:
             if protocol.transport is not None:
                 protocol.transport.close()
         await asyncio.sleep(0)  # let connection_lost callbacks abort next-hop transactions
+        await self.web.stop()
         self.spool_worker.stop()
         if self._spool_task is not None:
             await self._spool_task
@@ -240,14 +286,18 @@ class RelayService:
         self._stopping.set()
 
     async def run_until_signalled(
-        self, *, sock: socket.socket | None = None, on_ready: Callable[[], object] | None = None
+        self,
+        *,
+        sock: socket.socket | None = None,
+        web_sock: socket.socket | None = None,
+        on_ready: Callable[[], object] | None = None,
     ) -> None:
         """`relay-smtp serve`: run until SIGTERM or SIGINT, then drain and return; SIGHUP reloads."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        await self.start(sock=sock)
+        await self.start(sock=sock, web_sock=web_sock)
         if on_ready is not None:
             on_ready()
         await self._stopping.wait()

@@ -20,8 +20,10 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from relay_smtp import systemd
 from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
+from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,19 @@ def bind_listener(address: HostPort, backlog: int = 512) -> socket.socket:
     return sock
 
 
-WorkerMain = Callable[[int, socket.socket, int], int]  # (index, listener, ready fd) -> exit code
+@dataclass(frozen=True)
+class Listeners:
+    """The sockets the supervisor binds once and every worker accepts on."""
+
+    smtp: socket.socket
+    web: socket.socket
+
+    def close(self) -> None:
+        self.smtp.close()
+        self.web.close()
+
+
+WorkerMain = Callable[[int, Listeners, int], int]  # (index, listeners, ready fd) -> exit code
 
 
 @dataclass
@@ -64,9 +79,14 @@ class Supervisor:
         self.workers: dict[int, _Worker] = {}
         self._stopping = False
         self._reload = False
+        self._metrics_dir = ""
 
     def run(self) -> int:
-        listener = bind_listener(self.settings.smtp.listen)
+        _prepare_store(self.settings)
+        listener = Listeners(
+            bind_listener(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
+        )
+        self._metrics_dir = _fresh_metrics_dir()
         ready_read, ready_write = os.pipe()
         for index in range(self.count):
             self._spawn(index, listener, ready_write)
@@ -83,9 +103,10 @@ class Supervisor:
         systemd.notify("STOPPING=1")
         self._stop_all()
         listener.close()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
         return 0
 
-    def _spawn(self, index: int, listener: socket.socket, ready_fd: int) -> None:
+    def _spawn(self, index: int, listener: Listeners, ready_fd: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -121,7 +142,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
 
-    def _reap(self, listener: socket.socket, ready_fd: int) -> None:
+    def _reap(self, listener: Listeners, ready_fd: int) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -130,6 +151,7 @@ class Supervisor:
             if pid == 0:
                 return
             worker = self.workers.pop(pid, None)
+            mark_worker_dead(pid)
             if worker is None or self._stopping:
                 continue
             log.error("worker %d (pid %d) died (%s); restarting it", worker.index, pid, _describe(status))
@@ -172,6 +194,21 @@ class Supervisor:
         log.info("supervisor stopped")
 
 
+def _prepare_store(settings: Settings) -> None:
+    """Create or upgrade a SQLite store once, before the workers open it side by side."""
+    if settings.store.url.startswith("sqlite"):
+        from relay_smtp.store.ledger import Ledger
+
+        Ledger.open(settings.store.url, upgrade=True).close()
+
+
+def _fresh_metrics_dir() -> str:
+    """Workers count into files here; /metrics sums them (prometheus_client multiprocess mode)."""
+    directory = tempfile.mkdtemp(prefix="relay-smtp-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    return directory
+
+
 def _drain_when_parent_dies() -> None:
     """Linux: a worker gets SIGTERM (and drains) if the supervisor is killed with SIGKILL."""
     try:
@@ -196,14 +233,16 @@ def _describe(status: int) -> str:
 
 
 def run_worker(
-    settings: Settings, config_path: Path | None, index: int, listener: socket.socket, ready_fd: int
+    settings: Settings, config_path: Path | None, index: int, listeners: Listeners, ready_fd: int
 ) -> int:
-    """The body of one worker process: a RelayService on the inherited listener until SIGTERM."""
+    """The body of one worker process: a RelayService on the inherited listeners until SIGTERM."""
     from relay_smtp.service import RelayService
 
     async def run() -> None:
         service = RelayService(settings, config_path=config_path, run_spool=index == 0)
-        await service.run_until_signalled(sock=listener, on_ready=lambda: os.write(ready_fd, b"r"))
+        await service.run_until_signalled(
+            sock=listeners.smtp, web_sock=listeners.web, on_ready=lambda: os.write(ready_fd, b"r")
+        )
 
     asyncio.run(run())
     return 0

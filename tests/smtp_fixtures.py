@@ -169,15 +169,17 @@ class Relay:
         self.settings = settings
         self.service: RelayService | None = None
         self.port = 0
+        self.web_port = 0
 
     def start(self, host: str = "127.0.0.1") -> Relay:
         async def start() -> RelayService:
             service = RelayService(self.settings)
-            await service.start(host=host, port=0)
+            await service.start(host=host, port=0, web_port=0)
             return service
 
         self.service = self._lt.run(start())
         self.port = self.service.smtp_address[1]
+        self.web_port = self.service.web.address[1]
         return self
 
     def stop(self) -> None:
@@ -194,11 +196,26 @@ def settings_for_sink(
         target=SmtpUpstream("127.0.0.1", port, tls="none"), timeout=timeout, helo_name="relay.test"
     )
     smtp = replace(base.smtp, listen=HostPort("127.0.0.1", 0), drain_timeout=5.0, **smtp_changes)
-    spool_settings = replace(base.spool, directory=spool or Path(tempfile.mkdtemp(prefix="relay-spool-")))
-    return replace(base, smtp=smtp, upstream=upstream, spool=spool_settings)
+    state = spool.parent if spool else Path(tempfile.mkdtemp(prefix="relay-state-"))
+    spool_settings = replace(base.spool, directory=spool or state / "spool")
+    return replace(base, smtp=smtp, upstream=upstream, spool=spool_settings, **private_web_and_store(state))
+
+
+def private_web_and_store(directory: Path) -> dict[str, Any]:
+    """The web side on a free port and the store in `directory`, so tests never share either."""
+    base = Settings()
+    return {
+        "web": replace(base.web, listen=HostPort("127.0.0.1", 0)),
+        "store": replace(base.store, url=f"sqlite:///{directory / 'relay-smtp.db'}"),
+    }
 
 
 def settings_for_maildir(path: Path) -> Settings:
     base = Settings()
     spool = replace(base.spool, directory=path.parent / "spool")
-    return replace(base, upstream=UpstreamSettings(target=MaildirUpstream(path)), spool=spool)
+    return replace(
+        base,
+        upstream=UpstreamSettings(target=MaildirUpstream(path)),
+        spool=spool,
+        **private_web_and_store(path.parent),
+    )

@@ -147,8 +147,8 @@ def _port_free(port: int) -> bool:
 def test_serve_on_embedded_defaults_delivers_into_outbox_and_drains_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    if not _port_free(10025):
-        pytest.skip("127.0.0.1:10025 is in use on this machine")
+    if not (_port_free(10025) and _port_free(8025)):
+        pytest.skip("127.0.0.1:10025 or 127.0.0.1:8025 is in use on this machine")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_SMTP")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "relay_smtp.cli", "serve"],

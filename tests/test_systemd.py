@@ -39,9 +39,13 @@ def test_ready_and_stopping_are_notified(tmp_path: Path, workers: str) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "relay.toml"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
     config.write_text(
         f'[smtp]\nlisten = "127.0.0.1:{port}"\n[spool]\ndirectory = "{tmp_path / "spool"}"\n'
-        f'[upstream]\nurl = "maildir:{tmp_path / "outbox"}"\n',
+        f'[upstream]\nurl = "maildir:{tmp_path / "outbox"}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web_port}"\n[store]\nurl = "sqlite:///{tmp_path / "r.db"}"\n',
         encoding="utf-8",
     )
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))

@@ -35,6 +35,10 @@ def write_config(path: Path, port: int, sink_port: int, mode: str) -> None:
 [smtp]
 listen = "127.0.0.1:{port}"
 drain_timeout = 5.0
+[web]
+listen = "127.0.0.1:{free_port()}"
+[store]
+url = "sqlite:///{path.parent / "relay-smtp.db"}"
 [upstream]
 url = "smtp://127.0.0.1:{sink_port}"
 tls = "none"

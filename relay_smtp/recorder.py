@@ -1,0 +1,95 @@
+"""Record issued links and rejections in the store without holding up the SMTP reply.
+
+The relay may record a link only after the next hop accepted the copy that carries it, and the client
+is waiting for its reply at that moment. So the records go into an in-memory queue (microseconds) and
+a background task writes them in batches from a thread. If the store is briefly down the batch is kept
+and retried with backoff, and the log says so; on shutdown what is left is written (bounded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from relay_smtp.links import LinkError, LinkSigner
+from relay_smtp.store.ledger import IssuedLink, Ledger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    company: str
+    message_id: str
+    queue_id: str
+    action: str  # "injected" | "audited"
+    links: tuple[str, ...] = ()  # tokens of the copies the next hop accepted
+
+
+@dataclass
+class LinkRecorder:
+    ledger: Ledger
+    links: LinkSigner
+    retry_first: float = 1.0
+    retry_max: float = 60.0
+    _queue: asyncio.Queue[Rejection] = field(default_factory=asyncio.Queue)
+    _task: asyncio.Task[None] | None = None
+
+    def record(self, rejection: Rejection) -> None:
+        """Non-blocking: queue the record for the writer task."""
+        self._queue.put_nowait(rejection)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            log.error("store unreachable at shutdown: %d link records not written", self._queue.qsize())
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write_with_retry(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write_with_retry(self, batch: list[Rejection]) -> None:
+        delay = self.retry_first
+        while True:
+            try:
+                await asyncio.to_thread(self._write, batch)
+                return
+            except Exception as exc:  # the store's own errors vary by backend; keep the batch
+                log.warning(
+                    "store write failed (%s); %d records kept, retry in %.0fs", exc, len(batch), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+    def _write(self, batch: list[Rejection]) -> None:
+        issued: list[IssuedLink] = []
+        for rejection in batch:
+            self.ledger.record_rejection(
+                rejection.company, rejection.message_id, rejection.queue_id, rejection.action
+            )
+            for token in rejection.links:
+                try:
+                    claims = self.links.verify(token)
+                except LinkError:  # our own fresh token; cannot fail short of a bug
+                    log.exception("a token the relay just issued does not verify")
+                    continue
+                issued_at = datetime.fromtimestamp(claims.issued_at, UTC)
+                issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
+        if issued:
+            self.ledger.record_links(issued)

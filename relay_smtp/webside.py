@@ -1,0 +1,191 @@
+"""The HTTP half of a relay process: store, candidate pages, webhook, admin and /metrics.
+
+It runs on the same event loop as the SMTP server (uvicorn embedded), shares the relay's link signer
+(so the links it issues verify here, even with a development secret), sends confirmation mail through
+the relay's own next hop, and owns the background work that belongs to the store: writing issued
+links, and purging personal data past its retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate, make_msgid
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request, Response
+
+from relay_smtp.config import Settings
+from relay_smtp.links import LinkSigner
+from relay_smtp.mail.dkim import DkimSigner
+from relay_smtp.metrics import CallbackGauges, render
+from relay_smtp.recorder import LinkRecorder
+from relay_smtp.smtp.spool import Spool, send_copy
+from relay_smtp.smtp.upstream import NextHop
+from relay_smtp.store.ledger import Ledger
+from relay_smtp.web.app import create_app
+from relay_smtp.web.server import EmbeddedServer, make_server
+from relay_smtp.web.settings import web_config
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 6 * 3600.0
+
+
+class WebSide:
+    def __init__(
+        self,
+        settings: Settings,
+        links: LinkSigner,
+        next_hop: NextHop,
+        signer: DkimSigner | None,
+        spool: Spool,
+        *,
+        primary: bool,
+    ) -> None:
+        self.settings = settings
+        self.links = links
+        self.next_hop = next_hop
+        self.signer = signer
+        self.spool = spool
+        self.primary = primary
+        self.ledger: Ledger | None = None
+        self.recorder: LinkRecorder | None = None
+        self.server: EmbeddedServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.server is not None and self.server.servers, "not started"
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def start(self, *, sock: socket.socket | None = None, port: int | None = None) -> None:
+        store = self.settings.store.url
+        self.ledger = await asyncio.to_thread(
+            Ledger.open,
+            store,
+            registrations_per_credit=self.settings.credits.registrations_per_credit,
+            # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
+            upgrade=store.startswith("sqlite"),
+        )
+        self.recorder = LinkRecorder(self.ledger, self.links)
+        self.recorder.start()
+        app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
+        self._add_metrics_route(app)
+        listen = self.settings.web.listen
+        self.server = make_server(
+            app,
+            listen.host,
+            listen.port if port is None else port,
+            forwarded_allow_ips=self.settings.web.trusted_proxies,
+        )
+        self._tasks.append(asyncio.create_task(self.server.serve(sockets=[sock] if sock else None)))
+        while not self.server.started:
+            if self._tasks[0].done():  # failed to bind: raise what uvicorn raised
+                await self._tasks[0]
+                raise OSError(f"web server could not listen on {listen}")
+            await asyncio.sleep(0.01)
+        if self.primary:
+            self._tasks.append(asyncio.create_task(self._purge_periodically()))
+        log.info("web listening on %s:%d (public %s)", *self.address, self.settings.web.public_url)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # ------------------------------------------------------------------ confirmation mail
+
+    def _mail_from(self) -> str:
+        if self.settings.web.mail_from:
+            return self.settings.web.mail_from
+        host = urlsplit(self.settings.web.public_url).hostname or "localhost"
+        return f"noreply@{host}"
+
+    async def send_mail(self, to: str, subject: str, body: str) -> bool:
+        """A plain UTF-8 mail (the double opt-in confirmation) through the relay's next hop."""
+        sender = self._mail_from()
+        message = EmailMessage(policy=SMTP_POLICY)
+        message["From"] = f"{self.settings.web.operator_name} <{sender}>"
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(body, charset="utf-8")
+        data = message.as_bytes()
+        if self.signer is not None:
+            data = self.signer.sign(data).message
+        reply = await send_copy(self.next_hop, sender, to, data)
+        if not reply.accepted:
+            log.warning("confirmation mail refused by the next hop: %s", reply)
+        return reply.accepted
+
+    # ------------------------------------------------------------------ metrics and housekeeping
+
+    def _gauges(self) -> list[tuple[str, str, float]]:
+        gauges: list[tuple[str, str, float]] = [
+            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(len(self.spool)))
+        ]
+        if self.ledger is None:
+            return gauges
+        funnels = self.ledger.funnels()
+        totals = {
+            "clicks": "Link clicks recorded (all companies)",
+            "suspected_bot_clicks": "Clicks flagged as mail scanners",
+            "registrations": "Registrations received",
+            "counted": "Registrations that counted toward credits",
+            "earned": "Credits earned",
+            "redeemed": "Credits redeemed",
+            "balance": "Credits available",
+        }
+        for name, documentation in totals.items():
+            value = sum(getattr(f, name) for f in funnels)
+            gauges.append((f"relay_smtp_ledger_{name}", documentation, float(value)))
+        return gauges
+
+    def _add_metrics_route(self, app: FastAPI) -> None:
+        admin_token = self.settings.admin.token
+
+        def metrics_endpoint(request: Request) -> Response:
+            # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
+            client = request.client.host if request.client else ""
+            bearer = request.headers.get("authorization", "")
+            if not _is_loopback(client) and not (admin_token and bearer == f"Bearer {admin_token}"):
+                return Response("forbidden\n", status_code=403, media_type="text/plain")
+            body, content_type = render(CallbackGauges(self._gauges))
+            return Response(body, media_type=content_type)
+
+        app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+
+    async def _purge_periodically(self) -> None:
+        retention = timedelta(days=self.settings.web.personal_data_retention_days)
+        while True:
+            assert self.ledger is not None
+            try:
+                removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
+                if removed:
+                    log.info("purged personal data of %d registrations past retention", removed)
+            except Exception:
+                log.exception("purging personal data failed; will try again")
+            await asyncio.sleep(PURGE_INTERVAL)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
