@@ -177,3 +177,40 @@ def test_serve_on_embedded_defaults_delivers_into_outbox_and_drains_on_sigterm(
     assert delivered.read_bytes() == message
     assert "action=forwarded" in log
     assert "relay-smtp stopped" in log
+
+
+def _dataclass_keys(prefix: str, value: object) -> set[str]:
+    import dataclasses
+
+    keys = set()
+    for f in dataclasses.fields(value):  # type: ignore[arg-type]
+        keys.add(f"{prefix}.{f.name}")
+    return keys
+
+
+def test_every_key_is_documented_in_the_example_config() -> None:
+    from relay_smtp.config import Settings
+
+    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    settings = Settings()
+    documented_sections = {
+        "smtp": settings.smtp,
+        "web": settings.web,
+        "agency": settings.agency,
+        "admin": settings.admin,
+        "store": settings.store,
+        "links": settings.links,
+        "credits": settings.credits,
+        "spool": settings.spool,
+        "log": settings.log,
+    }
+    missing = []
+    for section, value in documented_sections.items():
+        assert f"[{section}]" in text, section
+        for key in _dataclass_keys(section, value):
+            name = key.split(".", 1)[1]
+            if name in ("auth_users", "users"):  # tables of their own, documented as such
+                continue
+            if f"\n{name} =" not in text and f"\n# {name} =" not in text:
+                missing.append(key)
+    assert missing == []
