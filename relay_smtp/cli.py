@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,10 +57,54 @@ def _load(path: Path | None) -> Settings | None:
         return None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
+def with_settings(
+    command: Callable[[argparse.Namespace, Settings], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A subcommand that needs valid settings: exit 2 with every problem named when they are not."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        settings = _load(args.config)
+        return EXIT_CONFIG if settings is None else command(args, settings)
+
+    return run
+
+
+def with_ledger(
+    command: Callable[[argparse.Namespace, Settings, Ledger], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A subcommand that works on the store: opened (schema checked) and closed around it."""
+
+    @with_settings
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        ledger = _open_ledger(settings)
+        if ledger is None:
+            return EXIT_FAILURE
+        try:
+            return command(args, settings, ledger)
+        finally:
+            ledger.close()
+
+    return run
+
+
+def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
+    try:
+        return Ledger.open(
+            settings.store.url,
+            registrations_per_credit=settings.credits.registrations_per_credit,
+            upgrade=upgrade,
+        )
+    except SchemaOutOfDate as exc:
+        print(f"relay-smtp: {exc} (run: relay-smtp db upgrade)", file=sys.stderr)
+    except SQLAlchemyError as exc:
+        print(f"relay-smtp: store.url: cannot open the store: {exc.__class__.__name__}", file=sys.stderr)
+    return None
+
+
+@with_settings
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(settings, args.log_format)
     if args.config is None:
         logging.getLogger(__name__).info("no --config given: running on the embedded defaults")
@@ -88,10 +132,8 @@ def _serve_in_process(settings: Settings, config: Path | None) -> int:
     return EXIT_OK
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
+@with_settings
+def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     problems = [
         f"dkim.keys[{i}].key_file: {problem}"
         for i, key in enumerate(settings.dkim.keys)
@@ -130,10 +172,8 @@ def _offline_envelope(raw: bytes, recipient: str | None) -> Envelope:
     return Envelope(from_address(raw, parse_mime(raw)), (chosen,))
 
 
-def cmd_rewrite(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
+@with_settings
+def cmd_rewrite(args: argparse.Namespace, settings: Settings) -> int:
     raw = normalise_line_endings(_read_input(args.input))
     envelope = _offline_envelope(raw, args.recipient)
     outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
@@ -150,10 +190,8 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if outcome.action == "failed" else EXIT_OK
 
 
-def cmd_preview(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
+@with_settings
+def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     raw = normalise_line_endings(Path(args.file).read_bytes())
     envelope = _offline_envelope(raw, args.recipient)
     outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
@@ -177,11 +215,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
+@with_settings
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     """One verdict per file, as the relay would judge it (recruiting sender as configured)."""
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
     config = pipeline_config(settings)
     results = []
     for name in args.files:
@@ -204,24 +240,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
-    try:
-        return Ledger.open(
-            settings.store.url,
-            registrations_per_credit=settings.credits.registrations_per_credit,
-            upgrade=upgrade,
-        )
-    except SchemaOutOfDate as exc:
-        print(f"relay-smtp: {exc} (run: relay-smtp db upgrade)", file=sys.stderr)
-    except SQLAlchemyError as exc:
-        print(f"relay-smtp: store.url: cannot open the store: {exc.__class__.__name__}", file=sys.stderr)
-    return None
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
+@with_settings
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine_for(settings.store.url)
     try:
         applied = upgrade_schema(engine)
@@ -237,35 +257,19 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_db_purge(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
-    ledger = _open_ledger(settings)
-    if ledger is None:
-        return EXIT_FAILURE
+@with_ledger
+def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> int:
     days = args.older_than_days or settings.web.personal_data_retention_days
-    try:
-        removed = ledger.purge_personal_data(timedelta(days=days))
-    finally:
-        ledger.close()
+    removed = ledger.purge_personal_data(timedelta(days=days))
     print(f"removed personal data of {removed} registrations older than {days} days")
     return EXIT_OK
 
 
-def cmd_credits(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
-        return EXIT_CONFIG
-    ledger = _open_ledger(settings)
-    if ledger is None:
-        return EXIT_FAILURE
-    try:
-        if args.credits_command == "redeem":
-            return _redeem(ledger, args.company, args.reason)
-        funnels = [ledger.funnel(args.company)] if args.company else ledger.funnels()
-    finally:
-        ledger.close()
+@with_ledger
+def cmd_credits(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> int:
+    if args.credits_command == "redeem":
+        return _redeem(ledger, args.company, args.reason)
+    funnels = [ledger.funnel(args.company)] if args.company else ledger.funnels()
     if args.json:
         print(json.dumps([dataclasses.asdict(f) for f in funnels], ensure_ascii=False, indent=2))
         return EXIT_OK
