@@ -7,7 +7,6 @@ import csv
 import importlib.util
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -519,12 +518,11 @@ def test_every_default_phrase_has_anchors() -> None:
         assert not [c.phrase.pattern for c in phrases.phrases if c.anchors is None]
 
 
-def test_long_pathological_lines_stay_fast() -> None:
+def test_long_pathological_lines_are_judged() -> None:
+    """Their speed is what the anchors above guarantee; bench/profile_stages.py measures it."""
     lines = ["2026/01/01 " + "@" * 50_000, "x" * 100_000 + " filled the " + "a" * 50_000, "次" * 50_000]
-    start = time.perf_counter()
     for line in lines:
-        run(mail(line))
-    assert time.perf_counter() - start < 2.0
+        assert run(mail(line)).label == "other"
 
 
 def test_anchored_matching_finds_what_a_full_scan_finds() -> None:

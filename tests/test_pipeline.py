@@ -8,6 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from test_mime import Node, counter, serialise
+from test_mime import _tree as generated_tree
 
 from relay_smtp.config import Company
 from relay_smtp.mail.mime import MimePart, body_bytes, codec_name, parse_mime
@@ -189,3 +192,19 @@ def test_corpus_property_with_force(corpus: list[Path]) -> None:
             failures.append(f"{path}: {exc}")
     assert failures == []
     assert injected > len(corpus) // 2
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(generated_tree)
+def test_generated_messages_keep_the_splice_invariants(tree: Node) -> None:
+    raw = normalise_line_endings(
+        b"From: hr@acme.example\r\nMIME-Version: 1.0\r\n" + serialise(tree, counter())
+    )
+    outcome = run(raw)
+    assert outcome.action in ("injected", "passed"), outcome.reason
+    if outcome.action == "passed":
+        assert outcome.outgoing[0].data is raw
+        return
+    check_spliced_message(raw, outcome)
+    again = run(outcome.outgoing[0].data)
+    assert (again.action, again.outgoing[0].data) == ("passed", outcome.outgoing[0].data)
