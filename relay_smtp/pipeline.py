@@ -181,10 +181,23 @@ def _text_of(raw: bytes, part: MimePart) -> str:
     return decoded.decode(codec_name(part.charset or "utf-8") or "utf-8", errors="replace")
 
 
+_MARKER_BYTES = b"career-relay:v"
+
+
 def _already_injected(raw: bytes, root: MimePart, targets: Sequence[MimePart]) -> bool:
+    """Our header, or our marker in a body (a loop, an extra hop, a quoted reply).
+
+    The marker is ASCII, so in 7bit/8bit/quoted-printable bodies a byte search finds it without
+    decoding; only base64 bodies are decoded. A marker a QP soft break happens to cut in two is still
+    caught: the splice itself refuses a part that holds the block.
+    """
     if (get_header(raw, root, MARKER_HEADER) or "").strip().lower() == "injected":
         return True
     for part in targets:
+        if part.cte != "base64":
+            if _MARKER_BYTES in raw[part.body_start : part.body_end]:
+                return True
+            continue
         try:
             if has_marker(_text_of(raw, part)):
                 return True
