@@ -1,0 +1,210 @@
+"""Where the time goes for one message: each pipeline stage timed on its own, in microseconds.
+
+    .venv/bin/python bench/profile_stages.py [--scenarios ja-rejection,...] [--cprofile N]
+
+Stages (timeit-style: repeated calls, best and median of three repeats, per call):
+
+- parse     relay_smtp.mail.mime.parse_mime (the byte-offset MIME walk)
+- classify  relay_smtp.mail.classify.classify (as the pipeline calls it for this sender)
+- choose    choose_parts and the already-injected check (rejections)
+- render    the personal link and the jinja2 block (rejections)
+- splice    every target part spliced and the edits applied (rejections), and per part: text / html
+- sign      DkimSigner.sign of the spliced message, RSA-2048 and Ed25519
+- pipeline  relay_smtp.pipeline.process end to end: without a signer, with RSA, with Ed25519
+- forward   one aiosmtplib transaction (MAIL, RCPT, DATA) to the sink on a reused connection:
+            wall time, and the client's CPU time
+- receive   CPU an aiosmtpd server (bench/sink.py) spends per message it receives over SMTP (fed by
+            smtp-source or bench/load.py; measured from /proc), i.e. the relay's SMTP server side
+
+With --cprofile N, also prints the N most expensive functions (cumulative) of process() with RSA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import aiosmtplib  # noqa: E402
+import make_messages  # noqa: E402
+import run as bench_run  # noqa: E402
+
+from relay_smtp import pipeline as pl  # noqa: E402
+from relay_smtp.config import load_settings  # noqa: E402
+from relay_smtp.mail.classify import Sender, classify  # noqa: E402
+from relay_smtp.mail.mime import choose_parts, get_header, parse_mime  # noqa: E402
+from relay_smtp.service import pipeline_config  # noqa: E402
+
+
+def measure(fn: Callable[[], Any], budget: float = 0.1, repeat: int = 3) -> tuple[float, float]:
+    """(best, median) microseconds per call."""
+    fn()  # warm caches (templates, regexes, lazy imports)
+    timer = timeit.Timer(fn)
+    number, _ = timer.autorange()
+    number = max(1, int(number * budget / 0.2))
+    runs = [t / number * 1e6 for t in timer.repeat(repeat=repeat, number=number)]
+    return min(runs), statistics.median(runs)
+
+
+def configs(workdir: Path) -> dict[str, pl.PipelineConfig]:
+    out = {}
+    for algorithm in ("rsa", "ed25519"):
+        path, _ = bench_run.relay_config(workdir, f"profile-{algorithm}", 25, algorithm, 20)
+        out[algorithm] = pipeline_config(load_settings(path))
+    out["none"] = dataclasses.replace(out["rsa"], signer=None)
+    return out
+
+
+def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> dict[str, tuple[float, float]]:
+    _, sender, _ = make_messages.MESSAGES[name]
+    envelope = pl.Envelope(sender, (make_messages.RECIPIENT,))
+    cfg = cfgs["rsa"]
+    times: dict[str, tuple[float, float]] = {}
+    root = parse_mime(raw)
+    times["parse"] = measure(lambda: parse_mime(raw))
+    header_from = pl.from_address(raw, root)
+    company, recruiting = pl.find_company(cfg.companies, envelope.mail_from, header_from)
+    who = Sender(is_recruiting=recruiting, company_domains=company.domains if company else ())
+    times["classify"] = measure(lambda: classify(raw, cfg.rules, who, envelope.recipients))
+    verdict = classify(raw, cfg.rules, who, envelope.recipients)
+    if verdict.label == "rejection" and company is not None:
+
+        def choose() -> None:
+            selection = choose_parts(raw, root)
+            pl._already_injected(raw, root, selection.targets)
+
+        times["choose"] = measure(choose)
+        selection = choose_parts(raw, root)
+        message_id = get_header(raw, root, "Message-ID") or ""
+        locale = verdict.locale if company.locale == "auto" else company.locale
+
+        def render() -> pl.RenderedBlock:
+            link = cfg.link_for(company, make_messages.RECIPIENT, message_id)
+            return cfg.renderer.render(locale=locale, company_name=company.name, link=link)
+
+        times["render"] = measure(render)
+        block = render()
+        plan = pl._Plan(root, selection.targets, selection.skipped, ())
+        times["splice"] = measure(lambda: pl._render_copy(raw, plan, block, cfg.rules.placeholder))
+        for part in selection.targets:
+            kind = "html" if part.content_type == "text/html" else "text"
+            times[f"  splice {kind} ({part.cte})"] = measure(
+                lambda part=part: pl._splice_part(raw, part, block, cfg.rules.placeholder)
+            )
+        spliced, _ = pl._render_copy(raw, plan, block, cfg.rules.placeholder)
+        for algorithm in ("rsa", "ed25519"):
+            signer = cfgs[algorithm].signer
+            assert signer is not None
+            times[f"sign {algorithm}"] = measure(lambda signer=signer: signer.sign(spliced))
+    for label, key in (
+        ("pipeline (no signer)", "none"),
+        ("pipeline rsa", "rsa"),
+        ("pipeline ed25519", "ed25519"),
+    ):
+        if key == "ed25519" and verdict.label != "rejection":
+            continue
+        times[label] = measure(lambda key=key: pl.process(raw, envelope, cfgs[key]))
+    return times
+
+
+async def forward_times(port: int, raw: bytes, sender: str, count: int) -> tuple[float, float]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    for _ in range(3):
+        await client.sendmail(sender, [make_messages.RECIPIENT], raw)
+    walls, cpus = [], []
+    for _ in range(count):
+        wall, cpu = time.perf_counter(), time.process_time()
+        await client.sendmail(sender, [make_messages.RECIPIENT], raw)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    await client.quit()
+    return statistics.median(walls) * 1e6, sum(cpus) / len(cpus) * 1e6
+
+
+def receive_cpu(spec: bench_run.Spec, count: int) -> float:
+    """CPU microseconds bench/sink.py (aiosmtpd) spends per message received."""
+    sink = bench_run.start_sink(False)
+    try:
+        pid = sink.pid
+        bench_run.run_load(sink.port, spec, 20, 4)
+        before = bench_run.cpu_seconds([pid])
+        bench_run.run_load(sink.port, spec, count, 4)
+        return (bench_run.cpu_seconds([pid]) - before) / count * 1e6
+    finally:
+        sink.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="per-stage profile of one message, in microseconds")
+    parser.add_argument("--scenarios", default=",".join(make_messages.MESSAGES))
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print the N top functions")
+    args = parser.parse_args(argv)
+    names = [n for n in args.scenarios.split(",") if n]
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="relay-profile-") as tmp:
+        work = Path(tmp)
+        cfgs = configs(work)
+        specs = bench_run.specs(names, work)
+        sink = bench_run.start_sink(True)
+        try:
+            for name in names:
+                raw = specs[name].path.read_bytes()
+                print(f"profiling {name} ...", file=sys.stderr, flush=True)
+                times = stage_times(name, raw, cfgs)
+                big = len(raw) > 1_000_000
+                wall, cpu = asyncio.run(forward_times(sink.port, raw, specs[name].sender, 20 if big else 300))
+                times["forward (wall)"] = (wall, wall)
+                times["forward (client CPU)"] = (cpu, cpu)
+                received = receive_cpu(specs[name], 50 if big else 1000)
+                times["receive (aiosmtpd CPU)"] = (received, received)
+                results[name] = times
+                if args.cprofile:
+                    envelope = pl.Envelope(specs[name].sender, (make_messages.RECIPIENT,))
+                    profile = cProfile.Profile()
+                    profile.enable()
+                    for _ in range(3 if big else 30):
+                        pl.process(raw, envelope, cfgs["rsa"])
+                    profile.disable()
+                    print(f"\n--- cProfile, process() with RSA, {name} ---")
+                    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.cprofile)
+        finally:
+            sink.stop()
+    stages: list[str] = []
+    for times in results.values():
+        for stage in times:
+            if stage not in stages:
+                stages.append(stage)
+    # Sub-stages (indented) right after their stage.
+    subs = [s for s in stages if s.startswith("  ")]
+    stages = [s for s in stages if not s.startswith("  ")]
+    for sub in reversed(subs):
+        parent = sub.split()[0]
+        stages.insert(stages.index(parent) + 1 if parent in stages else len(stages), sub)
+    width = max(len(s) for s in stages)
+    print("per-stage time of one message, microseconds (best of 3 repeats; median in brackets)")
+    print(" " * width + "".join(f"  {n:>22}" for n in names))
+    for stage in stages:
+        cells = []
+        for name in names:
+            value = results[name].get(stage)
+            cells.append(f"  {'-':>22}" if value is None else f"  {value[0]:>10,.0f} [{value[1]:>9,.0f}]")
+        print(stage.ljust(width) + "".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
