@@ -27,6 +27,8 @@ import re
 import zlib
 from pathlib import Path
 
+from relay_smtp.mail.inject_text import encode_text, resolve_charset
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "messages"
 
@@ -51,37 +53,10 @@ def crlf(text: str) -> str:
     return "\r\n".join(text.strip("\n").split("\n")) + "\r\n"
 
 
-def _sjis_to_jis(pair: bytes) -> bytes:
-    lead, trail = pair
-    lead -= 0x70 if lead < 0xA0 else 0xB0
-    lead = lead * 2
-    if trail < 0x9F:
-        lead -= 1
-        trail -= 0x1F if trail < 0x80 else 0x20
-    else:
-        trail -= 0x7E
-    return bytes([lead, trail])
-
-
 def _jis_line(line: str) -> bytes:
-    """One line in ISO-2022-JP as Windows mailers write it: JIS codes taken from cp932 (so ～ and ①
-    encode), ESC $ B for double-byte runs, and back to ASCII (ESC ( B) before the line ends."""
-    out = bytearray()
-    double = False
-    for char in line:
-        if ord(char) < 0x80:
-            if double:
-                out += b"\x1b(B"
-                double = False
-            out += char.encode("ascii")
-        else:
-            if not double:
-                out += b"\x1b$B"
-                double = True
-            out += _sjis_to_jis(char.encode("cp932"))
-    if double:
-        out += b"\x1b(B"
-    return bytes(out)
+    """One line in ISO-2022-JP as Windows mailers write it (cp932's JIS codes, so ～ and ① encode),
+    back in ASCII mode at its end: the relay's own encoder, which does exactly that."""
+    return encode_text(line, resolve_charset("iso-2022-jp"))
 
 
 def jis(text: str) -> bytes:

@@ -1,7 +1,8 @@
 """Writes the pipeline fixture messages (hand-written texts; run once, results committed).
 
 ISO-2022-JP bodies carry NEC row-13 characters (①, ㍉) and the IBM/NEC-selected 髙, which Python's
-iso-2022-jp codec cannot encode: their JIS bytes are built from cp932 by hand, as Japanese mailers do.
+iso-2022-jp codec cannot encode: their JIS bytes come from cp932's table, as Japanese mailers do
+(the relay's own encoder, `relay_smtp.mail.inject_text.encode_text`).
 """
 
 from __future__ import annotations
@@ -11,39 +12,14 @@ import quopri
 import zlib
 from pathlib import Path
 
+from relay_smtp.mail.inject_text import encode_text, resolve_charset
+
 HERE = Path(__file__).parent
 
 
-def sjis_to_jis(pair: bytes) -> bytes:
-    lead, trail = pair
-    lead -= 0x70 if lead < 0xA0 else 0xB0
-    lead = lead * 2
-    if trail < 0x9F:
-        lead -= 1
-        trail -= 0x1F if trail < 0x80 else 0x20
-    else:
-        trail -= 0x7E
-    return bytes([lead, trail])
-
-
 def iso2022jp(text: str) -> bytes:
-    """Encode with ESC $ B for every double-byte character, using cp932's table for extensions."""
-    out = bytearray()
-    jis = False
-    for char in text:
-        if ord(char) < 0x80:
-            if jis:
-                out += b"\x1b(B"
-                jis = False
-            out += char.encode("ascii")
-        else:
-            if not jis:
-                out += b"\x1b$B"
-                jis = True
-            out += sjis_to_jis(char.encode("cp932"))
-    if jis:
-        out += b"\x1b(B"
-    return bytes(out)
+    """ESC $ B for every double-byte run, with cp932's table for the extension characters."""
+    return encode_text(text, resolve_charset("iso-2022-jp"))
 
 
 def lines(text: str) -> str:
