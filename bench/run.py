@@ -275,7 +275,7 @@ def code_state() -> str:
         return result.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "relay_smtp", "templates")
+    dirty = git("status", "--porcelain", "--", "relay_smtp")
     return f"{commit}{' + uncommitted changes in relay_smtp/' if dirty else ''}"
 
 

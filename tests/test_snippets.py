@@ -16,7 +16,7 @@ from relay_smtp.mail.snippets import (
 )
 
 LINK = "https://relay.example/r/eyJjIjoiYWNtZSJ9.c2ln?utm=mail&x=1"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "relay_smtp" / "templates"
 
 
 @pytest.fixture(scope="module")

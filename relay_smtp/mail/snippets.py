@@ -44,7 +44,7 @@ class RenderedBlock:
 
 
 def _default_templates_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "templates"
+    return Path(__file__).resolve().parents[1] / "templates"
 
 
 class SnippetRenderer:

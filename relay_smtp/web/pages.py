@@ -22,7 +22,7 @@ LOCALES: tuple[PageLocale, PageLocale] = ("ja", "en")
 
 
 def default_templates_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "templates" / "web"
+    return Path(__file__).resolve().parents[1] / "templates" / "web"
 
 
 def preferred_locale(accept_language: str | None) -> PageLocale:
