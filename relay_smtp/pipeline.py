@@ -21,10 +21,12 @@ from email.utils import getaddresses, parseaddr
 from typing import Literal
 
 from relay_smtp.config import Company
+from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import splice_html_block
 from relay_smtp.mail.inject_text import LeafSplice, splice_text_block
+from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import (
     Edit,
     MimePart,
@@ -32,7 +34,6 @@ from relay_smtp.mail.mime import (
     apply_edits,
     body_bytes,
     choose_parts,
-    codec_name,
     get_header,
     parse_mime,
     set_content_type_param_edit,
@@ -329,12 +330,13 @@ class _Decision:
 
 
 def _decide(
-    raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
+    message: ParsedMessage, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
 ) -> _Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
+    raw, root = message.raw, message.root
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
-    verdict = classify(raw, config.rules, sender, envelope.recipients)
+    verdict = classify(message, config.rules, sender, envelope.recipients)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
     if company is None:
@@ -383,9 +385,10 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
 
 def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
     """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
-    root = parse_mime(raw)
+    message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
+    root = message.root
     header_from = from_address(raw, root)
-    decision = _decide(raw, root, envelope, config, header_from, force)
+    decision = _decide(message, envelope, config, header_from, force)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
     return _inject(raw, root, envelope, config, decision)

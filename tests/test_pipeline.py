@@ -13,7 +13,8 @@ from test_mime import Node, counter, serialise
 from test_mime import _tree as generated_tree
 
 from relay_smtp.config import Company
-from relay_smtp.mail.mime import MimePart, body_bytes, codec_name, parse_mime
+from relay_smtp.mail.charsets import codec_name
+from relay_smtp.mail.mime import MimePart, body_bytes, parse_mime
 from relay_smtp.mail.transfer import decode_body
 from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, process
 from relay_smtp.smtp.server import normalise_line_endings
