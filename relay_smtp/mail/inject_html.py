@@ -97,13 +97,23 @@ def _html_charset(data: bytes, label: str | None) -> tuple[PartCharset, bool]:
 # --- scanning the original markup --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Tag:
-    start: int
-    end: int
-    name: str
-    closing: bool
-    attrs: dict[str, str]
+    """A start or end tag in the original markup. A plain slotted class, not a dataclass: a page
+    has hundreds of tags, and their attributes are parsed only for the few compared with a
+    landmark."""
+
+    __slots__ = ("_attrs", "closing", "end", "name", "raw_attrs", "start")
+
+    def __init__(self, start: int, end: int, name: str, closing: bool, raw_attrs: bytes) -> None:
+        self.start, self.end, self.name, self.closing = start, end, name, closing
+        self.raw_attrs = raw_attrs
+        self._attrs: dict[str, str] | None = None
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        if self._attrs is None:
+            self._attrs = _attributes(self.raw_attrs)
+        return self._attrs
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,9 @@ def _scan_markup(view: bytes) -> _Markup:
         if not match.group(2):
             continue  # a comment or declaration
         name, closing = match.group(2).lower(), bool(match.group(1))
-        attributes = _attributes(match.group(3) or b"")
-        tags.append(_Tag(match.start(), match.end(), name.decode("ascii", "replace"), closing, attributes))
+        tags.append(
+            _Tag(match.start(), match.end(), name.decode("ascii", "replace"), closing, match.group(3) or b"")
+        )
         if name in _RAW_TEXT and not closing:
             close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, position)
             content_end = close.start() if close else len(view)

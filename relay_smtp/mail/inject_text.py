@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -165,32 +165,43 @@ def _designates_g0(escape: bytes) -> bool:
     return escape[1:2] == b"(" or (escape[1:2] == b"$" and escape[2:3] not in b")*+,-./")
 
 
-def _iso2022_escapes(data: bytes) -> Iterator[re.Match[bytes]]:
-    return _ESCAPE.finditer(data)
-
-
 def iso2022_state(data: bytes) -> bytes:
-    """The G0 designation in force after ``data`` (ASCII when there is none)."""
-    state = _ESC_ASCII
-    for match in _iso2022_escapes(data):
-        if _designates_g0(match.group()):
-            state = match.group()
-    return state
+    """The G0 designation in force after ``data`` (ASCII when there is none).
+
+    Read backwards from the end: the last designation decides, and it is usually a few bytes back.
+    Escape sequences hold no ESC byte, so the backward search finds the same ones a forward scan does.
+    """
+    position = data.rfind(b"\x1b")
+    while position >= 0:
+        match = _ESCAPE.match(data, position)
+        if match is not None and _designates_g0(match.group()):
+            return match.group()
+        position = data.rfind(b"\x1b", 0, position)
+    return _ESC_ASCII
+
+
+_SINGLE_BYTE_STATES = (_ESC_ASCII, _ESC_ROMAN)
+_NOT_G0_AFTER_DOLLAR = b")*+,-./"
 
 
 def _iso2022_view(data: bytes) -> bytes:
-    out = bytearray(data)
-    position, state = 0, _ESC_ASCII
-    for match in _iso2022_escapes(data):
-        if state not in (_ESC_ASCII, _ESC_ROMAN):
-            out[position : match.start()] = data[position : match.start()].translate(_MASK_GRAPHIC)
-        out[match.start() : match.end()] = b"\xff" * (match.end() - match.start())
-        if _designates_g0(match.group()):
-            state = match.group()
-        position = match.end()
-    if state not in (_ESC_ASCII, _ESC_ROMAN):
-        out[position:] = data[position:].translate(_MASK_GRAPHIC)
-    return bytes(out)
+    if b"\x1b" not in data:
+        return data  # all ASCII: nothing to mask
+    pieces: list[bytes] = []
+    position, masked = 0, False
+    for match in _ESCAPE.finditer(data):
+        start, end = match.span()
+        text = data[position:start]
+        pieces.append(text.translate(_MASK_GRAPHIC) if masked else text)
+        pieces.append(b"\xff" * (end - start))
+        escape = match.group()
+        # _designates_g0, inlined: this loop runs once per escape, hundreds of times a page.
+        if escape[1] == 0x28 or (escape[1] == 0x24 and escape[2] not in _NOT_G0_AFTER_DOLLAR):
+            masked = escape not in _SINGLE_BYTE_STATES
+        position = end
+    rest = data[position:]
+    pieces.append(rest.translate(_MASK_GRAPHIC) if masked else rest)
+    return b"".join(pieces)
 
 
 def _sjis_to_jis(lead: int, trail: int) -> bytes:
@@ -257,8 +268,9 @@ def encode_text(text: str, charset: PartCharset, *, charrefs: bool = False) -> b
     out = bytearray()
     in_jis = False
     missing: list[str] = []
+    table = {char: _encode_char(char, charset) for char in set(text)}  # a block repeats its letters
     for char in text:
-        encoded = _encode_char(char, charset)
+        encoded = table[char]
         if encoded is None and not charrefs:
             missing.append(char)
             continue
