@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
+from relay_smtp.smtp.protocol import BulkDataSMTP
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 
 log = logging.getLogger("relay_smtp.transaction")
@@ -214,14 +215,14 @@ class RelayHandler:
         self._sessions.pop(id(session), None)
 
 
-class RelaySMTP(SMTP):
-    """aiosmtpd's protocol with enhanced status codes and a hook when the client goes away."""
+class RelaySMTP(BulkDataSMTP):
+    """aiosmtpd's protocol (DATA read in bulk) with enhanced status codes and a hook when the
+    client goes away."""
 
     def __init__(self, handler: RelayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
-        # aiosmtpd sizes its line buffer from this attribute in __init__. Real mail has lines longer
-        # than RFC 5321's 1000 octets; like Postfix, the relay passes them on rather than refuse them.
-        self.line_length_limit = line_length_limit
-        super().__init__(handler, **kwargs)
+        # Real mail has lines longer than RFC 5321's 1000 octets; like Postfix, the relay passes
+        # them on rather than refuse them.
+        super().__init__(handler, line_length_limit=line_length_limit, **kwargs)
         self._relay_handler = handler
 
     async def push(self, status: AnyStr) -> None:
