@@ -1,4 +1,5 @@
-"""The bulk DATA reader (smtp/protocol.py) over real loopback sockets, against stock aiosmtpd.
+"""The fast SMTP edges over real loopback sockets: the bulk DATA reader (smtp/protocol.py) against
+stock aiosmtpd, and the one-pass DATA payload (smtp/wire.py) against aiosmtplib's.
 
 Every test sends the same raw bytes to a server with aiosmtpd's own line-by-line DATA and to one with
 the bulk reader, and checks both got the same message and gave the same replies: the end-of-data
@@ -13,13 +14,16 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smtp_fixtures import LoopThread
 
 from relay_smtp.smtp.protocol import BulkDataSMTP
+from relay_smtp.smtp.wire import send_data, wire_form
 
 LINE_LIMIT = 200
 SIZE_LIMIT = 5000
@@ -193,3 +197,36 @@ def test_a_message_many_times_the_reader_limit_without_a_candidate_end(
     body = b"".join(b"%03d %s\r\n" % (i, b"q" * 90) for i in range(45))  # ~4.3 KB, no line ends in "."
     _, got = _both(servers, body + b".\r\n", pieces=3)
     assert got == body
+
+
+@given(
+    st.lists(
+        st.sampled_from([b".", b"\r", b"\n", b"\r\n", b"a", b"..", b"\r\n.", b".\r\n", b"\xff"]), max_size=40
+    )
+)
+def test_wire_form_is_what_aiosmtplib_would_send(tokens: list[bytes]) -> None:
+    """The one-pass payload equals aiosmtplib's two regex passes plus the end line, for any input."""
+    data = b"".join(tokens)
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    assert wire_form(data) == expected
+
+
+def test_the_relay_sends_through_the_one_pass_path(
+    loop_thread: LoopThread, servers: tuple[Server, Server]
+) -> None:
+    """send_data on a real aiosmtplib connection: the server gets the message, dots and all."""
+    _, bulk = servers
+    message = b"Subject: w\r\n\r\n.leading dot\r\nlast line\r\n"
+
+    async def send() -> int:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=bulk.port, start_tls=False)
+        await client.connect()
+        await client.mail("a@example.org")
+        await client.rcpt("b@example.org")
+        response = await send_data(client, message)
+        await client.quit()
+        return response.code
+
+    before = len(bulk.recorder.messages)
+    assert loop_thread.run(send()) == 250
+    assert bulk.recorder.messages[before] == message
