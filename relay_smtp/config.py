@@ -103,6 +103,7 @@ class WebSettings:
     form_secret: str | None = None  # several workers or relays behind one address must share it
     trusted_proxies: str | None = None  # reverse proxies whose X-Forwarded-For is believed
     mail_from: str = ""  # sender of the confirmation mail; empty: noreply@<public_url host>
+    every_worker: bool = False  # with --workers N > 1: HTTP in every worker, not only in worker 0
 
 
 @dataclass(frozen=True)
@@ -452,6 +453,7 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
         form_secret=t.get("form_secret", None, _secret(env)),
         trusted_proxies=t.get("trusted_proxies", None, _nonempty_string),
         mail_from=t.get("mail_from", "", _string),
+        every_worker=t.get("every_worker", d.every_worker, _bool),
     )
 
 

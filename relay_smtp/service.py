@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link, short_message_id
@@ -30,7 +30,10 @@ from relay_smtp.smtp.delivery import CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
-from relay_smtp.webside import WebSide
+from relay_smtp.store.ledger import Ledger
+
+if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI and uvicorn
+    from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +156,12 @@ class RelayService:
         *,
         config_path: Path | None = None,
         run_spool: bool = True,
+        serve_web: bool = True,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
         self.run_spool = run_spool
+        self.serve_web = serve_web
         self.next_hop = next_hop or open_next_hop(settings.upstream)
         self.spool = Spool(
             settings.spool.directory,
@@ -173,9 +178,9 @@ class RelayService:
         self.links = LinkSigner.from_settings(settings.links)
         self.processor = PipelineProcessor(pipeline_config(settings, self.links), sender)
         self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
-        self.web = WebSide(
-            settings, self.links, self.next_hop, self.processor.config.signer, self.spool, primary=run_spool
-        )
+        self.ledger: Ledger | None = None
+        self.recorder: LinkRecorder | None = None
+        self.web: WebSide | None = None
         self._spool_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._protocols: weakref.WeakSet[RelaySMTP] = weakref.WeakSet()
@@ -230,8 +235,31 @@ class RelayService:
         web_sock: socket.socket | None = None,
     ) -> None:
         """Listen where configured, on host/port if given, or on inherited sockets."""
-        await self.web.start(sock=web_sock, port=web_port)
-        self.processor.recorder = self.web.recorder
+        store = self.settings.store.url
+        self.ledger = await asyncio.to_thread(
+            Ledger.open,
+            store,
+            registrations_per_credit=self.settings.credits.registrations_per_credit,
+            # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
+            upgrade=store.startswith("sqlite"),
+        )
+        self.recorder = LinkRecorder(self.ledger, self.links)
+        self.recorder.start()
+        self.processor.recorder = self.recorder
+        if self.serve_web:
+            from relay_smtp.webside import WebSide
+
+            signer = self.processor.config.signer
+            self.web = WebSide(
+                self.settings,
+                self.links,
+                self.next_hop,
+                signer,
+                self.spool,
+                self.ledger,
+                primary=self.run_spool,
+            )
+            await self.web.start(sock=web_sock, port=web_port)
         listen = self.settings.smtp.listen
         options = self._protocol_options()
         loop = asyncio.get_running_loop()
@@ -280,7 +308,12 @@ class RelayService:
             if protocol.transport is not None:
                 protocol.transport.close()
         await asyncio.sleep(0)  # let connection_lost callbacks abort next-hop transactions
-        await self.web.stop()
+        if self.web is not None:
+            await self.web.stop()
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.ledger is not None:
+            self.ledger.close()
         self.spool_worker.stop()
         if self._spool_task is not None:
             await self._spool_task

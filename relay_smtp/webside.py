@@ -1,9 +1,9 @@
 """The HTTP half of a relay process: store, candidate pages, webhook, admin and /metrics.
 
 It runs on the same event loop as the SMTP server (uvicorn embedded), shares the relay's link signer
-(so the links it issues verify here, even with a development secret), sends confirmation mail through
-the relay's own next hop, and owns the background work that belongs to the store: writing issued
-links, and purging personal data past its retention.
+(so the links it issues verify here, even with a development secret) and its store, sends
+confirmation mail through the relay's own next hop, and purges personal data past its retention.
+Only processes that serve HTTP import it (see ``service.py``): it carries FastAPI and uvicorn.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
-from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
 from relay_smtp.store.ledger import Ledger
@@ -45,6 +44,7 @@ class WebSide:
         next_hop: NextHop,
         signer: DkimSigner | None,
         spool: Spool,
+        ledger: Ledger,
         *,
         primary: bool,
     ) -> None:
@@ -54,8 +54,7 @@ class WebSide:
         self.signer = signer
         self.spool = spool
         self.primary = primary
-        self.ledger: Ledger | None = None
-        self.recorder: LinkRecorder | None = None
+        self.ledger = ledger
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -66,16 +65,6 @@ class WebSide:
         return str(host), int(port)
 
     async def start(self, *, sock: socket.socket | None = None, port: int | None = None) -> None:
-        store = self.settings.store.url
-        self.ledger = await asyncio.to_thread(
-            Ledger.open,
-            store,
-            registrations_per_credit=self.settings.credits.registrations_per_credit,
-            # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
-            upgrade=store.startswith("sqlite"),
-        )
-        self.recorder = LinkRecorder(self.ledger, self.links)
-        self.recorder.start()
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
         self._add_metrics_route(app)
         listen = self.settings.web.listen
@@ -102,10 +91,6 @@ class WebSide:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self.recorder is not None:
-            await self.recorder.stop()
-        if self.ledger is not None:
-            self.ledger.close()
 
     # ------------------------------------------------------------------ confirmation mail
 
@@ -140,8 +125,6 @@ class WebSide:
         gauges: list[tuple[str, str, float]] = [
             ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(len(self.spool)))
         ]
-        if self.ledger is None:
-            return gauges
         funnels = self.ledger.funnels()
         totals = {
             "clicks": "Link clicks recorded (all companies)",
@@ -174,7 +157,6 @@ class WebSide:
     async def _purge_periodically(self) -> None:
         retention = timedelta(days=self.settings.web.personal_data_retention_days)
         while True:
-            assert self.ledger is not None
             try:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
