@@ -46,7 +46,7 @@ from relay_smtp import pipeline as pl  # noqa: E402
 from relay_smtp.config import load_settings  # noqa: E402
 from relay_smtp.mail.classify import Sender, classify  # noqa: E402
 from relay_smtp.mail.mime import choose_parts, get_header, parse_mime  # noqa: E402
-from relay_smtp.service import pipeline_config  # noqa: E402
+from relay_smtp.relay import pipeline_config  # noqa: E402
 
 
 def measure(fn: Callable[[], Any], budget: float = 0.1, repeat: int = 3) -> tuple[float, float]:
@@ -95,11 +95,11 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
 
         def render() -> pl.RenderedBlock:
             link = cfg.link_for(company, make_messages.RECIPIENT, message_id)
-            return cfg.renderer.render(locale=locale, company_name=company.name, link=link)
+            return cfg.renderer.render(locale=locale, company_name=company.name, link=link.url)
 
         times["render"] = measure(render)
         block = render()
-        plan = pl._Plan(root, selection.targets, selection.skipped, ())
+        plan = pl._Plan(selection.targets, selection.skipped, ())
         times["splice"] = measure(lambda: pl._render_copy(raw, plan, block, cfg.rules.placeholder))
         for part in selection.targets:
             kind = "html" if part.content_type == "text/html" else "text"

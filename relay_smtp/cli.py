@@ -32,7 +32,8 @@ from relay_smtp.mail.dkim import (
 )
 from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
-from relay_smtp.service import RelayService, pipeline_config
+from relay_smtp.relay import pipeline_config
+from relay_smtp.service import RelayService
 from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema

@@ -21,6 +21,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Literal
 
 from relay_smtp.config import Company
+from relay_smtp.links import PersonalLink
 from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
@@ -60,7 +61,7 @@ class Outgoing:
 
     recipients: tuple[str, ...]
     data: bytes
-    link: str | None = None
+    link: PersonalLink | None = None
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,7 @@ class Outcome:
         return self.action == "injected"
 
 
-LinkFactory = Callable[[Company, str, str], str]  # (company, recipient, Message-ID) -> URL
-
-
-def example_link(company: Company, recipient: str, message_id: str) -> str:
-    return "http://127.0.0.1:8025/r/example"
+LinkFactory = Callable[[Company, str, str], PersonalLink]  # (company, recipient, Message-ID) -> link
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class PipelineConfig:
     companies: tuple[Company, ...] = ()
     rules: ClassifierRules = field(default_factory=ClassifierRules)
     renderer: SnippetRenderer = field(default_factory=SnippetRenderer)
-    link_for: LinkFactory = example_link
+    link_for: LinkFactory = field(kw_only=True)  # no silent default: every caller says how
     signer: DkimSigner | None = None
     sign_all_domains: tuple[str, ...] = ()
     self_check: bool = False
@@ -260,7 +257,6 @@ def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
 class _Plan:
     """What splicing a message means, computed once; rendering per link is the only per-copy work."""
 
-    root: MimePart
     targets: tuple[MimePart, ...]
     skipped: tuple[tuple[str, str], ...]
     fixed_edits: tuple[Edit, ...]
@@ -361,7 +357,7 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
         fixed.append(tag_edit)
-    plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
+    plan = _Plan(d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
     skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
@@ -370,7 +366,7 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     signing = ""
     for recipient in envelope.recipients:
         link = config.link_for(d.company, recipient, message_id)
-        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link)
+        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link.url)
         data, reports = _render_copy(raw, plan, block, config.rules.placeholder)
         if data is raw:
             why = "; ".join(f"part {r.path}: {r.note}" for r in reports)

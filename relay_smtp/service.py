@@ -1,4 +1,5 @@
-"""One relay process: the SMTP server and its next hop, started, drained and stopped together.
+"""One relay process: the SMTP server, its next hop, the store and (optionally) the web side,
+started, drained and stopped together. What happens to each message is ``relay.py``'s business.
 
 `RelayService` is what `relay-smtp serve` runs and what the tests start on a free loopback port. Stopping
 is a drain: stop accepting, let the transactions in flight finish (bounded by `smtp.drain_timeout`), then
@@ -20,14 +21,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relay_smtp.config import Company, ConfigError, Settings, load_settings
-from relay_smtp.links import LinkSigner, link, short_message_id
-from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
-from relay_smtp.metrics import metrics, reply_class
-from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
-from relay_smtp.recorder import LinkRecorder, Rejection
-from relay_smtp.smtp.delivery import CopySender, Sent
-from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
+from relay_smtp.config import ConfigError, Settings, load_settings
+from relay_smtp.links import LinkSigner
+from relay_smtp.mail.dkim import DkimKeyError
+from relay_smtp.recorder import LinkRecorder
+from relay_smtp.relay import Relay, pipeline_config
+from relay_smtp.smtp.delivery import CopySender
+from relay_smtp.smtp.server import RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
 from relay_smtp.store.ledger import Ledger
@@ -36,112 +36,6 @@ if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI a
     from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
-
-
-INLINE_LIMIT = 256 * 1024  # octets
-
-
-def _delivery_action(outcome: Outcome, code: int) -> str:
-    if code >= 500:
-        return "refused"
-    if code >= 400:
-        return "deferred"
-    return {"injected": "injected", "audited": "audited"}.get(outcome.action, "forwarded")
-
-
-class PipelineProcessor:
-    """Run each message through the pipeline (off the event loop) and send what it produced."""
-
-    def __init__(self, config: PipelineConfig, sender: CopySender) -> None:
-        self.config = config
-        self.sender = sender
-        self.recorder: LinkRecorder | None = None
-
-    async def __call__(self, message: Message) -> Delivery:
-        envelope = Envelope(message.mail_from, tuple(message.recipients))
-        started = time.perf_counter()
-        if len(message.data) <= INLINE_LIMIT:
-            # A few milliseconds of CPU: handing them to a thread gains nothing under the GIL, and
-            # measured with bench/run.py it cost ~40% more CPU per message in thread switches.
-            outcome = process(message.data, envelope, self.config)
-        else:
-            # Large mail takes tens of milliseconds; a thread lets other sessions interleave.
-            outcome = await asyncio.to_thread(process, message.data, envelope, self.config)
-        added = time.perf_counter() - started
-        self._log_verdict(message.queue_id, outcome)
-        sent = await self.sender.send(message, outcome)
-        self._count(outcome, sent, added)
-        self._record(message.queue_id, outcome, sent)
-        return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
-
-    def _record(self, queue_id: str, outcome: Outcome, sent: Sent) -> None:
-        """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
-        if self.recorder is None or outcome.company is None:
-            return
-        if outcome.action not in ("injected", "audited") or (
-            outcome.action == "injected" and not sent.accepted
-        ):
-            return
-        tokens = tuple(
-            copy.link.rsplit("/r/", 1)[1] for copy in sent.accepted if copy.link and "/r/" in copy.link
-        )
-        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, tokens))
-
-    @staticmethod
-    def _count(outcome: Outcome, sent: Sent, added: float) -> None:
-        m = metrics()
-        m.added_latency.observe(added)
-        label = outcome.verdict.label if outcome.verdict else "none"
-        m.messages.labels(verdict=label, action=outcome.action).inc()
-        for _, reply in sent.replies:
-            m.upstream_replies.labels(reply_class=reply_class(reply.code)).inc()
-        if outcome.action == "injected":
-            m.blocks.inc(len(sent.accepted))
-            m.links.inc(sum(1 for copy in sent.accepted if copy.link))
-
-    @staticmethod
-    def _log_verdict(queue_id: str, outcome: Outcome) -> None:
-        verdict = outcome.verdict
-        reasons = "; ".join(str(r) for r in verdict.reasons) if verdict else ""
-        label = verdict.label if verdict else "-"
-        level = logging.WARNING if outcome.action == "failed" else logging.INFO
-        log.log(
-            level,
-            "verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
-            label,
-            verdict.score if verdict else "-",
-            outcome.action,
-            outcome.company or "-",
-            outcome.reason,
-            outcome.signing or "-",
-            reasons,
-            extra={"queue_id": queue_id, "verdict": label, "pipeline_action": outcome.action},
-        )
-
-
-def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
-    public_url = settings.web.public_url
-
-    def link_for(company: Company, recipient: str, message_id: str) -> str:
-        mid = short_message_id(message_id or f"{company.id}:{recipient}")
-        return link(public_url, signer.issue(company.id, recipient, mid))
-
-    return link_for
-
-
-def pipeline_config(settings: Settings, links: LinkSigner | None = None) -> PipelineConfig:
-    """The pipeline's view of the settings; loads DKIM keys and templates once."""
-    dkim = settings.dkim
-    signer = DkimSigner(dkim.keys, parent_domains=dkim.parent_domains) if dkim.keys else None
-    if signer is None:
-        log.warning("no DKIM keys configured: changed mail goes out without a DKIM signature")
-    return PipelineConfig(
-        companies=settings.companies,
-        link_for=link_factory(settings, links or LinkSigner.from_settings(settings.links)),
-        signer=signer,
-        sign_all_domains=dkim.sign_all_domains,
-        self_check=dkim.self_check,
-    )
 
 
 def reporting_mta(settings: Settings) -> str:
@@ -176,7 +70,7 @@ class RelayService:
         )
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
         self.links = LinkSigner.from_settings(settings.links)
-        self.processor = PipelineProcessor(pipeline_config(settings, self.links), sender)
+        self.processor = Relay(pipeline_config(settings, self.links), sender)
         self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
         self.ledger: Ledger | None = None
         self.recorder: LinkRecorder | None = None
@@ -243,7 +137,7 @@ class RelayService:
             # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
             upgrade=store.startswith("sqlite"),
         )
-        self.recorder = LinkRecorder(self.ledger, self.links)
+        self.recorder = LinkRecorder(self.ledger)
         self.recorder.start()
         self.processor.recorder = self.recorder
         if self.serve_web:

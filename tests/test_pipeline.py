@@ -13,6 +13,7 @@ from test_mime import Node, counter, serialise
 from test_mime import _tree as generated_tree
 
 from relay_smtp.config import Company
+from relay_smtp.links import PersonalLink
 from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.mime import MimePart, body_bytes, parse_mime
 from relay_smtp.mail.transfer import decode_body
@@ -20,7 +21,7 @@ from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, process
 from relay_smtp.smtp.server import normalise_line_endings
 
 LINK = "https://relay.example.co.jp/r/TESTTOKEN"
-CONFIG = PipelineConfig(link_for=lambda company, recipient, message_id: LINK)
+CONFIG = PipelineConfig(link_for=lambda company, recipient, message_id: PersonalLink(LINK))
 ENVELOPE = Envelope("recruit@acme.example", ("cand@example.org",))
 DATA = Path(__file__).parent / "data" / "pipeline"
 
@@ -136,7 +137,7 @@ def test_subject_tag_is_removed_byte_for_byte() -> None:
 
 def test_audit_mode_changes_nothing() -> None:
     company = Company(id="acme", name="ACME", mode="audit", recruiting_senders=("@acme.example",))
-    config = PipelineConfig(companies=(company,), link_for=lambda c, r, m: LINK)
+    config = PipelineConfig(companies=(company,), link_for=lambda c, r, m: PersonalLink(LINK))
     raw = b"From: r@acme.example\r\nX-Career-Relay: rejection\r\nSubject: x\r\n\r\nWe regret.\r\n"
     outcome = process(raw, ENVELOPE, config)
     assert outcome.action == "audited"
