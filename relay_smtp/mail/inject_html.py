@@ -19,6 +19,7 @@ charset with character references for what the charset lacks. HTML never changes
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 import re
 import warnings
@@ -135,24 +136,35 @@ _RAW_TEXT = (b"script", b"style", b"title", b"textarea")
 
 
 def _scan_markup(view: bytes) -> _Markup:
+    """Every tag, comment and raw-text stretch of the page, in order (one pass of ``_TOKEN``)."""
     tags: list[_Tag] = []
     spans: list[tuple[int, int]] = []
-    position = 0
-    while match := _TOKEN.search(view, position):
-        spans.append(match.span())
-        position = match.end()
-        if not match.group(2):
-            continue  # a comment or declaration
-        name, closing = match.group(2).lower(), bool(match.group(1))
-        tags.append(
-            _Tag(match.start(), match.end(), name.decode("ascii", "replace"), closing, match.group(3) or b"")
-        )
-        if name in _RAW_TEXT and not closing:
-            close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, position)
-            content_end = close.start() if close else len(view)
-            spans.append((position, content_end))
-            position = content_end
+    position: int | None = 0
+    while position is not None:
+        start_at, position = position, None
+        # finditer goes on where the last match ended, as a search from there would; only after a
+        # raw-text element (script, style ...) does the scan restart, past its content.
+        for match in _TOKEN.finditer(view, start_at):
+            start, end = match.span()
+            spans.append((start, end))
+            slash, name, attributes = match.groups()
+            if not name:
+                continue  # a comment or declaration
+            lowered = name.lower()
+            closing = bool(slash)
+            tags.append(_Tag(start, end, _tag_name(lowered), closing, attributes or b""))
+            if lowered in _RAW_TEXT and not closing:
+                close = re.compile(rb"</" + re.escape(lowered) + rb"\b", re.I).search(view, end)
+                content_end = close.start() if close else len(view)
+                spans.append((end, content_end))
+                position = content_end
+                break
     return _Markup(tags, spans)
+
+
+@functools.lru_cache(maxsize=512)
+def _tag_name(lowered: bytes) -> str:
+    return lowered.decode("ascii", "replace")
 
 
 def _attributes(raw: bytes) -> dict[str, str]:

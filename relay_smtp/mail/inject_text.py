@@ -232,6 +232,7 @@ def _cp932_jis_table() -> dict[str, bytes]:
     return table
 
 
+@functools.lru_cache(maxsize=8192)
 def _jis_code(char: str) -> bytes | None:
     try:
         euc = char.encode("euc_jp")
