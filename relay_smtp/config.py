@@ -61,6 +61,7 @@ class SmtpSettings:
     auth_require_tls: bool = True
     idle_timeout: float = 300.0
     drain_timeout: float = 30.0
+    max_bytes_in_flight: int = 16_777_216  # octets of mail a worker processes and sends at once
 
 
 @dataclass(frozen=True)
@@ -404,6 +405,7 @@ def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
         auth_require_tls=t.get("auth_require_tls", d.auth_require_tls, _bool),
         idle_timeout=t.get("idle_timeout", d.idle_timeout, _positive_seconds),
         drain_timeout=t.get("drain_timeout", d.drain_timeout, _positive_seconds),
+        max_bytes_in_flight=t.get("max_bytes_in_flight", d.max_bytes_in_flight, _positive_int),
     )
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")

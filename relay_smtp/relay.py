@@ -18,7 +18,8 @@ import asyncio
 import logging
 import time
 
-from relay_smtp.config import Company, Settings
+from relay_smtp.budget import ByteBudget
+from relay_smtp.config import Company, Settings, SmtpSettings
 from relay_smtp.links import LinkSigner, PersonalLink, link, short_message_id
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import metrics, reply_class
@@ -70,16 +71,26 @@ class Relay:
     """Run each message through the pipeline and send what it produced; one truthful reply."""
 
     def __init__(
-        self, config: PipelineConfig, sender: CopySender, recorder: LinkRecorder | None = None
+        self,
+        config: PipelineConfig,
+        sender: CopySender,
+        recorder: LinkRecorder | None = None,
+        *,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.config = config
         self.sender = sender
         self.recorder = recorder
+        self.budget = budget or ByteBudget(SmtpSettings().max_bytes_in_flight)
 
     async def __call__(self, message: Message) -> Delivery:
         return await self.handle(message)
 
     async def handle(self, message: Message) -> Delivery:
+        async with self.budget.reserve(len(message.data)):
+            return await self._handle(message)
+
+    async def _handle(self, message: Message) -> Delivery:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
         started = time.perf_counter()
         if len(message.data) <= INLINE_LIMIT:

@@ -13,6 +13,8 @@ no ``SO_REUSEPORT`` the reserved socket itself listens and is shared, as before.
 
 A worker that dies loses the connections waiting in its own accept queue (their clients retry, as
 after any dropped connection); the kernel sends new ones to the remaining workers until it is back.
+At start, connections are refused until the first worker listens (a second or so); systemd hears
+READY=1 only once every worker listens.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from relay_smtp.budget import ByteBudget
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimKeyError
@@ -70,7 +71,8 @@ class RelayService:
         )
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
         self.links = LinkSigner.from_settings(settings.links)
-        self.processor = Relay(pipeline_config(settings, self.links), sender)
+        budget = ByteBudget(settings.smtp.max_bytes_in_flight)
+        self.processor = Relay(pipeline_config(settings, self.links), sender, budget=budget)
         self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
         self.ledger: Ledger | None = None
         self.recorder: LinkRecorder | None = None

@@ -21,8 +21,16 @@ from aiosmtplib.response import SMTPResponse
 _BARE_CR_OR_LF = re.compile(rb"\r\n|\r|\n")
 
 
+END_OF_DATA = b".\r\n"
+
+
 def wire_form(data: bytes) -> bytes:
-    """The DATA payload for ``data``: CRLF line endings, a final CRLF, dot-stuffed, the end line.
+    """The DATA payload for ``data``: CRLF line endings, a final CRLF, dot-stuffed, the end line."""
+    return dot_stuffed(data) + END_OF_DATA
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` with CRLF line endings, a final CRLF, and dot-stuffed (without the end line).
 
     RFC 5321 4.5.2: a line that starts with "." gets a second one; the data ends with CRLF "." CRLF.
     """
@@ -34,7 +42,7 @@ def wire_form(data: bytes) -> bytes:
     stuffed = data.replace(b"\n.", b"\n..")  # every line start but the first follows an LF
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
-    return stuffed + b".\r\n"
+    return stuffed
 
 
 async def send_data(client: aiosmtplib.SMTP, data: bytes) -> SMTPResponse:
@@ -43,14 +51,15 @@ async def send_data(client: aiosmtplib.SMTP, data: bytes) -> SMTPResponse:
     lock = getattr(protocol, "_command_lock", None)
     if protocol is None or lock is None or not hasattr(protocol, "_response_pending"):
         return await client.data(data)
-    payload = wire_form(data)
+    payload = dot_stuffed(data)
     start = await client.execute_command(b"DATA")
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
     try:
         async with lock:
             protocol._response_pending = True  # else the protocol drops the reply as unsolicited
-            protocol.write(payload)
+            protocol.write(payload)  # and the end line apart: no third copy of a large message
+            protocol.write(END_OF_DATA)
             response = await protocol.read_response(timeout=client.timeout)
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()  # as client.data does: a half-read reply must not pair with a later command
