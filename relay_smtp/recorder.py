@@ -2,8 +2,11 @@
 
 The relay may record a link only after the next hop accepted the copy that carries it, and the client
 is waiting for its reply at that moment. So the records go into an in-memory queue (microseconds) and
-a background task writes them in batches from a thread. If the store is briefly down the batch is kept
-and retried with backoff, and the log says so; on shutdown what is left is written (bounded).
+a background task writes them in batches from a thread, gathering for a moment (``linger``) so that
+under load one transaction carries many messages. The links' claims come with the records, as the
+link factory made them; nothing is parsed or verified again here. If the store is briefly down the
+batch is kept and retried with backoff, and the log says so; on shutdown what is left is written
+(bounded).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class LinkRecorder:
     ledger: Ledger
     retry_first: float = 1.0
     retry_max: float = 60.0
+    # After the first record of a batch, wait this long for more: under load one store transaction
+    # then carries many messages instead of one each (the store's CPU per message shrinks with it).
+    linger: float = 0.2
+    max_batch: int = 500
     _queue: asyncio.Queue[Rejection] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
 
@@ -57,7 +64,9 @@ class LinkRecorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty():
+            if self.linger > 0:
+                await asyncio.sleep(self.linger)
+            while not self._queue.empty() and len(batch) < self.max_batch:
                 batch.append(self._queue.get_nowait())
             await self._write_with_retry(batch)
             for _ in batch:
