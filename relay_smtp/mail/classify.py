@@ -21,7 +21,6 @@ it was reached. :func:`classify` never raises: an unreadable message is "other",
 from __future__ import annotations
 
 import codecs
-import email.header
 import importlib
 import re
 import unicodedata
@@ -34,7 +33,7 @@ import lxml.html
 
 from relay_smtp.mail.charsets import ascii_transparent, decode_lenient
 from relay_smtp.mail.message import ParsedMessage
-from relay_smtp.mail.mime import MimePart
+from relay_smtp.mail.mime import MimePart, decode_encoded_words
 
 try:  # the regex parser, to find literals for a fast pre-check (private; optional)
     _SRE_PARSER: Any = importlib.import_module("re._parser")
@@ -622,11 +621,7 @@ def _header_text(value: str) -> str:
         value = decode_lenient(value.encode("ascii", "surrogateescape"), None)
     if "=?" not in value:
         return value
-    try:
-        chunks = email.header.decode_header(value)
-    except Exception:  # malformed encoded words: keep the raw text
-        return value
-    return "".join(decode_lenient(chunk, cs) if isinstance(chunk, bytes) else chunk for chunk, cs in chunks)
+    return decode_encoded_words(value, decode_lenient)
 
 
 def _headers(message: ParsedMessage, name: str) -> list[str]:

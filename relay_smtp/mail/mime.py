@@ -27,7 +27,7 @@ from __future__ import annotations
 import binascii
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -290,8 +290,11 @@ def _join_rfc2231(pieces: Mapping[int, tuple[str, bool]]) -> str:
     return decode_replace(b"".join(chunks), charset)
 
 
-def _decode_encoded_words(text: str) -> str:
-    """Decode RFC 2047 encoded words; adjacent words are joined before decoding (RFC 2047 6.2)."""
+def decode_encoded_words(text: str, decode: Callable[[bytes, str | None], str] = decode_replace) -> str:
+    """Decode RFC 2047 encoded words; adjacent words are joined before decoding (RFC 2047 6.2).
+
+    ``decode`` turns a word's octets and charset into text (the classifier reads leniently).
+    """
     if "=?" not in text:
         return text
     out: list[str] = []
@@ -305,7 +308,7 @@ def _decode_encoded_words(text: str) -> str:
         charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 adds *language
         adjacent = after_word and not gap.strip()  # whitespace between two words is not shown
         if pending and (data is None or not adjacent or charset != pending_charset):
-            out.append(decode_replace(b"".join(pending), pending_charset))
+            out.append(decode(b"".join(pending), pending_charset))
             pending = []
         if data is None or not adjacent:
             out.append(gap)
@@ -317,7 +320,7 @@ def _decode_encoded_words(text: str) -> str:
         after_word = data is not None
         pos = match.end()
     if pending:
-        out.append(decode_replace(b"".join(pending), pending_charset))
+        out.append(decode(b"".join(pending), pending_charset))
     out.append(text[pos:])
     return "".join(out)
 
@@ -426,7 +429,7 @@ def _content_info(raw: bytes, fields: Sequence[HeaderField], default_type: str) 
         first, disposition_params = _parse_structured(_field_value(raw, cd_field))
         disposition = _public(first) or None
     filename = disposition_params.get("filename") or params.get("name") or ""
-    filename = _CONTROL.sub(" ", _public(_decode_encoded_words(filename))).strip()
+    filename = _CONTROL.sub(" ", _public(decode_encoded_words(filename))).strip()
     return _Info(content_type, params, cte, disposition, filename or None, tuple(defects))
 
 
