@@ -61,7 +61,7 @@ class SmtpSettings:
     auth_require_tls: bool = True
     idle_timeout: float = 300.0
     drain_timeout: float = 30.0
-    max_bytes_in_flight: int = 16_777_216  # octets of mail a worker processes and sends at once
+    max_bytes_in_flight: int = 8_388_608  # octets of mail a worker processes and sends at once
 
 
 @dataclass(frozen=True)
