@@ -32,6 +32,7 @@ import lxml.etree
 import lxml.html
 
 from relay_smtp.mail.charsets import ascii_transparent, decode_lenient
+from relay_smtp.mail.history import QUOTE_CLASSES, QUOTE_IDS, own_text
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import MimePart, decode_encoded_words
 
@@ -679,8 +680,8 @@ def _may_hold_placeholder(message: ParsedMessage, placeholder: str) -> bool:
 
 _BLOCK_TAGS = ("p", "div", "br", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr")
 _HIDDEN_TAGS = ("style", "script", "head", "title", "noscript", "template", "blockquote")
-_QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
-_QUOTE_IDS = frozenset({"divRplyFwdMsg", "appendonsend"})
+_QUOTE_CLASSES = frozenset(QUOTE_CLASSES)
+_QUOTE_IDS = frozenset(QUOTE_IDS)
 
 
 def _html_text(markup: str) -> str:
@@ -710,46 +711,6 @@ def _html_text(markup: str) -> str:
     return str(doc.text_content())
 
 
-# Where quoted history begins in a reply: that line and everything below belong to earlier mail.
-_SEPARATOR = re.compile(
-    r"-{2,}\s*(?:original message|forwarded message|元のメッセージ|転送されたメッセージ)", re.I
-)
-_HEADER_BLOCK_NEXT = re.compile(r"\s*(?:sent|date|送信日時|日時|日付):", re.I)
-_DATED_ATTRIBUTION = re.compile(r"\d{4}[年/.-]\s?\d{1,2}[月/.-]\s?\d{1,2}")
-
-
-def _history_start(lines: list[str], i: int) -> int | None:
-    """The index where quoted history starts if line i is an attribution, else None."""
-    line = lines[i].strip()
-    low = line.lower()
-    if low.endswith(("wrote:", "書きました:", "のメッセージ:")):
-        # "On Mon, 2 Mar 2026 ... <addr>" is often wrapped before "wrote:".
-        if i and lines[i - 1].strip().lower().startswith("on ") and not low.startswith("on "):
-            return i - 1
-        return i
-    if low.startswith("-") and _SEPARATOR.match(low):
-        return i
-    if low.startswith(("from:", "差出人:", "送信者:")) and any(
-        _HEADER_BLOCK_NEXT.match(next_line) for next_line in lines[i + 1 : i + 5]
-    ):
-        return i
-    # 2026年3月2日(月) 10:15 名前 <a@b>:  (plain string tests first: no regex over a long line)
-    if line.endswith(":") and "@" in line and line[:4].isdigit() and _DATED_ATTRIBUTION.match(line):
-        return i
-    return None
-
-
-def _own_text(text: str) -> str:
-    """Drop quoted history: everything from an attribution line on, and lines starting with '>'."""
-    lines = text.splitlines()
-    for i in range(len(lines)):
-        start = _history_start(lines, i)
-        if start is not None:
-            lines = lines[:start]
-            break
-    return "\n".join(line for line in lines if not line.lstrip().startswith(">"))
-
-
 @dataclass(frozen=True)
 class _Content:
     subject: str  # normalised
@@ -771,7 +732,7 @@ def _read(message: ParsedMessage, placeholder: str) -> _Content:
         (plain if part.content_type == "text/plain" else html).append(text)
     # text/plain is what the sender wrote; HTML is used only when there is no plain part.
     texts = plain or [_html_text(markup) for markup in html]
-    own = "\n".join(_own_text(_nfkc(t[: 2 * _MAX_TEXT])) for t in texts)
+    own = "\n".join(own_text(_nfkc(t[: 2 * _MAX_TEXT])) for t in texts)
     return _Content(subject, own[:_MAX_TEXT], has_placeholder)
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 
+from relay_smtp.mail.history import history_start
 from relay_smtp.mail.snippets import has_marker
 from relay_smtp.mail.transfer import (
     DecodedBody,
@@ -500,27 +500,10 @@ _SIG_CUE = re.compile(
 )
 _SIG_MAX_LINES = 15  # a framed signature sits among the last lines before the end or the history
 
-_SEPARATOR = re.compile(
-    r"^\s*-{2,}\s*(?:Original Message|Forwarded message|Forwarded Message|元のメッセージ"
-    r"|転送されたメッセージ|転送メッセージ|オリジナルメッセージ)\s*-{2,}\s*$"
-    r"|^\s*Begin forwarded message:\s*$",
-    re.IGNORECASE,
-)
-_ON_WROTE = re.compile(r"^\s*On\s.*\bwrote:\s*$")
-_WROTE_END = re.compile(r"\bwrote:\s*$")
-_JA_WROTE = re.compile(r"書きました\s*[:：]?\s*$")
-_HEADER_FROM = re.compile(r"^\s*\*?(?:From|差出人|送信者)\*?\s*[:：]", re.IGNORECASE)
-_HEADER_OTHER = re.compile(
-    r"^\s*\*?(?:Sent|Date|To|Cc|Subject|送信日時|日時|日付|宛先|件名|CC)\*?\s*[:：]", re.IGNORECASE
-)
-_QUOTED = re.compile(r"^\s*[>＞]")
-
-_LineTest = Callable[[list[str], int], bool]  # (all lines, index) -> does the line qualify
-
 
 def _landmark(texts: list[str]) -> tuple[int, str] | None:
     """The first line of the signature or of the quoted history, whichever comes first."""
-    history = _history_start(texts)
+    history = history_start(texts)
     limit = history[0] if history else len(texts)
     signature = _signature_start(texts, limit)
     found = [item for item in (signature, history) if item]
@@ -554,83 +537,3 @@ def _is_framed_signature(texts: list[str], index: int, limit: int) -> bool:
             break
         block.append(text)
     return any(_SIG_CUE.search(text) for text in block)
-
-
-def _history_start(texts: list[str]) -> tuple[int, str] | None:
-    found = [
-        item
-        for item in (
-            _first(texts, _is_separator, "above quoted history (-----Original Message-----)"),
-            _first(texts, _is_on_wrote, "above quoted history (On … wrote:)"),
-            _first(texts, _is_ja_wrote, "above quoted history (…さんは書きました:)"),
-            _first(texts, _is_header_block, "above forwarded header block (From:/差出人:)"),
-            _first(texts, _is_attribution, "above quoted history (attribution and '>' lines)"),
-            _trailing_quote(texts),
-        )
-        if item
-    ]
-    if not found:
-        return None
-    index, where = min(found)
-    return _include_attribution_head(texts, index), where
-
-
-def _first(texts: list[str], test: _LineTest, where: str) -> tuple[int, str] | None:
-    return next(((i, where) for i in range(len(texts)) if test(texts, i)), None)
-
-
-def _is_separator(texts: list[str], index: int) -> bool:
-    return bool(_SEPARATOR.match(texts[index]))
-
-
-def _is_on_wrote(texts: list[str], index: int) -> bool:
-    return bool(_ON_WROTE.match(texts[index]))
-
-
-def _is_ja_wrote(texts: list[str], index: int) -> bool:
-    return bool(_JA_WROTE.search(texts[index]))
-
-
-def _is_header_block(texts: list[str], index: int) -> bool:
-    if not _HEADER_FROM.match(texts[index]):
-        return False
-    return sum(bool(_HEADER_OTHER.match(text)) for text in texts[index + 1 : index + 6]) >= 2
-
-
-def _is_attribution(texts: list[str], index: int) -> bool:
-    """Any line ending in a colon that the quoted ('>') text follows: "… wrote:", 「…」より: …"""
-    if not texts[index].rstrip().endswith((":", "：")) or _QUOTED.match(texts[index]):
-        return False
-    following = [text for text in texts[index + 1 : index + 4] if text.strip()]
-    return bool(following) and bool(_QUOTED.match(following[0]))
-
-
-def _trailing_quote(texts: list[str]) -> tuple[int, str] | None:
-    """The quoted ('>') lines that run, with blank lines, to the end of the text."""
-    start = None
-    for index in range(len(texts) - 1, -1, -1):
-        if _QUOTED.match(texts[index]):
-            start = index
-        elif texts[index].strip():
-            break
-    return (start, "above quoted history ('>' lines)") if start is not None else None
-
-
-def _include_attribution_head(texts: list[str], index: int) -> int:
-    """Step up to lines that belong to the history's first line.
-
-    Gmail wraps a long "On … wrote:" over two lines; Outlook puts a line of underscores above its
-    From:/Sent: block.
-    """
-    if index == 0:
-        return index
-    above = texts[index - 1]
-    if (
-        _WROTE_END.search(texts[index])
-        and above.lstrip().startswith("On ")
-        and not _ON_WROTE.match(texts[index])
-    ):
-        return index - 1
-    if _HEADER_FROM.match(texts[index]) and re.fullmatch(r"\s*[_\-―━─]{8,}\s*", above):
-        return index - 1
-    return index

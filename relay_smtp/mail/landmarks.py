@@ -18,21 +18,11 @@ from types import MappingProxyType
 
 import lxml.etree
 
+from relay_smtp.mail.history import QUOTE_CLASSES, QUOTE_IDS, SIGNATURE_CLASSES, SIGNATURE_IDS
+
 # Sign-off and quoted-history landmarks, by class and by id.
-CLASSES = {
-    "gmail_quote": "Gmail quote (div.gmail_quote)",
-    "gmail_quote_container": "Gmail quote (div.gmail_quote)",
-    "gmail_signature": "Gmail signature (div.gmail_signature)",
-    "gmail_signature_prefix": "Gmail signature (span.gmail_signature_prefix)",
-    "moz-cite-prefix": "Thunderbird quote (div.moz-cite-prefix)",
-    "moz-signature": "Thunderbird signature (div.moz-signature)",
-    "yahoo_quoted": "Yahoo quote (div.yahoo_quoted)",
-}
-IDS = {
-    "appendonsend": "Outlook reply (div#appendonsend)",
-    "divRplyFwdMsg": "Outlook reply header (div#divRplyFwdMsg)",
-    "Signature": "Outlook signature (div#Signature)",
-}
+CLASSES = {**QUOTE_CLASSES, **SIGNATURE_CLASSES}
+IDS = {**QUOTE_IDS, **SIGNATURE_IDS}
 # Outlook desktop's reply separator: <div style="border:none;border-top:solid #E1E1E1 1.0pt;…">
 # (#B5C4DF in older versions).
 _OUTLOOK_SEPARATOR = re.compile(r"border-top:solid#(?:e1e1e1|b5c4df)")
