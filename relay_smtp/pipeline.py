@@ -13,7 +13,6 @@ original bytes and is logged: the relay never loses or bounces a message because
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from email.header import decode_header, make_header
@@ -36,6 +35,7 @@ from relay_smtp.mail.mime import (
     body_bytes,
     choose_parts,
     get_header,
+    header_fields,
     parse_mime,
     set_content_type_param_edit,
     set_header_edit,
@@ -230,21 +230,18 @@ def _part_edits(raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
     return edits
 
 
-_SUBJECT_FIELD = re.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*")
-
-
 def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
     """Remove the ATS subject tag (e.g. "[CR]") and one space after it, byte for byte."""
     if not tag:
         return None
-    field_match = _SUBJECT_FIELD.search(raw, root.start, root.header_end)
-    if field_match is None:
+    subject = next((f for f in header_fields(raw, root) if f.name == b"subject"), None)
+    if subject is None:
         return None
     tag_bytes = tag.encode("utf-8")
-    at = field_match.group().find(tag_bytes)
+    at = raw.find(tag_bytes, subject.start, subject.end)
     if at < 0:
         return None
-    start = field_match.start() + at
+    start = at
     end = start + len(tag_bytes)
     if raw[end : end + 1] == b" ":
         end += 1
