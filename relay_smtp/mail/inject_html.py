@@ -23,7 +23,6 @@ import bisect
 import functools
 import html
 import re
-from dataclasses import dataclass
 
 from relay_smtp.mail.inject_text import (
     ASCII,
@@ -116,10 +115,44 @@ class _Tag:
         return self._attrs
 
 
-@dataclass(frozen=True)
 class _Markup:
-    tags: list[_Tag]
-    spans: list[tuple[int, int]]  # every range that is not text: tags, comments, script/style …
+    """The page's tokens (tags, comments, declarations) and raw-text stretches, in order.
+
+    Tags and spans are made from the matches only when asked for: the usual placement (before
+    ``</body>``) needs neither, and a page has hundreds of tags.
+    """
+
+    def __init__(self, matches: list[re.Match[bytes]], raw_spans: list[tuple[int, int]]) -> None:
+        self.matches = matches
+        self.raw_spans = raw_spans
+        self._tags: list[_Tag] | None = None
+        self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def tags(self) -> list[_Tag]:
+        if self._tags is None:
+            self._tags = [
+                _Tag(m.start(), m.end(), _tag_name(name.lower()), bool(slash), attributes or b"")
+                for m in self.matches
+                for slash, name, attributes in (m.groups(),)
+                if name
+            ]
+        return self._tags
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Every range that is not text: tags, comments, script/style content …"""
+        if self._spans is None:
+            self._spans = sorted([m.span() for m in self.matches] + self.raw_spans)
+        return self._spans
+
+    def last_closing(self, name: bytes) -> int | None:
+        """Where the last end tag called ``name`` starts."""
+        for match in reversed(self.matches):
+            slash, tag, _ = match.groups()
+            if slash and tag and tag.lower() == name:
+                return match.start()
+        return None
 
 
 _TOKEN = re.compile(
@@ -134,31 +167,40 @@ _ATTRIBUTE = re.compile(rb"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]
 _RAW_TEXT = (b"script", b"style", b"title", b"textarea")
 
 
+# A raw-text element's start tag, where _TOKEN would read one (its name ends there).
+_RAW_OPEN = re.compile(rb"<(?:script|style|title|textarea)(?=[\s/>]|\Z)", re.I)
+
+
 def _scan_markup(view: bytes) -> _Markup:
-    """Every tag, comment and raw-text stretch of the page, in order (one pass of ``_TOKEN``)."""
-    tags: list[_Tag] = []
-    spans: list[tuple[int, int]] = []
+    """Every tag, comment and raw-text stretch of the page, in order.
+
+    One pass of ``_TOKEN`` with as little Python per token as can be (a page has hundreds): only a
+    raw-text element (script, style …) makes the scan restart, past its content, as "<div" in a
+    script is not a tag. Its start tags are found ahead by ``_RAW_OPEN``; a candidate inside a
+    comment or an attribute value starts no token, so it is passed over.
+    """
+    matches: list[re.Match[bytes]] = []
+    raw_spans: list[tuple[int, int]] = []
     position: int | None = 0
     while position is not None:
+        candidates = (candidate.start() for candidate in _RAW_OPEN.finditer(view, position))
+        next_raw = next(candidates, None)
         start_at, position = position, None
-        # finditer goes on where the last match ended, as a search from there would; only after a
-        # raw-text element (script, style ...) does the scan restart, past its content.
         for match in _TOKEN.finditer(view, start_at):
-            start, end = match.span()
-            spans.append((start, end))
-            slash, name, attributes = match.groups()
-            if not name:
-                continue  # a comment or declaration
-            lowered = name.lower()
-            closing = bool(slash)
-            tags.append(_Tag(start, end, _tag_name(lowered), closing, attributes or b""))
-            if lowered in _RAW_TEXT and not closing:
-                close = re.compile(rb"</" + re.escape(lowered) + rb"\b", re.I).search(view, end)
+            matches.append(match)
+            if next_raw is None:
+                continue
+            start = match.start()
+            while next_raw is not None and next_raw < start:
+                next_raw = next(candidates, None)
+            if start == next_raw and not match.group(1):
+                name = match.group(2).lower()
+                close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, match.end())
                 content_end = close.start() if close else len(view)
-                spans.append((end, content_end))
+                raw_spans.append((match.end(), content_end))
                 position = content_end
                 break
-    return _Markup(tags, spans)
+    return _Markup(matches, raw_spans)
 
 
 @functools.lru_cache(maxsize=512)
@@ -197,9 +239,9 @@ def _find_target(view: bytes, page: str, markup: _Markup, placeholder: str) -> t
         if offset is not None:
             return offset, offset, landmark.where
     for name in ("body", "html"):
-        closing = [tag for tag in markup.tags if tag.name == name and tag.closing]
-        if closing:
-            return closing[-1].start, closing[-1].start, f"before </{name}>"
+        at = markup.last_closing(name.encode("ascii"))
+        if at is not None:
+            return at, at, f"before </{name}>"
     return len(view), len(view), "at end"
 
 

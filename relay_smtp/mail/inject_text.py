@@ -469,7 +469,10 @@ def _find_target(
 def _placeholder_target(
     data: bytes, lines: list[tuple[int, int, str]], charset: PartCharset, placeholder: str
 ) -> _Target | None:
-    position = ascii_view(data, charset).find(placeholder.encode("ascii"))
+    needle = placeholder.encode("ascii")
+    # The view only masks octets (to 0xFF), so it holds the placeholder only where the data does:
+    # without it in the data there is nothing to find, and no view to build.
+    position = ascii_view(data, charset).find(needle) if needle in data else -1
     if position < 0:
         return None
     index = next(i for i, (_, end, _) in enumerate(lines) if end > position)
