@@ -184,9 +184,22 @@ _SINGLE_BYTE_STATES = (_ESC_ASCII, _ESC_ROMAN)
 _NOT_G0_AFTER_DOLLAR = b")*+,-./"
 
 
+# The four escapes ISO-2022-JP mail almost always limits itself to: JIS X 0208 on, ASCII/Roman on.
+_PLAIN_SWITCH = re.compile(rb"(\x1b\$[@B]|\x1b\([BJ])")
+
+
 def _iso2022_view(data: bytes) -> bytes:
     if b"\x1b" not in data:
         return data  # all ASCII: nothing to mask
+    split = _PLAIN_SWITCH.split(data)
+    if len(split) // 2 == data.count(b"\x1b"):
+        # Only those four: text and escapes alternate, and each escape alone sets the mode.
+        out = [split[0]]
+        for index in range(1, len(split), 2):
+            text = split[index + 1]
+            out.append(b"\xff\xff\xff")
+            out.append(text.translate(_MASK_GRAPHIC) if split[index][1] == 0x24 else text)
+        return b"".join(out)
     pieces: list[bytes] = []
     position, masked = 0, False
     for match in _ESCAPE.finditer(data):
