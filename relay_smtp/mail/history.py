@@ -56,27 +56,25 @@ _LineTest = Callable[[list[str], int], bool]  # (all lines, index) -> does the l
 
 
 def history_start(texts: list[str]) -> tuple[int, str] | None:
-    """The first line of quoted history in ``texts`` (lines without line endings), and what it is."""
-    found = [
-        item
-        for item in (
-            _first(texts, _is_separator, "above quoted history (-----Original Message-----)"),
-            _first(texts, _is_on_wrote, "above quoted history (On … wrote:)"),
-            _first(texts, _is_ja_wrote, "above quoted history (…さんは書きました:)"),
-            _first(texts, _is_header_block, "above forwarded header block (From:/差出人:)"),
-            _first(texts, _is_attribution, "above quoted history (attribution and '>' lines)"),
-            _trailing_quote(texts),
-        )
-        if item
-    ]
-    if not found:
+    """The first line of quoted history in ``texts`` (lines without line endings), and what it is.
+
+    One pass from the top: the first line that any rule takes is where the history starts (where
+    two rules take the same line, the first name in sort order describes it, as ever); quoted
+    lines that run to the end count from their own first line.
+    """
+    found = None
+    for index in range(len(texts)):
+        names = [where for test, where in _LINE_RULES if test(texts, index)]
+        if names:
+            found = (index, min(names))
+            break
+    trailing = _trailing_quote(texts)
+    if trailing is not None and (found is None or trailing < found):
+        found = trailing
+    if found is None:
         return None
-    index, where = min(found)
+    index, where = found
     return _include_attribution_head(texts, index), where
-
-
-def _first(texts: list[str], test: _LineTest, where: str) -> tuple[int, str] | None:
-    return next(((i, where) for i in range(len(texts)) if test(texts, i)), None)
 
 
 def _is_separator(texts: list[str], index: int) -> bool:
@@ -134,6 +132,15 @@ def _include_attribution_head(texts: list[str], index: int) -> int:
     if _HEADER_FROM.match(texts[index]) and re.fullmatch(r"\s*[_\-―━─]{8,}\s*", above):
         return index - 1
     return index
+
+
+_LINE_RULES: tuple[tuple[_LineTest, str], ...] = (
+    (_is_separator, "above quoted history (-----Original Message-----)"),
+    (_is_on_wrote, "above quoted history (On … wrote:)"),
+    (_is_ja_wrote, "above quoted history (…さんは書きました:)"),
+    (_is_header_block, "above forwarded header block (From:/差出人:)"),
+    (_is_attribution, "above quoted history (attribution and '>' lines)"),
+)
 
 
 def own_text(text: str) -> str:
