@@ -20,6 +20,7 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
+from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
@@ -170,10 +171,13 @@ def _decoded_words(value: str) -> str:
 
 
 def fallback_company(raw: bytes, root: MimePart) -> Company:
-    """For mail explicitly marked by an unconfigured sender: name the company after its From."""
+    """For mail explicitly marked by an unconfigured sender: name the company after its From.
+
+    The display name only when it looks like an organisation (often it is a role, 採用担当).
+    """
     name, address = parseaddr(get_header(raw, root, "From") or "")
     domain = _address_domain(address) or "unknown"
-    return Company(id=domain, name=_decoded_words(name) or domain, mode="enforce")
+    return Company(id=domain, name=company_name(_decoded_words(name), domain), mode="enforce")
 
 
 # --------------------------------------------------------------------------- splicing
