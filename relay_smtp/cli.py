@@ -23,7 +23,14 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
-from relay_smtp.config import ConfigError, HostPort, Settings, load_settings, parse_host_port
+from relay_smtp.config import (
+    ConfigError,
+    HostPort,
+    Settings,
+    load_settings,
+    parse_host_port,
+    with_listeners,
+)
 from relay_smtp.demo import sample_rejection, send_message
 from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.links import LinkSigner
@@ -102,12 +109,14 @@ def with_ledger(
     return run
 
 
-def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
+def _open_ledger(settings: Settings) -> Ledger | None:
     try:
         return Ledger.open(
             settings.store.url,
             registrations_per_credit=settings.credits.registrations_per_credit,
-            upgrade=upgrade,
+            # As `serve` does: SQLite is created or upgraded in place; a shared PostgreSQL store is
+            # upgraded only by `relay-smtp db upgrade`, when its operator means to.
+            upgrade=settings.store.url.startswith("sqlite"),
         )
     except SchemaOutOfDate as exc:
         print(f"relay-smtp: {exc} (run: relay-smtp db upgrade)", file=sys.stderr)
@@ -118,6 +127,7 @@ def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
 
 @with_settings
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_listeners(settings, args.listen, args.web_listen)
     setup_logging(settings, args.log_format)
     if settings.demo:
         _announce_demo(settings)
@@ -403,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, help="worker processes sharing the port (default: the number of CPUs)"
     )
+    serve.add_argument("--listen", type=_host_port_arg, help="SMTP host:port (overrides smtp.listen)")
+    serve.add_argument("--web-listen", type=_host_port_arg, help="HTTP host:port (overrides web.listen)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a configuration file")

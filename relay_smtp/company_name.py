@@ -94,10 +94,7 @@ def _without_roles(segment: str, words: _Words) -> str:
 
 def _cut_after_latin_form(segment: str, words: _Words) -> str:
     """English and others: the name up to its last legal form ("ACME Inc. Recruiting" -> "ACME Inc.")."""
-    last = None
-    for last in words.latin_forms.finditer(segment):
-        pass
-    assert last is not None
+    *_, last = words.latin_forms.finditer(segment)
     return segment[: last.end()].strip(" ,")
 
 

@@ -217,6 +217,17 @@ def _demo(settings: Settings) -> Settings:
     return replace(settings, companies=(DEMO_COMPANY,), agency=AgencySettings(name=DEMO_AGENCY), demo=True)
 
 
+def with_listeners(settings: Settings, smtp: HostPort | None, web: HostPort | None) -> Settings:
+    """`serve --listen/--web-listen`: other addresses than the file's (or the defaults', when 8025 is
+    taken).  Without a file the links follow the web listener, so the demo's links still open."""
+    if smtp is not None:
+        settings = replace(settings, smtp=replace(settings.smtp, listen=smtp))
+    if web is not None:
+        public_url = f"http://{web}" if settings.source is None else settings.web.public_url
+        settings = replace(settings, web=replace(settings.web, listen=web, public_url=public_url))
+    return settings
+
+
 # --------------------------------------------------------------------------- reading
 
 
