@@ -128,7 +128,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class LinkSettings:
-    secrets: tuple[str, ...] = ()  # empty: a development secret is generated at start
+    secrets: tuple[str, ...] = ()  # empty: the installation's development secret (devsecrets.py)
     max_age_days: int = 180
     hash_secret: str | None = None  # keys recipient hashes; default: the last of `secrets`
 
