@@ -193,6 +193,13 @@ def render_config(answers: InitAnswers, directory: Path, records: tuple[DkimReco
         f"recruiting_senders = {_toml(list(a.recruiting_senders))}",
         f"domains = {_toml(list(a.domains))}",
     ]
+    if _needs_parent_keys(a):
+        lines += [
+            "",
+            "[dkim]",
+            "# HR sends from a subdomain of a domain with a key: sign its mail with the parent's key.",
+            "parent_domains = true",
+        ]
     algorithm = "ed25519-sha256" if a.algorithm == "ed25519" else "rsa-sha256"
     for record in records:
         lines += [
@@ -205,6 +212,15 @@ def render_config(answers: InitAnswers, directory: Path, records: tuple[DkimReco
             f"algorithm = {_toml(algorithm)}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _needs_parent_keys(answers: InitAnswers) -> bool:
+    """A recruiting sender's domain is a subdomain of a key's domain but has no key of its own."""
+    sender_domains = {s.rpartition("@")[2] for s in answers.recruiting_senders}
+    return any(
+        d not in answers.domains and any(d.endswith("." + parent) for parent in answers.domains)
+        for d in sender_domains
+    )
 
 
 def initialise(answers: InitAnswers, config_path: Path) -> InitResult:

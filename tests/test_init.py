@@ -96,6 +96,19 @@ def test_init_writes_a_configuration_check_config_accepts_and_a_relay_signs_with
     assert verify_with_key(received.data, records["s2026._domainkey.acme.co.jp"])
 
 
+def test_a_recruiting_subdomain_without_a_key_of_its_own_signs_with_the_parents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "r.toml"
+    options = init_options(config, "smtp://127.0.0.1:10026")
+    options[options.index("recruit@acme.co.jp")] = "@hr.acme.co.jp"
+    assert main(options) == 0
+    settings = load_settings(config)
+    assert settings.dkim.parent_domains
+    assert [k.domain for k in settings.dkim.keys] == ["acme.co.jp"]
+    assert main(["check-config", "--config", str(config)]) == 0
+
+
 def test_init_never_replaces_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "relay-smtp.toml"
     config.write_text("# mine\n", encoding="utf-8")
