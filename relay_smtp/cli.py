@@ -33,7 +33,8 @@ from relay_smtp.config import (
 )
 from relay_smtp.demo import sample_rejection, send_message
 from relay_smtp.devsecrets import with_development_secrets
-from relay_smtp.init import InitAnswers, InitError, initialise, next_steps, normalised
+from relay_smtp.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from relay_smtp.init_command import add_init_command
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
@@ -59,10 +60,6 @@ from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
 from relay_smtp.supervisor import Supervisor, run_worker
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 
 
 def setup_logging(settings: Settings, log_format: str | None) -> None:
@@ -372,55 +369,6 @@ def cmd_send_sample(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _ask(label: str, given: str | None, *, default: str = "") -> str:
-    """An option's value, or the answer to a prompt when it was not given and someone is there."""
-    if given is not None:
-        return given
-    if not sys.stdin.isatty():
-        return default
-    suffix = f" [{default}]" if default else ""
-    answer = input(f"{label}{suffix}: ").strip()
-    return answer or default
-
-
-def _ask_list(label: str, given: list[str] | None) -> tuple[str, ...]:
-    values = given if given is not None else [_ask(label + " (comma-separated)", None)]
-    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    path: Path = args.config or Path("relay-smtp.toml")
-    if path.exists():  # before any question: init never replaces a file
-        print(f"relay-smtp: {path}: exists; init never replaces a file (move it away first)", file=sys.stderr)
-        return EXIT_FAILURE
-    answers = InitAnswers(
-        company_name=_ask(
-            "Company name (as candidates should read it, e.g. 株式会社ACME)", args.company_name
-        ),
-        domains=_ask_list("Mail domains of the company", args.domain),
-        recruiting_senders=_ask_list("Recruiting senders (addresses or @domains)", args.recruiting_sender),
-        next_hop=_ask("Next hop", args.next_hop, default="smtp://127.0.0.1:10026"),
-        public_url=_ask("Public URL of the candidate pages (https://...)", args.public_url),
-        company_id=args.company_id or "",
-        agency_name=_ask("Partner agency name (may stay empty for now)", args.agency_name),
-        selector=args.selector or "",
-        algorithm=args.algorithm,
-        smtp_listen=args.listen,
-        web_listen=args.web_listen,
-    )
-    try:
-        result = initialise(answers, path)
-    except InitError as exc:
-        for problem in exc.problems:
-            print(f"relay-smtp: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as exc:
-        print(f"relay-smtp: cannot write the configuration: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    print(next_steps(result, normalised(answers)), end="")
-    return EXIT_OK
-
-
 def cmd_dkim_keygen(args: argparse.Namespace) -> int:
     if args.algorithm == "rsa" and args.bits < 2048:
         print("relay-smtp: --bits: RSA keys must have at least 2048 bits", file=sys.stderr)
@@ -514,20 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     redeem.add_argument("--reason", default="hire introduced by the partner agency")
     redeem.set_defaults(func=cmd_credits)
 
-    init = sub.add_parser("init", help="write a production configuration, DKIM keys and next steps")
-    init.add_argument("--config", type=Path, help="file to write (default: ./relay-smtp.toml)")
-    init.add_argument("--company-name", help="the company as candidates read it, e.g. 株式会社ACME")
-    init.add_argument("--company-id", help="short id in links and the ledger (default: from the domain)")
-    init.add_argument("--domain", action="append", help="a mail domain of the company (repeat, or a,b)")
-    init.add_argument("--recruiting-sender", action="append", help="address or @domain HR sends from")
-    init.add_argument("--next-hop", help="smtp://host:port the relay hands mail to")
-    init.add_argument("--public-url", help="https:// URL candidates' links start with")
-    init.add_argument("--agency-name", help="the partner recruitment agency")
-    init.add_argument("--selector", help="DKIM selector (default: relayYYYY)")
-    init.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa", help="DKIM key type")
-    init.add_argument("--listen", default="127.0.0.1:10025", help="the relay's SMTP host:port")
-    init.add_argument("--web-listen", default="127.0.0.1:8025", help="the candidate pages' host:port")
-    init.set_defaults(func=cmd_init)
+    add_init_command(sub)
 
     sample = sub.add_parser("send-sample", help="send the shipped sample rejection to the relay")
     config_option(sample)
