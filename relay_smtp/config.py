@@ -14,7 +14,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -128,7 +128,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class LinkSettings:
-    secrets: tuple[str, ...] = ()  # empty: a development secret is generated at start
+    secrets: tuple[str, ...] = ()  # empty: the installation's development secret (devsecrets.py)
     max_age_days: int = 180
     hash_secret: str | None = None  # keys recipient hashes; default: the last of `secrets`
 
@@ -192,6 +192,40 @@ class Settings:
     spool: SpoolSettings = SpoolSettings()
     log: LogSettings = LogSettings()
     source: Path | None = None  # the file these settings came from, if any
+    demo: bool = False  # the embedded defaults' demo (see DEMO_COMPANY); a configuration file turns it off
+
+
+# --------------------------------------------------------------------------- the demo
+
+#: With no configuration file the relay runs this company in `enforce` mode, taking every sender as
+#: recruiting ("*"), so that a rejection sent to it comes out with the block and a working link.  Safe
+#: only because the embedded next hop is the local Maildir (nothing leaves the machine) and the SMTP
+#: port takes mail from loopback alone.
+DEMO_COMPANY = Company(
+    id="demo",
+    name="デモ株式会社",
+    locale="auto",
+    mode="enforce",
+    recruiting_senders=("*",),
+    domains=("demo.example",),
+)
+DEMO_AGENCY = "Example Recruitment Agency (demo)"
+
+
+def _demo(settings: Settings) -> Settings:
+    """The embedded defaults as a demo: a company in `enforce` mode and a named partner agency."""
+    return replace(settings, companies=(DEMO_COMPANY,), agency=AgencySettings(name=DEMO_AGENCY), demo=True)
+
+
+def with_listeners(settings: Settings, smtp: HostPort | None, web: HostPort | None) -> Settings:
+    """`serve --listen/--web-listen`: other addresses than the file's (or the defaults', when 8025 is
+    taken).  Without a file the links follow the web listener, so the demo's links still open."""
+    if smtp is not None:
+        settings = replace(settings, smtp=replace(settings.smtp, listen=smtp))
+    if web is not None:
+        public_url = f"http://{web}" if settings.source is None else settings.web.public_url
+        settings = replace(settings, web=replace(settings.web, listen=web, public_url=public_url))
+    return settings
 
 
 # --------------------------------------------------------------------------- reading
@@ -313,6 +347,9 @@ def _host_port(value: Any) -> HostPort:
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range")
     return HostPort(host, port)
+
+
+parse_host_port = _host_port
 
 
 def _network(value: Any) -> IPNetwork:
@@ -565,7 +602,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
     """Read `path` (or the embedded defaults when None) into Settings, or raise ConfigError."""
     environ = os.environ if env is None else env
     if path is None:
-        return _read({}, environ, None)
+        return _demo(_read({}, environ, None))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

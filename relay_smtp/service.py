@@ -23,6 +23,7 @@ from typing import Any
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link, short_message_id
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
+from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.metrics import metrics, reply_class
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
 from relay_smtp.recorder import LinkRecorder, Rejection
@@ -126,15 +127,26 @@ def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
     return link_for
 
 
-def pipeline_config(settings: Settings, links: LinkSigner | None = None) -> PipelineConfig:
-    """The pipeline's view of the settings; loads DKIM keys and templates once."""
+def pipeline_config(
+    settings: Settings, links: LinkSigner | None = None, *, quiet: bool = False
+) -> PipelineConfig:
+    """The pipeline's view of the settings; loads DKIM keys and templates once.
+
+    `quiet`: offline commands that report signing themselves (`preview`) need no warning about it.
+    """
     dkim = settings.dkim
     signer = DkimSigner(dkim.keys, parent_domains=dkim.parent_domains) if dkim.keys else None
-    if signer is None:
-        log.warning("no DKIM keys configured: changed mail goes out without a DKIM signature")
+    if signer is None and not quiet:
+        # The demo signs nothing on purpose: a key no DNS publishes would not help.
+        log.log(
+            logging.INFO if settings.demo else logging.WARNING,
+            "no DKIM keys configured: changed mail goes out without a DKIM signature",
+        )
+    links = links or LinkSigner.from_settings(settings.links)
     return PipelineConfig(
         companies=settings.companies,
-        link_for=link_factory(settings, links or LinkSigner.from_settings(settings.links)),
+        link_for=link_factory(settings, links),
+        own_link=own_link_check(links),
         signer=signer,
         sign_all_domains=dkim.sign_all_domains,
         self_check=dkim.self_check,
@@ -257,7 +269,7 @@ class RelayService:
         """
         try:
             settings = load_settings(self.config_path)
-            config = pipeline_config(settings)
+            config = pipeline_config(settings, self.links)  # the links' key never changes on reload
         except (ConfigError, DkimKeyError, OSError) as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False

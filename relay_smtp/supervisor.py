@@ -31,6 +31,7 @@ from pathlib import Path
 
 from relay_smtp import systemd
 from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
+from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class Supervisor:
         self._metrics_dir = ""
 
     def run(self) -> int:
+        # Before forking: every worker inherits one set of development secrets (see devsecrets).
+        self.settings = with_development_secrets(self.settings)
         _prepare_store(self.settings)
         listener = Listeners(
             bind_listener(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
@@ -168,7 +171,7 @@ class Supervisor:
             return
         if settings.smtp.listen != self.settings.smtp.listen:
             log.warning("smtp.listen changed: restart the service to move the listener")
-        self.settings = settings
+        self.settings = with_development_secrets(settings)
         systemd.reloading()
         for pid in self.workers:
             os.kill(pid, signal.SIGHUP)

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from relay_smtp.store.ledger import Funnel, LedgerEntry
-from relay_smtp.web.auth import AdminCredentials, admin_allowed
+from relay_smtp.web.auth import AdminCredentials, admin_allowed, demo_admin_allowed
 from relay_smtp.web.chart import daily_chart
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.ratelimit import retry_after_header
@@ -46,9 +46,12 @@ class CompanyReport:
 
 def admin_guard(ctx: WebContext) -> Callable[[Request], Awaitable[None]]:
     """A FastAPI dependency that lets admins through and answers everyone else 401 (or 429, or 503)."""
-    credentials = AdminCredentials(ctx.config.admin_token, ctx.config.admin_users)
+    config = ctx.config
+    credentials = AdminCredentials(config.admin_token, config.admin_users, config.admin_open_on_loopback)
 
     async def guard(request: Request) -> None:
+        if demo_admin_allowed(credentials, request.client.host if request.client else None):
+            return
         if not credentials.configured:
             raise HTTPException(503, "admin access is not configured (set admin.token or admin.users)")
         key = client_key(request)

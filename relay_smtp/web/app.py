@@ -105,7 +105,7 @@ def _add_error_pages(app: FastAPI, ctx: WebContext) -> None:
 def _warn_about_missing_settings(config: WebConfig) -> None:
     if not config.webhook_secret:
         log.warning("agency.webhook_secret is not set: the registration webhook answers 503")
-    if not config.admin_token and not config.admin_users:
+    if not config.admin_token and not config.admin_users and not config.admin_open_on_loopback:
         log.warning("admin.token and admin.users are not set: the admin page answers 503")
     if config.landing == "hosted" and not config.partner_name:
         log.warning("agency.name is not set: the consent text cannot name the partner agency")

@@ -5,7 +5,9 @@ requests, tokens in URLs that end up in logs), so they live apart from the route
 of headers and bytes that the tests can call directly.
 
 - Admin: ``Authorization: Bearer <admin_token>`` or HTTP basic auth against ``admin_users``.  Never a
-  token in the query string: URLs are logged by proxies and kept in browser history.
+  token in the query string: URLs are logged by proxies and kept in browser history.  The embedded
+  demo (no configuration file at all) opens /admin to loopback peers without credentials: it holds
+  only the demo's own data, and whoever is on the machine could read the SQLite file anyway.
 - Webhook: ``X-CareerRelay-Timestamp: <unix seconds>`` and ``X-CareerRelay-Signature: sha256=<hex>``
   where the hex is HMAC-SHA256(secret, timestamp + "." + raw body); requests outside a window around
   our clock are refused, so a captured request cannot be replayed later.
@@ -17,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,10 +32,11 @@ SIGNATURE_HEADER = "X-CareerRelay-Signature"
 class AdminCredentials:
     token: str | None
     users: Mapping[str, str]
+    open_on_loopback: bool = False  # the embedded demo only
 
     @property
     def configured(self) -> bool:
-        return bool(self.token) or bool(self.users)
+        return bool(self.token) or bool(self.users) or self.open_on_loopback
 
     def challenges(self) -> list[str]:
         """The WWW-Authenticate values of a 401: one per scheme we accept."""
@@ -56,6 +60,22 @@ def admin_allowed(credentials: AdminCredentials, authorization: str | None) -> b
     if scheme == "basic" and credentials.users:
         return _basic_allowed(credentials.users, value.strip())
     return False
+
+
+def demo_admin_allowed(credentials: AdminCredentials, peer: str | None) -> bool:
+    """The demo's open /admin: only when enabled, and only for a peer on loopback.
+
+    `peer` is the TCP peer as the server sees it (uvicorn replaces it with X-Forwarded-For only for
+    proxies it trusts, and the demo trusts none but loopback itself).
+    """
+    if not credentials.open_on_loopback or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
 
 
 def _basic_allowed(users: Mapping[str, str], value: str) -> bool:

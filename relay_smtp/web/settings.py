@@ -105,6 +105,8 @@ class WebConfig:
     #: Admin authentication: a bearer token, and/or users for HTTP basic auth (name -> password).
     admin_token: str | None = None
     admin_users: Mapping[str, str] = field(default_factory=dict)
+    #: The embedded demo only (no configuration file): /admin opens without credentials from loopback.
+    admin_open_on_loopback: bool = False
     #: Shared secret of the agency webhook; without it the webhook answers 503.
     webhook_secret: str | None = None
     webhook_tolerance_seconds: int = 300
@@ -161,6 +163,7 @@ def web_config(settings: Settings) -> WebConfig:
         partner_ref_param=agency.ref_param,
         admin_token=admin.token,
         admin_users=dict(admin.users),
+        admin_open_on_loopback=settings.demo,
         webhook_secret=agency.webhook_secret,
         consent_version=web.consent_version,
         personal_data_retention_days=web.personal_data_retention_days,
