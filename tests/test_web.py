@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.outbox import Outbox as AgencyOutbox
 from relay_smtp.web.app import CompanyPage, WebConfig, create_app
 from relay_smtp.web.auth import (
     AdminCredentials,
@@ -321,6 +322,11 @@ def test_registration_counts_only_after_confirmation(relay: Relay) -> None:
 
     done = relay.client.post(confirm_url)
     assert done.status_code == 200 and "ご登録が完了しました" in done.text
+    assert relay.ledger.funnel("acme").counted == 0  # counts when the agency has the candidate
+    outbox = AgencyOutbox(relay.ledger)
+    (owed,) = outbox.undelivered(after=0, limit=10)
+    assert owed.person is not None and owed.person.email == "hanako@example.jp" and owed.locale == "ja"
+    outbox.acknowledge([owed.outbox_id])
     assert relay.ledger.funnel("acme").counted == 1
     again = relay.client.post(confirm_url)
     assert again.status_code == 200

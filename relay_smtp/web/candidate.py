@@ -90,7 +90,7 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
             return refused
         locale = _locales(ctx, request, None)[0]
         try:
-            outcome = await run_in_threadpool(ctx.ledger.confirm, code)
+            outcome = await run_in_threadpool(partial(ctx.ledger.confirm, code, locale=locale))
         except UnknownRegistration:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
