@@ -122,6 +122,20 @@ class FlaggedHandoff:
 
 
 @dataclass(frozen=True)
+class OutboxEntry:
+    cursor: int
+    registration_id: str
+    event: str
+    company: str
+    status: str
+    channel: str
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
 class OutboxPolicy:
     """How the outbox retries and what it writes into provision records."""
 
@@ -354,6 +368,26 @@ class Outbox:
                 )
                 for r in connection.execute(stmt)
             ]
+
+    def entries(self) -> list[OutboxEntry]:
+        """Every event with its state, oldest first (no personal data: for the admin's CSV)."""
+        with self.ledger.engine.connect() as connection:
+            rows = connection.execute(select(agency_outbox).order_by(agency_outbox.c.id)).all()
+        return [
+            OutboxEntry(
+                cursor=int(r.id),
+                registration_id=str(r.public_id),
+                event=str(r.event),
+                company=str(r.company),
+                status=str(r.status),
+                channel=str(r.channel),
+                attempts=int(r.attempts),
+                created_at=r.created_at,
+                delivered_at=r.delivered_at,
+                last_error=str(r.last_error),
+            )
+            for r in rows
+        ]
 
     # ----------------------------------------------------------------------- internals
 
