@@ -14,6 +14,7 @@ the body, the URL or the secret is logged; log lines name the event and the publ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -22,15 +23,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from relay_smtp.store.outbox import Handoff, Outbox
+from relay_smtp.config import AgencySettings
+from relay_smtp.store.outbox import Handoff, Outbox, OutboxPolicy
 from relay_smtp.web.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 
 log = logging.getLogger(__name__)
 EVENT_HEADER = "X-CareerRelay-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "relay-smtp agency push"
+ROUND_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class PushSender:
         self._clock = clock
         self._opener = urllib.request.build_opener(_NoRedirects())
 
-    def run_once(self, limit: int = 20) -> PushRound:
+    def run_once(self, limit: int = ROUND_SIZE) -> PushRound:
         """Claim up to ``limit`` due events and try each once (blocking: run it in a thread)."""
         sent = failed = flagged = 0
         for handoff in self.outbox.claim(self.owner, limit):
@@ -163,3 +167,35 @@ class PushSender:
         except (OSError, ValueError) as exc:
             return f"connection failed: {type(exc).__name__}"
         return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+# --------------------------------------------------------------------------- settings and the loop
+
+
+def outbox_policy(agency: AgencySettings) -> OutboxPolicy:
+    return OutboxPolicy(
+        recipient=agency.name or "partner agency",
+        record_years=agency.provision_record_years,
+        max_age=timedelta(hours=agency.push_max_age_hours),
+        retry_base=timedelta(seconds=agency.push_retry_seconds),
+        # A lease outlasts an attempt by far, so one event is never sent by two relays at once.
+        lease=timedelta(seconds=max(120.0, 4 * agency.push_timeout_seconds)),
+    )
+
+
+def push_target(agency: AgencySettings) -> PushTarget | None:
+    if not agency.push_url or not agency.push_secret:
+        return None
+    return PushTarget(agency.push_url, agency.push_secret, agency.push_timeout_seconds)
+
+
+async def push_periodically(sender: PushSender, interval: float) -> None:
+    """Run rounds for ever: at once again after a full round, else after ``interval`` seconds."""
+    while True:
+        try:
+            result = await asyncio.to_thread(sender.run_once)
+        except Exception:
+            log.exception("agency push round failed; will try again")
+            result = PushRound()
+        if result.sent + result.failed < ROUND_SIZE:
+            await asyncio.sleep(interval)

@@ -378,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     redeem.add_argument("--reason", default="hire introduced by the partner agency")
     redeem.set_defaults(func=cmd_credits)
 
+    from relay_smtp import cli_agency  # it imports this module's helpers
+
+    cli_agency.add_parsers(sub, config_option)
+
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")
     keygen.add_argument("--domain", required=True, help="signing domain, e.g. acme.co.jp")

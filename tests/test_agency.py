@@ -8,9 +8,11 @@ sets with their own connection pools, sending from two threads.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from agency_fixtures import AgencyServer
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from test_store import Clock, url  # noqa: F401  (the store fixture: SQLite and PostgreSQL)
 
 from relay_smtp.agency import PushSender, PushTarget
+from relay_smtp.cli import main
 from relay_smtp.store.ledger import Ledger, Profile
 from relay_smtp.store.models import candidate_profiles, registrations
 from relay_smtp.store.outbox import Outbox, OutboxPolicy, agency_outbox
@@ -257,6 +260,35 @@ def test_pull_and_push_hand_over_once(url: str, clock: Clock) -> None:  # noqa: 
         assert outbox.acknowledge([second[0].outbox_id]) == {second[0].outbox_id: "already handed over"}
         assert ledger.funnel("acme").counted == 5
         assert outbox.undelivered(after=0, limit=10) == []
+    finally:
+        ledger.close()
+        server.stop()
+
+
+def test_cli_retries_flagged_hand_offs_and_exports_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = agency_server(fail_first=1)
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    config = tmp_path / "relay.toml"
+    config.write_text(
+        f'[store]\nurl = "{store}"\n[agency]\nname = "{AGENCY}"\npush_url = "{server.url}"\n'
+        f'push_secret = "{SECRET}"\npush_max_age_hours = 0.0001\n',
+        encoding="utf-8",
+    )
+    ledger, outbox = open_relay(store, max_age=timedelta(0))
+    try:
+        (rid,) = confirmed(ledger, 1)
+        sender(outbox, server).run_once()  # 503, and past max_age at once: flagged
+        assert outbox.stats().flagged == 1
+        assert main(["agency", "--config", str(config)]) == 0
+        assert "flagged 1" in capsys.readouterr().out
+        assert main(["agency", "retry", "--config", str(config)]) == 0
+        assert "1 accepted" in capsys.readouterr().out
+        assert server.log.accepted[(rid, "registered")] == 1 and outbox.stats().delivered == 1
+        assert main(["records", "--config", str(config), "--email", "cand0@example.jp", "--json"]) == 0
+        (record,) = json.loads(capsys.readouterr().out)
+        assert (record["kind"], record["recipient"], record["person_name"]) == ("provided", AGENCY, "候補 0")
     finally:
         ledger.close()
         server.stop()

@@ -43,7 +43,13 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from relay_smtp.store.models import UTCDateTime, candidate_profiles, registrations
-from relay_smtp.store.records import PROVIDED_ITEMS, Person, person_from_records, write_record
+from relay_smtp.store.records import (
+    PROVIDED_ITEMS,
+    Person,
+    person_from_records,
+    purge_expired_records,
+    write_record,
+)
 
 if TYPE_CHECKING:
     from relay_smtp.store.ledger import Ledger
@@ -388,6 +394,10 @@ class Outbox:
             )
             for r in rows
         ]
+
+    def purge_expired_records(self) -> int:
+        """Delete provision records past ``record_years`` (their own ``keep_until``); returns how many."""
+        return self.ledger.write(lambda c: purge_expired_records(c, self.ledger.now()))
 
     # ----------------------------------------------------------------------- internals
 
