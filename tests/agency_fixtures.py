@@ -31,13 +31,13 @@ class AgencyLog:
 
 
 class AgencyServer:
-    def __init__(self, secret: str, *, fail_first: int = 0, tolerance: int = 300) -> None:
+    def __init__(self, secret: str, *, fail_first: int = 0, tolerance: int = 300, port: int = 0) -> None:
         self.secret = secret
         self.fail_first = fail_first
         self.tolerance = tolerance
         self.log = AgencyLog()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
