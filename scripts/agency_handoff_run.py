@@ -181,7 +181,7 @@ def main() -> int:
         for i, address in enumerate(emails):  # confirmed on the other relay than the one registered on
             port = configs[(i + 1) % 2][1]
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}{codes[email]}", data=b"", method="POST"
+                f"http://127.0.0.1:{port}{codes[address]}", data=b"", method="POST"
             )
             urllib.request.urlopen(request).close()
         confirmed_after = time.monotonic() - started
