@@ -49,7 +49,7 @@ def create_app(
     ctx = WebContext.build(config, ledger, links, send_mail, clock)
     app = FastAPI(
         title="relay-smtp Career Relay API",
-        summary="Registration webhook for the partner agency, credit redemption for the admin",
+        summary=("Registration webhook and pull API for the partner agency, credit redemption for the admin"),
         version="1",
         docs_url="/docs",
         redoc_url=None,

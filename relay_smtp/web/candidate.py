@@ -35,7 +35,7 @@ from relay_smtp.web.forms import JOB_TYPES, RegistrationInput, read_form, valida
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.ratelimit import RateLimiter, retry_after_header
 from relay_smtp.web.settings import PageLocale
-from relay_smtp.web.withdraw import registration_of, withdraw_token, withdraw_url
+from relay_smtp.web.withdraw_links import registration_of, withdraw_token, withdraw_url
 
 log = logging.getLogger("relay_smtp.web")
 MAX_FORM_FIELDS = 20

@@ -18,30 +18,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from relay_smtp.links import LinkError
 from relay_smtp.store.withdrawal import withdraw_registration
+from relay_smtp.web.candidate import _limited
 from relay_smtp.web.context import WebContext
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.settings import PageLocale
+from relay_smtp.web.withdraw_links import registration_of
 
 log = logging.getLogger("relay_smtp.web")
-PURPOSE = "withdraw"
-
-
-def withdraw_token(ctx: WebContext, public_id: str) -> str:
-    return ctx.links.seal(PURPOSE, public_id)
-
-
-def withdraw_url(ctx: WebContext, public_id: str, locale: PageLocale) -> str:
-    return f"{ctx.config.public_base}/w/{withdraw_token(ctx, public_id)}?lang={locale}"
-
-
-def registration_of(ctx: WebContext, token: str) -> str | None:
-    """The public registration id a withdrawal token stands for, or None if it is not ours."""
-    try:
-        return ctx.links.unseal(PURPOSE, token)
-    except LinkError:
-        return None
 
 
 def withdraw_routes(ctx: WebContext) -> APIRouter:
@@ -50,6 +34,8 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
     @router.get("/w/{token}")
     async def ask(token: str, request: Request) -> Response:
         locale = _locale(request)
+        if (refused := _limited(ctx, ctx.link_limiter, request)) is not None:
+            return refused
         if registration_of(ctx, token) is None:
             return ctx.pages.notice("invalid_link", [locale], 404)
         return ctx.pages.page("withdraw", locale, action=f"/w/{token}?lang={locale}")
@@ -57,6 +43,8 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
     @router.post("/w/{token}")
     async def withdraw(token: str, request: Request) -> Response:
         locale = _locale(request)
+        if (refused := _limited(ctx, ctx.register_limiter, request)) is not None:
+            return refused
         public_id = registration_of(ctx, token)
         if public_id is None:
             return ctx.pages.notice("invalid_link", [locale], 404)
