@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
+from relay_smtp.agency import outbox_policy
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
@@ -37,6 +38,7 @@ from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
+from relay_smtp.store.outbox import Outbox
 from relay_smtp.supervisor import Supervisor, run_worker
 
 EXIT_OK = 0
@@ -262,6 +264,8 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -
     days = args.older_than_days or settings.web.personal_data_retention_days
     removed = ledger.purge_personal_data(timedelta(days=days))
     print(f"removed personal data of {removed} registrations older than {days} days")
+    expired = Outbox(ledger, outbox_policy(settings.agency)).purge_expired_records()
+    print(f"removed {expired} provision records past agency.provision_record_years")
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ from test_store import Clock, url  # noqa: F401  (the store fixture: SQLite and 
 
 from relay_smtp.agency import PushSender, PushTarget
 from relay_smtp.cli import main
-from relay_smtp.store.ledger import Ledger, Profile
+from relay_smtp.store.ledger import Ledger, Profile, UnknownRegistration
 from relay_smtp.store.models import candidate_profiles, registrations
 from relay_smtp.store.outbox import Outbox, OutboxPolicy, agency_outbox
 from relay_smtp.store.records import provision_records, records_for_email
@@ -289,6 +289,49 @@ def test_cli_retries_flagged_hand_offs_and_exports_records(
         assert main(["records", "--config", str(config), "--email", "cand0@example.jp", "--json"]) == 0
         (record,) = json.loads(capsys.readouterr().out)
         assert (record["kind"], record["recipient"], record["person_name"]) == ("provided", AGENCY, "候補 0")
+    finally:
+        ledger.close()
+        server.stop()
+
+
+def test_withdrawal_before_confirmation_leaves_nothing_to_send(url: str, clock: Clock) -> None:  # noqa: F811
+    ledger, outbox = open_relay(url, clock)
+    try:
+        ledger.register(
+            source="hosted",
+            external_id="hosted-early",
+            company="acme",
+            recipient_hash="hash-early",
+            message_id="m1",
+            confirmed=False,
+            profile=Profile("早い 人", "early@example.jp", None, "other", "2026-01"),
+            confirmation_token="code-early",
+        )
+        done = withdraw_registration(ledger, "hosted-early", recipient=AGENCY)
+        assert done is not None and not done.notice_queued
+        with pytest.raises(UnknownRegistration):
+            ledger.confirm("code-early")  # the profile, and with it the confirmation, is gone
+        assert outbox.entries() == []
+        assert [r.kind for r in records_for_email(ledger.engine, "early@example.jp")] == ["withdrawn"]
+    finally:
+        ledger.close()
+
+
+def test_records_outlive_the_profile_for_the_configured_years(url: str, clock: Clock) -> None:  # noqa: F811
+    server = agency_server()
+    ledger, outbox = open_relay(url, clock, record_years=3)
+    try:
+        confirmed(ledger, 1)
+        sender(outbox, server).run_once()
+        clock.advance(days=400)
+        assert ledger.purge_personal_data(older_than=timedelta(days=365)) == 1
+        (record,) = records_for_email(ledger.engine, "cand0@example.jp")  # the profile is gone, not this
+        assert record.person_name == "候補 0"
+        clock.advance(days=600)  # 1000 days after the hand-off: less than 3 years
+        assert outbox.purge_expired_records() == 0
+        clock.advance(days=100)  # 1100 days: past 3 years
+        assert outbox.purge_expired_records() == 1
+        assert records_for_email(ledger.engine, "cand0@example.jp") == []
     finally:
         ledger.close()
         server.stop()
