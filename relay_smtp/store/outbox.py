@@ -34,7 +34,6 @@ from sqlalchemy import (
     Index,
     Row,
     UniqueConstraint,
-    func,
     insert,
     or_,
     select,
@@ -42,6 +41,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from relay_smtp.store import handoff_reports
+from relay_smtp.store.handoff_reports import FlaggedHandoff, OutboxEntry, OutboxStats
 from relay_smtp.store.models import UTCDateTime, candidate_profiles, registrations
 from relay_smtp.store.records import (
     PROVIDED_ITEMS,
@@ -107,38 +108,6 @@ class Handoff:
     at: datetime  # when it was confirmed or withdrawn
     attempts: int
     person: Person | None
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    pending: int
-    delivered: int
-    flagged: int
-    cancelled: int
-
-
-@dataclass(frozen=True)
-class FlaggedHandoff:
-    registration_id: str
-    event: str
-    company: str
-    created_at: datetime
-    attempts: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    cursor: int
-    registration_id: str
-    event: str
-    company: str
-    status: str
-    channel: str
-    attempts: int
-    created_at: datetime
-    delivered_at: datetime | None
-    last_error: str
 
 
 @dataclass(frozen=True)
@@ -345,55 +314,13 @@ class Outbox:
     # ----------------------------------------------------------------------- reports
 
     def stats(self) -> OutboxStats:
-        stmt = select(agency_outbox.c.status, func.count()).group_by(agency_outbox.c.status)
-        with self.ledger.engine.connect() as connection:
-            counts = {str(status): int(n) for status, n in connection.execute(stmt)}
-        return OutboxStats(
-            pending=counts.get("pending", 0),
-            delivered=counts.get("delivered", 0),
-            flagged=counts.get("failed", 0),
-            cancelled=counts.get("cancelled", 0),
-        )
+        return handoff_reports.stats(self.ledger.engine, agency_outbox)
 
     def flagged(self, limit: int = 100) -> list[FlaggedHandoff]:
-        stmt = (
-            select(agency_outbox)
-            .where(agency_outbox.c.status == "failed")
-            .order_by(agency_outbox.c.id)
-            .limit(limit)
-        )
-        with self.ledger.engine.connect() as connection:
-            return [
-                FlaggedHandoff(
-                    str(r.public_id),
-                    str(r.event),
-                    str(r.company),
-                    r.created_at,
-                    int(r.attempts),
-                    str(r.last_error),
-                )
-                for r in connection.execute(stmt)
-            ]
+        return handoff_reports.flagged(self.ledger.engine, agency_outbox, limit)
 
     def entries(self) -> list[OutboxEntry]:
-        """Every event with its state, oldest first (no personal data: for the admin's CSV)."""
-        with self.ledger.engine.connect() as connection:
-            rows = connection.execute(select(agency_outbox).order_by(agency_outbox.c.id)).all()
-        return [
-            OutboxEntry(
-                cursor=int(r.id),
-                registration_id=str(r.public_id),
-                event=str(r.event),
-                company=str(r.company),
-                status=str(r.status),
-                channel=str(r.channel),
-                attempts=int(r.attempts),
-                created_at=r.created_at,
-                delivered_at=r.delivered_at,
-                last_error=str(r.last_error),
-            )
-            for r in rows
-        ]
+        return handoff_reports.entries(self.ledger.engine, agency_outbox)
 
     def purge_expired_records(self) -> int:
         """Delete provision records past ``record_years`` (their own ``keep_until``); returns how many."""

@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.agency import payload
-from relay_smtp.store.outbox import FlaggedHandoff, Outbox, OutboxPolicy, OutboxStats
+from relay_smtp.store.handoff_reports import FlaggedHandoff, OutboxStats
+from relay_smtp.store.outbox import Outbox, OutboxPolicy
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.ratelimit import retry_after_header
 
