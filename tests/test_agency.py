@@ -19,8 +19,9 @@ from agency_fixtures import AgencyServer
 from sqlalchemy import func, select
 from test_store import Clock, url  # noqa: F401  (the store fixture: SQLite and PostgreSQL)
 
-from relay_smtp.agency import PushSender, PushTarget
+from relay_smtp.agency import PushSender, PushTarget, outbox_policy, push_target
 from relay_smtp.cli import main
+from relay_smtp.config import ConfigError, load_settings
 from relay_smtp.store.ledger import Ledger, Profile, UnknownRegistration
 from relay_smtp.store.models import candidate_profiles, registrations
 from relay_smtp.store.outbox import Outbox, OutboxPolicy, agency_outbox
@@ -334,4 +335,46 @@ def test_records_outlive_the_profile_for_the_configured_years(url: str, clock: C
         assert records_for_email(ledger.engine, "cand0@example.jp") == []
     finally:
         ledger.close()
+        server.stop()
+
+
+def test_push_settings_are_checked(tmp_path: Path) -> None:
+    config = tmp_path / "relay.toml"
+    config.write_text('[agency]\npush_url = "https://agency.example/hook"\npush_max_age_hours = 0\n', "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.problems == [
+        "agency.push_max_age_hours: must be positive, not 0",
+        "agency.push_url: needs agency.push_secret (the pushes are signed)",
+    ]
+    config.write_text(
+        '[agency]\npush_url = "https://agency.example/hook"\npush_secret = "env:PUSH"\n'
+        'pull_token = "env:PULL"\nprovision_record_years = 5\n',
+        "utf-8",
+    )
+    agency = load_settings(config, {"PUSH": "s1", "PULL": "t1"}).agency
+    assert (agency.push_secret, agency.pull_token, agency.provision_record_years) == ("s1", "t1", 5)
+    target = push_target(agency)
+    assert target is not None and target.url == "https://agency.example/hook"
+    assert outbox_policy(agency).record_years == 5
+
+
+def test_a_claimed_hand_off_is_left_alone_until_its_lease_runs_out(url: str, clock: Clock) -> None:  # noqa: F811
+    server = agency_server()
+    ledger, outbox = open_relay(url, clock, lease=timedelta(minutes=2))
+    other_ledger, other_outbox = open_relay(url, clock, lease=timedelta(minutes=2))
+    try:
+        (rid,) = confirmed(ledger, 1)
+        (claimed,) = outbox.claim("relay-that-dies")  # ... and never reports back
+        assert claimed.registration_id == rid
+        other = sender(other_outbox, server)
+        assert other.run_once().sent == 0  # leased to the first relay
+        clock.advance(minutes=2, seconds=1)
+        assert other.run_once().sent == 1  # the lease ran out: another relay takes over
+        assert server.log.accepted[(rid, "registered")] == 1
+        assert not outbox.failed(claimed.outbox_id, "relay-that-dies", "late")  # too late to matter
+        assert outbox.stats().delivered == 1
+    finally:
+        ledger.close()
+        other_ledger.close()
         server.stop()
