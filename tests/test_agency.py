@@ -22,6 +22,7 @@ from test_store import Clock, url  # noqa: F401  (the store fixture: SQLite and 
 from relay_smtp.agency import PushSender, PushTarget, outbox_policy, push_target
 from relay_smtp.cli import main
 from relay_smtp.config import ConfigError, load_settings
+from relay_smtp.store.handoff_reports import OutboxStats
 from relay_smtp.store.ledger import Ledger, Profile, UnknownRegistration
 from relay_smtp.store.models import candidate_profiles, registrations
 from relay_smtp.store.outbox import Outbox, OutboxPolicy, agency_outbox
@@ -378,3 +379,16 @@ def test_a_claimed_hand_off_is_left_alone_until_its_lease_runs_out(url: str, clo
         ledger.close()
         other_ledger.close()
         server.stop()
+
+
+def test_a_hand_off_whose_profile_was_purged_is_cancelled(url: str, clock: Clock) -> None:  # noqa: F811
+    ledger, outbox = open_relay(url, clock)
+    try:
+        confirmed(ledger, 2)
+        clock.advance(days=400)  # the agency never took them, and the retention ran out
+        assert ledger.purge_personal_data(older_than=timedelta(days=365)) == 2
+        assert outbox.stats() == OutboxStats(pending=0, delivered=0, flagged=0, cancelled=2)
+        assert outbox.undelivered(after=0, limit=10) == []
+        assert ledger.funnel("acme").counted == 0
+    finally:
+        ledger.close()

@@ -430,6 +430,8 @@ class Ledger:
                 .values(not_counted_reason=CONFIRMATION_EXPIRED)
             )
             stale = or_(candidate_profiles.c.consent_at < now - older_than, expired)
+            # A hand-off still owed for a purged profile has nothing left to send.
+            outbox.cancel_registered(connection, select(candidate_profiles.c.registration_id).where(stale))
             return int(connection.execute(delete(candidate_profiles).where(stale)).rowcount)
 
         removed = self._write(work)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Connection,
     Index,
     Row,
+    Select,
     UniqueConstraint,
     insert,
     or_,
@@ -151,12 +152,20 @@ def enqueue(
     )
 
 
-def cancel_registered(connection: Connection, registration_id: int) -> None:
-    """The candidate withdrew before the agency had them: do not send the registration any more."""
+def cancel_registered(connection: Connection, registration_id: int | Select[Any]) -> None:
+    """Do not send these registrations any more: withdrawn, or their profile purged, before hand-off.
+
+    ``registration_id`` is one row id, or a SELECT of row ids.
+    """
+    which = (
+        agency_outbox.c.registration_id == registration_id
+        if isinstance(registration_id, int)
+        else agency_outbox.c.registration_id.in_(registration_id)
+    )
     connection.execute(
         update(agency_outbox)
         .where(
-            agency_outbox.c.registration_id == registration_id,
+            which,
             agency_outbox.c.event == "registered",
             agency_outbox.c.status.in_(("pending", "failed")),
         )
