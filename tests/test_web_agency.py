@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,18 @@ def test_registration_form_states_purpose_recipient_and_no_reward(relay: Relay) 
     english = human(relay, f"/r/{token}/register?lang=en").text
     for phrase in ("Purpose of use", "Recipient", "no reward", "3 years"):
         assert phrase in english, phrase
+
+
+def test_withdrawal_logs_hold_no_token_or_personal_data(
+    relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    withdraw = register_and_confirm(relay, "hanako@example.jp")
+    token = withdraw.split("/w/")[1].split("?")[0]
+    with caplog.at_level(logging.DEBUG):
+        relay.client.get(withdraw)
+        relay.client.post(withdraw)
+        pull(relay)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("relay_smtp"))
+    assert "withdrawal company=acme" in logged
+    for secret in (token, token.split(".")[-1], "hanako", "山田", PULL_TOKEN):
+        assert secret not in logged
