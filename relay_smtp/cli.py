@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
+from relay_smtp.agency import outbox_policy
 from relay_smtp.config import (
     ConfigError,
     HostPort,
@@ -59,6 +60,7 @@ from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
+from relay_smtp.store.outbox import Outbox
 from relay_smtp.supervisor import Supervisor, run_worker
 
 
@@ -323,6 +325,8 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -
     days = args.older_than_days or settings.web.personal_data_retention_days
     removed = ledger.purge_personal_data(timedelta(days=days))
     print(f"removed personal data of {removed} registrations older than {days} days")
+    expired = Outbox(ledger, outbox_policy(settings.agency)).purge_expired_records()
+    print(f"removed {expired} provision records past agency.provision_record_years")
     return EXIT_OK
 
 
@@ -470,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--to", action="append", help="envelope recipient (default: the To header)")
     sample.add_argument("file", nargs="?", help="another message to send (default: the sample)")
     sample.set_defaults(func=cmd_send_sample)
+
+    from relay_smtp import cli_agency  # it imports this module's helpers
+
+    cli_agency.add_parsers(sub, config_option)
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")

@@ -113,6 +113,15 @@ class AgencySettings:
     form_url: str | None = None
     ref_param: str = "cr_ref"
     webhook_secret: str | None = None
+    # Hosted mode: how confirmed registrations reach the agency (push, pull, or both) - see docs/agency.md.
+    push_url: str | None = None
+    push_secret: str | None = None
+    push_timeout_seconds: float = 10.0
+    push_retry_seconds: float = 30.0  # first wait after a failed push; doubles up to an hour
+    push_max_age_hours: float = 72.0  # then a hand-off is flagged and waits for `agency retry`
+    push_interval_seconds: float = 5.0  # how often a relay looks for hand-offs that are due
+    pull_token: str | None = None
+    provision_record_years: int = 3
 
 
 @dataclass(frozen=True)
@@ -539,7 +548,17 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         form_url=agency_t.get("form_url", None, _public_url),
         ref_param=agency_t.get("ref_param", "cr_ref", _nonempty_string),
         webhook_secret=agency_t.get("webhook_secret", None, _secret(env)),
+        push_url=agency_t.get("push_url", None, _public_url),
+        push_secret=agency_t.get("push_secret", None, _secret(env)),
+        push_timeout_seconds=agency_t.get("push_timeout_seconds", 10.0, _positive_seconds),
+        push_retry_seconds=agency_t.get("push_retry_seconds", 30.0, _positive_seconds),
+        push_max_age_hours=agency_t.get("push_max_age_hours", 72.0, _positive_seconds),
+        push_interval_seconds=agency_t.get("push_interval_seconds", 5.0, _positive_seconds),
+        pull_token=agency_t.get("pull_token", None, _secret(env)),
+        provision_record_years=agency_t.get("provision_record_years", 3, _positive_int),
     )
+    if agency.push_url and not agency.push_secret:
+        problems.append("agency.push_url: needs agency.push_secret (the pushes are signed)")
     admin_t = top.table("admin")
     admin_users_t = admin_t.table("users")
     admin = AdminSettings(

@@ -124,6 +124,7 @@ class LinkSigner:
         )
         base = (hash_secret or secrets[-1]).encode("utf-8")
         self._recipient_key = hmac.new(base, _RECIPIENT_KEY_LABEL, hashlib.sha256).digest()
+        self._keys = list(reversed(secrets))
 
     @classmethod
     def development(cls, max_age_days: int = 180, *, clock: Callable[[], float] = time.time) -> LinkSigner:
@@ -171,6 +172,26 @@ class LinkSigner:
         if now - claims.issued_at > self.max_age_seconds:
             raise ExpiredToken(f"the token is older than {self.max_age_seconds // 86_400} days")
         return claims
+
+    def seal(self, purpose: str, value: str) -> str:
+        """``value`` signed for ``purpose`` with the link secrets (not encrypted: no personal data in it)."""
+        return self._purpose_signer(purpose).sign(value.encode("utf-8")).decode("ascii")
+
+    def unseal(self, purpose: str, sealed: str) -> str:
+        """The value of a token made by `seal` for the same purpose; BadSignature otherwise."""
+        try:
+            return self._purpose_signer(purpose).unsign(sealed.encode("ascii", "replace")).decode("utf-8")
+        except (itsdangerous.BadSignature, UnicodeDecodeError):
+            raise BadSignature("the token's signature does not match") from None
+
+    def _purpose_signer(self, purpose: str) -> itsdangerous.Signer:
+        return itsdangerous.Signer(
+            self._keys,
+            salt=f"career-relay-{purpose}-v1",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+            algorithm=_TruncatedHMAC(hashlib.sha256),
+        )
 
 
 def link(public_url: str, token: str) -> str:

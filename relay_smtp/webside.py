@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 
+from relay_smtp.agency import PushSender, outbox_policy, push_periodically, push_target
 from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
@@ -28,6 +29,7 @@ from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
 from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.outbox import Outbox
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
@@ -55,6 +57,7 @@ class WebSide:
         self.spool = spool
         self.primary = primary
         self.ledger: Ledger | None = None
+        self.outbox: Outbox | None = None
         self.recorder: LinkRecorder | None = None
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -74,6 +77,7 @@ class WebSide:
             # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
             upgrade=store.startswith("sqlite"),
         )
+        self.outbox = Outbox(self.ledger, outbox_policy(self.settings.agency))
         self.recorder = LinkRecorder(self.ledger, self.links)
         self.recorder.start()
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
@@ -93,6 +97,7 @@ class WebSide:
             await asyncio.sleep(0.01)
         if self.primary:
             self._tasks.append(asyncio.create_task(self._purge_periodically()))
+            self._start_push()
         log.info("web listening on %s:%d (public %s)", *self.address, self.settings.web.public_url)
 
     async def stop(self) -> None:
@@ -106,6 +111,16 @@ class WebSide:
             await self.recorder.stop()
         if self.ledger is not None:
             self.ledger.close()
+
+    def _start_push(self) -> None:
+        """Hand confirmed registrations to the agency (every relay may: the outbox leases each one)."""
+        target = push_target(self.settings.agency)
+        if target is None or self.outbox is None:
+            return
+        config = web_config(self.settings)
+        sender = PushSender(self.outbox, target, config.company_name)
+        interval = self.settings.agency.push_interval_seconds
+        self._tasks.append(asyncio.create_task(push_periodically(sender, interval)))
 
     # ------------------------------------------------------------------ confirmation mail
 
@@ -155,6 +170,21 @@ class WebSide:
         for name, documentation in totals.items():
             value = sum(getattr(f, name) for f in funnels)
             gauges.append((f"relay_smtp_ledger_{name}", documentation, float(value)))
+        if self.outbox is not None:
+            handoffs = self.outbox.stats()
+            gauges += [
+                (
+                    "relay_smtp_agency_handoffs_pending",
+                    "Hand-offs to the agency not yet accepted",
+                    handoffs.pending,
+                ),
+                (
+                    "relay_smtp_agency_handoffs_flagged",
+                    "Hand-offs failing past push_max_age_hours",
+                    handoffs.flagged,
+                ),
+                ("relay_smtp_agency_handoffs_delivered", "Hand-offs the agency accepted", handoffs.delivered),
+            ]
         return gauges
 
     def _add_metrics_route(self, app: FastAPI) -> None:
@@ -179,6 +209,8 @@ class WebSide:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
                     log.info("purged personal data of %d registrations past retention", removed)
+                if self.outbox is not None:
+                    await asyncio.to_thread(self.outbox.purge_expired_records)
             except Exception:
                 log.exception("purging personal data failed; will try again")
             await asyncio.sleep(PURGE_INTERVAL)

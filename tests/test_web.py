@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.outbox import Outbox as AgencyOutbox
 from relay_smtp.web.app import CompanyPage, WebConfig, create_app
 from relay_smtp.web.auth import (
     AdminCredentials,
@@ -304,7 +305,7 @@ def test_registration_counts_only_after_confirmation(relay: Relay) -> None:
     fields = open_form(relay, token) | registration()
     response = relay.client.post(f"/r/{token}/register", data=fields)
     assert response.status_code == 303
-    assert response.headers["location"] == f"/r/{token}/sent?lang=ja"
+    assert response.headers["location"].startswith(f"/r/{token}/sent?lang=ja&w=")
     assert "確認メールをお送りしました" in relay.client.get(response.headers["location"]).text
 
     ((to, subject, body),) = relay.outbox.sent
@@ -321,6 +322,11 @@ def test_registration_counts_only_after_confirmation(relay: Relay) -> None:
 
     done = relay.client.post(confirm_url)
     assert done.status_code == 200 and "ご登録が完了しました" in done.text
+    assert relay.ledger.funnel("acme").counted == 0  # counts when the agency has the candidate
+    outbox = AgencyOutbox(relay.ledger)
+    (owed,) = outbox.undelivered(after=0, limit=10)
+    assert owed.person is not None and owed.person.email == "hanako@example.jp" and owed.locale == "ja"
+    outbox.acknowledge([owed.outbox_id])
     assert relay.ledger.funnel("acme").counted == 1
     again = relay.client.post(confirm_url)
     assert again.status_code == 200
@@ -621,7 +627,12 @@ def test_typed_input_is_escaped_when_the_form_comes_back(relay: Relay) -> None:
 
 def test_openapi_documents_the_api_only(relay: Relay) -> None:
     schema = relay.client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/v1/registrations", "/api/v1/companies/{company}/redeem"}
+    assert set(schema["paths"]) == {
+        "/api/v1/registrations",
+        "/api/v1/companies/{company}/redeem",
+        "/api/v1/agency/registrations",
+        "/api/v1/agency/registrations/ack",
+    }
     assert relay.client.get("/docs").status_code == 200
 
 

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from relay_smtp.store.ledger import Funnel, LedgerEntry
+from relay_smtp.web.agency_api import summary as agency_summary
 from relay_smtp.web.auth import AdminCredentials, admin_allowed, demo_admin_allowed
 from relay_smtp.web.chart import daily_chart
 from relay_smtp.web.context import WebContext, client_key
@@ -75,7 +76,8 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     @router.get("/admin")
     async def admin_page() -> Response:
         reports = await run_in_threadpool(company_reports, ctx)
-        return ctx.pages.html("admin.html", reports=reports, chart_days=CHART_DAYS, lang="en")
+        agency = await run_in_threadpool(agency_summary, ctx)
+        return ctx.pages.html("admin.html", reports=reports, chart_days=CHART_DAYS, lang="en", agency=agency)
 
     @router.get("/admin/export.csv")
     async def export_entries() -> Response:

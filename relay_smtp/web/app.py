@@ -21,12 +21,15 @@ from starlette.responses import Response
 from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.admin import admin_routes
+from relay_smtp.web.agency_admin import agency_admin_routes
+from relay_smtp.web.agency_api import agency_api_routes
 from relay_smtp.web.api import api_routes
 from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.settings import CompanyPage, WebConfig
+from relay_smtp.web.withdraw import withdraw_routes
 
 __all__ = ["CompanyPage", "SendMail", "WebConfig", "create_app", "utcnow"]
 
@@ -46,7 +49,7 @@ def create_app(
     ctx = WebContext.build(config, ledger, links, send_mail, clock)
     app = FastAPI(
         title="relay-smtp Career Relay API",
-        summary="Registration webhook for the partner agency, credit redemption for the admin",
+        summary=("Registration webhook and pull API for the partner agency, credit redemption for the admin"),
         version="1",
         docs_url="/docs",
         redoc_url=None,
@@ -56,6 +59,9 @@ def create_app(
     app.include_router(candidate_routes(ctx))
     app.include_router(api_routes(ctx))
     app.include_router(admin_routes(ctx))
+    app.include_router(withdraw_routes(ctx))
+    app.include_router(agency_api_routes(ctx))
+    app.include_router(agency_admin_routes(ctx))
     _add_basics(app, ctx)
     _add_error_pages(app, ctx)
     _warn_about_missing_settings(config)

@@ -35,6 +35,7 @@ from relay_smtp.web.forms import JOB_TYPES, RegistrationInput, read_form, valida
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.ratelimit import RateLimiter, retry_after_header
 from relay_smtp.web.settings import PageLocale
+from relay_smtp.web.withdraw_links import registration_of, withdraw_token, withdraw_url
 
 log = logging.getLogger("relay_smtp.web")
 MAX_FORM_FIELDS = 20
@@ -73,7 +74,10 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
         if isinstance(claims, Response):
             return claims
         locale = _locales(ctx, request, claims.company)[0]
-        return ctx.pages.page("sent", locale, company_name=ctx.config.company_name(claims.company))
+        sealed = request.query_params.get("w", "")
+        withdraw = f"/w/{sealed}?lang={locale}" if registration_of(ctx, sealed) is not None else None
+        name = ctx.config.company_name(claims.company)
+        return ctx.pages.page("sent", locale, company_name=name, withdraw_url=withdraw)
 
     @router.get("/confirm/{code}")
     async def confirm_page(code: str, request: Request) -> Response:
@@ -90,7 +94,7 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
             return refused
         locale = _locales(ctx, request, None)[0]
         try:
-            outcome = await run_in_threadpool(ctx.ledger.confirm, code)
+            outcome = await run_in_threadpool(partial(ctx.ledger.confirm, code, locale=locale))
         except UnknownRegistration:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
@@ -240,14 +244,17 @@ async def _register(ctx: WebContext, request: Request, token: str, claims: LinkC
     if not checked.ok:
         return _form_page(ctx, request, token, claims, checked.values, dict(checked.errors), 422)
     code = secrets.token_urlsafe(24)
-    await _store_registration(ctx, claims, checked.values, code)
-    if not await _send_confirmation(ctx, checked.values, code, locale, claims.company):
+    # The public id the agency will know the registration by; random, so it says nothing about anybody.
+    public_id = f"hosted-{secrets.token_urlsafe(12)}"
+    await _store_registration(ctx, claims, checked.values, code, public_id)
+    if not await _send_confirmation(ctx, checked.values, code, locale, claims.company, public_id):
         return ctx.pages.notice("mail_failed", [locale], 503, back_url=f"/r/{token}/register?lang={locale}")
-    return RedirectResponse(f"/r/{token}/sent?lang={locale}", status_code=303)
+    sealed = withdraw_token(ctx, public_id)
+    return RedirectResponse(f"/r/{token}/sent?lang={locale}&w={sealed}", status_code=303)
 
 
 async def _store_registration(
-    ctx: WebContext, claims: LinkClaims, values: RegistrationInput, code: str
+    ctx: WebContext, claims: LinkClaims, values: RegistrationInput, code: str, public_id: str
 ) -> None:
     profile = Profile(
         name=values.name,
@@ -259,7 +266,7 @@ async def _store_registration(
     register = partial(
         ctx.ledger.register,
         source="hosted",
-        external_id=f"hosted-{secrets.token_urlsafe(12)}",
+        external_id=public_id,
         company=claims.company,
         recipient_hash=claims.recipient_hash,
         message_id=claims.message_id,
@@ -275,7 +282,7 @@ async def _store_registration(
 
 
 async def _send_confirmation(
-    ctx: WebContext, values: RegistrationInput, code: str, locale: PageLocale, company: str
+    ctx: WebContext, values: RegistrationInput, code: str, locale: PageLocale, company: str, public_id: str
 ) -> bool:
     url = f"{ctx.config.public_base}/confirm/{code}?lang={locale}"
     mail = ctx.pages.mail(
@@ -283,6 +290,7 @@ async def _send_confirmation(
         locale,
         name=values.name,
         confirm_url=url,
+        withdraw_url=withdraw_url(ctx, public_id, locale),
         company_name=ctx.config.company_name(company),
     )
     try:

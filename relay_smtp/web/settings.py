@@ -127,6 +127,10 @@ class WebConfig:
     #: behind one address must share it).
     form_secret: str | None = None
     form_max_age_seconds: int = 12 * 3600
+    #: Bearer token of the agency's pull API (``/api/v1/agency/...``); without it the pull API answers 503.
+    agency_pull_token: str | None = None
+    #: Years a provision record (第三者提供記録) is kept.
+    provision_record_years: int = 3
     #: Directory of the web templates; by default the repository's ``templates/web``.
     templates_dir: Path | None = None
 
@@ -173,4 +177,6 @@ def web_config(settings: Settings) -> WebConfig:
         register_rate_per_minute=web.register_rate_per_minute,
         confirm_ttl=timedelta(hours=web.confirm_ttl_hours),
         form_secret=web.form_secret,
+        agency_pull_token=agency.pull_token,
+        provision_record_years=agency.provision_record_years,
     )
