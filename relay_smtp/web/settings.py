@@ -105,6 +105,16 @@ class WebConfig:
     #: Admin authentication: a bearer token, and/or users for HTTP basic auth (name -> password).
     admin_token: str | None = None
     admin_users: Mapping[str, str] = field(default_factory=dict)
+    #: Company HR users (name -> company id; the others are operators) and their time zones.
+    admin_user_companies: Mapping[str, str] = field(default_factory=dict)
+    admin_user_time_zones: Mapping[str, str] = field(default_factory=dict)
+    #: The re-application rate: a later mail counts from this many days after the rejection, for this
+    #: many days (kpi.reapply_min_days, kpi.reapply_window_days).
+    reapply_min_days: int = 14
+    reapply_window_days: int = 365
+    #: The talent-pool opt-in: its consent text's version and how long entries are kept.
+    talent_pool_consent_version: str = "2026-01"
+    talent_pool_retention_days: int = 730
     #: Shared secret of the agency webhook; without it the webhook answers 503.
     webhook_secret: str | None = None
     webhook_tolerance_seconds: int = 300
@@ -161,6 +171,12 @@ def web_config(settings: Settings) -> WebConfig:
         partner_ref_param=agency.ref_param,
         admin_token=admin.token,
         admin_users=dict(admin.users),
+        admin_user_companies=dict(admin.user_companies),
+        admin_user_time_zones=dict(admin.user_time_zones),
+        reapply_min_days=settings.kpi.reapply_min_days,
+        reapply_window_days=settings.kpi.reapply_window_days,
+        talent_pool_consent_version=settings.talent_pool.consent_version,
+        talent_pool_retention_days=settings.talent_pool.retention_days,
         webhook_secret=agency.webhook_secret,
         consent_version=web.consent_version,
         personal_data_retention_days=web.personal_data_retention_days,
