@@ -26,6 +26,7 @@ from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
 from relay_smtp.web.pages import page_locales
+from relay_smtp.web.satisfaction import satisfaction_routes
 from relay_smtp.web.settings import CompanyPage, WebConfig
 
 __all__ = ["CompanyPage", "SendMail", "WebConfig", "create_app", "utcnow"]
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(candidate_routes(ctx))
     app.include_router(api_routes(ctx))
     app.include_router(admin_routes(ctx))
+    app.include_router(satisfaction_routes(ctx))
     _add_basics(app, ctx)
     _add_error_pages(app, ctx)
     _warn_about_missing_settings(config)

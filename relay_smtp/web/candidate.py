@@ -210,6 +210,7 @@ def _form_page(
         company_name=ctx.config.company_name(claims.company),
         action=f"/r/{token}/register?lang={locale}",
         switch_url=f"/r/{token}/register?lang={other}",
+        satisfaction_action=f"/r/{token}/satisfaction?lang={locale}",
         csrf_field=csrf.FIELD_NAME,
         csrf_value=form_token.field,
         values=values,
