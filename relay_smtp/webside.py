@@ -24,6 +24,7 @@ from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
+from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
@@ -74,7 +75,8 @@ class WebSide:
             # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
             upgrade=store.startswith("sqlite"),
         )
-        self.recorder = LinkRecorder(self.ledger, self.links)
+        contacts = ContactWriter(self.ledger.engine, self.links, self.settings.companies, self.settings.kpi)
+        self.recorder = LinkRecorder(self.ledger, self.links, contacts=contacts)
         self.recorder.start()
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
         self._add_metrics_route(app)
