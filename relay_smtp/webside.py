@@ -28,10 +28,12 @@ from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store.ledger import Ledger
+from relay_smtp.store import talent_pool
+from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
+from relay_smtp.web.talent_pool import deliver_pending
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +185,21 @@ class WebSide:
                     log.info("purged personal data of %d registrations past retention", removed)
             except Exception:
                 log.exception("purging personal data failed; will try again")
+            await self._talent_pool_housekeeping()
             await asyncio.sleep(PURGE_INTERVAL)
+
+    async def _talent_pool_housekeeping(self) -> None:
+        """Talent-pool entries past their own retention go; ATS webhooks that failed are tried again."""
+        assert self.ledger is not None
+        engine, pool = self.ledger.engine, self.settings.talent_pool
+        try:
+            ttl = timedelta(hours=self.settings.web.confirm_ttl_hours)
+            now = utcnow()
+            await asyncio.to_thread(talent_pool.purge, engine, now, timedelta(days=pool.retention_days), ttl)
+            companies = web_config(self.settings).companies
+            await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
+        except Exception:
+            log.exception("talent pool housekeeping failed; will try again")
 
 
 def _is_loopback(host: str) -> bool:

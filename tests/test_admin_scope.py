@@ -103,7 +103,7 @@ def seed(ledger: Ledger, links: LinkSigner) -> None:
         "2026-01",
         NOW,
     )
-    talent_pool.join(ledger.engine, entry)
+    talent_pool.join(ledger.engine, entry, confirmed_at=NOW)
 
 
 @pytest.fixture

@@ -82,6 +82,11 @@ class TalentPoolRow(SQLModel, table=True):
     job_type: str = ""
     consent_version: str
     consent_at: datetime = Field(sa_type=UTCDateTime())
+    #: Set when the candidate confirmed the registration by mail (double opt-in); until then the
+    #: entry is neither shown nor exported, and it is purged if the confirmation never comes.
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    #: When the company's ATS webhook (companies.talent_pool_webhook) accepted the entry.
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
 
 
 def _table(name: str) -> Table:

@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from relay_smtp.links import ExpiredToken, LinkClaims, LinkError, _decode_claims
 from relay_smtp.store.ledger import Profile, UnknownRegistration
-from relay_smtp.web import csrf
+from relay_smtp.web import csrf, talent_pool
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.forms import JOB_TYPES, RegistrationInput, read_form, validate
 from relay_smtp.web.pages import page_locales
@@ -94,6 +94,8 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
         except UnknownRegistration:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
+        if not outcome.duplicate:
+            await talent_pool.confirmed(ctx, outcome.registration_id)
         name = ctx.config.company_name(outcome.company)
         return ctx.pages.page("confirmed", locale, company_name=name)
 
@@ -270,6 +272,7 @@ async def _store_registration(
         confirm_ttl=ctx.config.confirm_ttl,
     )
     outcome = await run_in_threadpool(register)
+    await talent_pool.opt_in(ctx, claims.company, outcome.registration_id, values)
     log.info(
         "hosted registration company=%s id=%s awaiting confirmation", outcome.company, outcome.registration_id
     )

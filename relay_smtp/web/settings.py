@@ -76,6 +76,9 @@ class CompanyPage:
 
     name: str
     locale: CompanyLocale = "auto"
+    #: The company's ATS, which receives new talent-pool entries (signed with the secret), if any.
+    talent_pool_webhook: str | None = None
+    talent_pool_webhook_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,10 @@ def web_config(settings: Settings) -> WebConfig:
     web, agency, admin = settings.web, settings.agency, settings.admin
     return WebConfig(
         public_url=web.public_url,
-        companies={c.id: CompanyPage(c.name, c.locale) for c in settings.companies},
+        companies={
+            c.id: CompanyPage(c.name, c.locale, c.talent_pool_webhook, c.talent_pool_webhook_secret)
+            for c in settings.companies
+        },
         landing=web.landing,
         operator_name=web.operator_name,
         partner_name=agency.name,
