@@ -32,6 +32,7 @@ from relay_smtp.mail.dkim import (
 )
 from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
+from relay_smtp.report import add_report_parser, cmd_report
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
@@ -377,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     redeem.add_argument("--company", required=True)
     redeem.add_argument("--reason", default="hire introduced by the partner agency")
     redeem.set_defaults(func=cmd_credits)
+
+    add_report_parser(sub, config_option, with_ledger(cmd_report))
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")
