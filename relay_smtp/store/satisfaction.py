@@ -51,10 +51,10 @@ def record_answer(engine: Engine, company: str, voter: str, score: int, at: date
     month = at.astimezone(UTC).strftime("%Y-%m")
     try:
         with write_transaction(engine) as connection:
-            inserted = connection.execute(
-                _insert_ignoring_duplicates(connection, satisfaction_voters).values(voter_hash=voter)
-            ).rowcount
-            if not inserted:
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
+            stmt = _insert_ignoring_duplicates(connection, satisfaction_voters).values(voter_hash=voter)
+            inserted = connection.execute(stmt.returning(satisfaction_voters.c.voter_hash)).scalar()
+            if inserted is None:
                 return False
             key = {"company": company, "month": month, "score": score}
             connection.execute(

@@ -47,7 +47,8 @@ def join(engine: Engine, entry: PoolEntry, *, confirmed_at: datetime | None = No
             consent_at=entry.consent_at,
             confirmed_at=confirmed_at,
         )
-        return bool(connection.execute(stmt).rowcount)
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
+        return connection.execute(stmt.returning(talent_pool.c.id)).scalar() is not None
 
 
 def confirm(engine: Engine, registration_id: int, at: datetime) -> PoolEntry | None:
