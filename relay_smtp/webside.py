@@ -28,7 +28,8 @@ from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store import talent_pool
+from relay_smtp.store import kpi, talent_pool
+from relay_smtp.store.kpi import kpi_retention
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
@@ -189,13 +190,14 @@ class WebSide:
             await asyncio.sleep(PURGE_INTERVAL)
 
     async def _talent_pool_housekeeping(self) -> None:
-        """Talent-pool entries past their own retention go; ATS webhooks that failed are tried again."""
+        """Talent-pool entries and KPI rejections past their retention go; failed ATS webhooks are retried."""
         assert self.ledger is not None
         engine, pool = self.ledger.engine, self.settings.talent_pool
         try:
             ttl = timedelta(hours=self.settings.web.confirm_ttl_hours)
             now = utcnow()
             await asyncio.to_thread(talent_pool.purge, engine, now, timedelta(days=pool.retention_days), ttl)
+            await asyncio.to_thread(kpi.purge, engine, now - kpi_retention(self.settings.kpi))
             companies = web_config(self.settings).companies
             await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
         except Exception:

@@ -205,6 +205,7 @@ def test_language_and_time_zone_follow_the_reader(site: Site) -> None:
     assert "ファネル" in ja and "再応募率" in ja and "候補者満足度" in ja and "タレントプール" in ja
     assert "2026年11月" in ja and "2026/11/30 23:00" in ja  # the credit, earned at 14:00 UTC, in JST
     assert "1,000" not in ja and "100.0%" in ja
+    assert "2026-11-30: クリック 10件、登録 10件、カウント対象 10件" in ja  # the chart's tooltip
     status, en = site.get("/admin/companies/acme", "tanaka", **{"Accept-Language": "en-US,en;q=0.9"})
     assert '<html lang="en">' in en and "Funnel" in en and "30 Nov 2026 14:00" in en
     switched = site.get("/admin/companies/acme?lang=en", "tanaka", **{"Accept-Language": "ja"})[1]

@@ -79,6 +79,8 @@ def test_reapplication_rules(ledger: Ledger) -> None:
     )
     [june] = kpi.reapplication(engine, "acme", [month_of(2026, 6, JST)])
     assert (june.rejected, june.came_back, june.registered, june.rate) == (4, 2, 1, 0.5)
+    assert kpi.purge(engine, T0) == 0
+    assert kpi.purge(engine, T0 + timedelta(seconds=1)) == 4
 
 
 def test_satisfaction_is_counted_once_per_link(ledger: Ledger) -> None:

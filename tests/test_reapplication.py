@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
 from sqlalchemy import select
 
@@ -64,7 +65,7 @@ REPLY = "Dear candidate,\r\n\r\nThank you for your message; we wish you all the 
 
 
 def test_reapplication_is_measured_from_the_mail_stream(
-    loop_thread: LoopThread, sink: Sink, tmp_path: Path
+    loop_thread: LoopThread, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     relay = Relay(loop_thread, settings(sink)).start()
     assert relay.service is not None
@@ -171,6 +172,7 @@ def test_reapplication_is_measured_from_the_mail_stream(
             stored = connection.execute(select(kpi_rejections)).all()
         text = repr(stored)
         assert "example.org" not in text and "acme.example" not in text  # only hashes and dates
+        assert "housekeeping failed" not in caplog.text and "store write failed" not in caplog.text
     finally:
         relay.stop()
 

@@ -189,7 +189,9 @@ async def _dashboard_page(
     loc, chosen = view(request, principal)
     board = await run_in_threadpool(_gather, ctx, company, chosen)
     days = await run_in_threadpool(ctx.ledger.daily, company, CHART_DAYS)
-    chart = daily_chart(days, loc.t("chart_label", company=board.name, days=CHART_DAYS))
+    chart = daily_chart(
+        days, loc.t("chart_label", company=board.name, days=CHART_DAYS), loc.texts["chart_day"]
+    )
     query = {"from": chosen.first, "to": chosen.last}
     return ctx.pages.html(
         "admin_company.html",
