@@ -37,7 +37,8 @@ from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
-from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
+from relay_smtp.store.kpi_purge import purge_kpi_data
+from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate, utcnow
 from relay_smtp.supervisor import Supervisor, run_worker
 
 EXIT_OK = 0
@@ -263,6 +264,8 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -
     days = args.older_than_days or settings.web.personal_data_retention_days
     removed = ledger.purge_personal_data(timedelta(days=days))
     print(f"removed personal data of {removed} registrations older than {days} days")
+    pool = purge_kpi_data(ledger.engine, settings, utcnow())
+    print(f"removed {pool} talent pool entries past talent_pool.retention_days or never confirmed")
     return EXIT_OK
 
 

@@ -94,7 +94,7 @@ class ContactWriter:
         self._settings = settings
 
     def __call__(self, batch: Sequence[OutgoingMail]) -> int:
-        observed = [row for mail in batch for row in self.observe(mail)]
+        observed = [row for mail in batch for row in self._observe_safely(mail)]
         if not observed:
             return 0
         return kpi.record_mail(
@@ -103,6 +103,15 @@ class ContactWriter:
             min_days=self._settings.reapply_min_days,
             window_days=self._settings.reapply_window_days,
         )
+
+    def _observe_safely(self, mail: OutgoingMail) -> list[ObservedMail]:
+        """A message we cannot read is left out (and logged): it must not hold up the recorder's queue,
+        which the store's errors alone may do (they are transient and the batch is retried)."""
+        try:
+            return self.observe(mail)
+        except Exception:
+            log.exception("re-application: a relayed message's header could not be read; left out")
+            return []
 
     def observe(self, mail: OutgoingMail) -> list[ObservedMail]:
         headers = BytesHeaderParser(policy=compat32).parsebytes(mail.header)

@@ -76,10 +76,13 @@ class PipelineProcessor:
         """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
         if self.recorder is None:
             return
-        accepted = [r for copy in sent.accepted for r in copy.recipients]
-        mail = observed_mail(message.data, message.mail_from, accepted, outcome, self.recorder.clock())
-        if mail is not None:
-            self.recorder.record(mail)  # for the re-application rate (see recontact.py)
+        try:  # for the re-application rate (see recontact.py); never at the cost of the reply
+            accepted = [r for copy in sent.accepted for r in copy.recipients]
+            mail = observed_mail(message.data, message.mail_from, accepted, outcome, self.recorder.clock())
+            if mail is not None:
+                self.recorder.record(mail)
+        except Exception:
+            log.exception("could not note a relayed message for the re-application rate")
         if outcome.company is None:
             return
         if outcome.action not in ("injected", "audited") or (

@@ -28,8 +28,7 @@ from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store import kpi, talent_pool
-from relay_smtp.store.kpi import kpi_retention
+from relay_smtp.store.kpi_purge import purge_kpi_data
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
@@ -192,12 +191,9 @@ class WebSide:
     async def _talent_pool_housekeeping(self) -> None:
         """Talent-pool entries and KPI rejections past their retention go; failed ATS webhooks are retried."""
         assert self.ledger is not None
-        engine, pool = self.ledger.engine, self.settings.talent_pool
+        engine = self.ledger.engine
         try:
-            ttl = timedelta(hours=self.settings.web.confirm_ttl_hours)
-            now = utcnow()
-            await asyncio.to_thread(talent_pool.purge, engine, now, timedelta(days=pool.retention_days), ttl)
-            await asyncio.to_thread(kpi.purge, engine, now - kpi_retention(self.settings.kpi))
+            await asyncio.to_thread(purge_kpi_data, engine, self.settings, utcnow())
             companies = web_config(self.settings).companies
             await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
         except Exception:

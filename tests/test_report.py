@@ -86,5 +86,13 @@ def test_monthly_report_in_text_and_csv(tmp_path: Path) -> None:
 
     october = run(config, "--company", "acme", "--month", "2026-10", "--format", "csv")
     assert "rejections_seen,0" in october.stdout
+    purge = subprocess.run(
+        [sys.executable, "-m", "relay_smtp.cli", "db", "purge", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert purge.returncode == 0, purge.stderr
+    assert "removed 0 talent pool entries" in purge.stdout  # the entry is weeks old, retention 730 days
     assert run(config, "--company", "nobody", "--month", "2026-11").returncode == 2
     assert run(config, "--company", "acme", "--month", "11/2026").returncode == 2

@@ -28,15 +28,10 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, update
 
-from relay_smtp.config import KpiSettings
 from relay_smtp.store.db import read_transaction, write_transaction
 from relay_smtp.store.kpi_tables import THREAD_MAX, kpi_rejections
 from relay_smtp.store.ledger import _insert_ignoring_duplicates
 from relay_smtp.store.models import clicks, issued_links, ledger_entries, registrations, rejections
-
-#: After the re-application window, a rejection stays this long so its month can still be reported on
-#: (the admin's longest period is 36 months).
-REPORTED_DAYS = 3 * 366
 
 #: The funnel's steps in order (the names of MonthFunnel's counts, and the CSV's columns).
 FUNNEL_STEPS = (
@@ -220,11 +215,6 @@ def _reapplication(connection: Connection, company: str, month: Month, window_da
         )
     total = int(connection.scalar(select(func.count()).select_from(rejected)) or 0)
     return Reapplication(month.label, total, len(back), registered)
-
-
-def kpi_retention(settings: KpiSettings) -> timedelta:
-    """How long a rejection's hashes are kept: the re-application window, then the admin's longest period."""
-    return timedelta(days=settings.reapply_window_days + REPORTED_DAYS)
 
 
 def purge(engine: Engine, before: datetime) -> int:
