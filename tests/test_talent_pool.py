@@ -23,6 +23,7 @@ from test_web import HUMAN_UA, Relay, build, open_form, registration
 from relay_smtp.store import talent_pool
 from relay_smtp.web.auth import webhook_signature
 from relay_smtp.web.settings import CompanyPage
+from relay_smtp.web.talent_pool import deliver_pending
 
 HOOK_SECRET = "ats-hook-secret"
 HR = {"acme-hr": "acme-pass", "globex-hr": "globex-pass"}
@@ -129,3 +130,24 @@ def test_unconfirmed_and_old_entries_are_purged(relay: Relay) -> None:
     assert [p.email for p in talent_pool.entries(engine, "acme")] == ["old@example.jp"]
     assert talent_pool.purge(engine, relay.clock.now + timedelta(days=731), retention, pending) == 1
     assert talent_pool.entries(engine, "acme") == []
+
+
+def test_an_unreachable_ats_is_tried_again(tmp_path: Path, ats: str) -> None:
+    down = "http://127.0.0.1:9/hooks/pool"  # discard port: nothing listens
+    relay = build(
+        tmp_path,
+        companies={"acme": CompanyPage("株式会社ACME", "ja", down, HOOK_SECRET)},
+    )
+    try:
+        register(relay, "later@example.jp", "q5", email="later@example.jp", talent_pool="yes")
+        engine = relay.ledger.engine
+        assert [p.email for p in talent_pool.entries(engine, "acme")] == ["later@example.jp"]
+        assert len(talent_pool.undelivered(engine, ["acme"])) == 1 and Ats.received == []
+        # The housekeeping loop's retry, once the ATS answers again.
+        companies = {"acme": CompanyPage("株式会社ACME", "ja", ats, HOOK_SECRET)}
+        assert deliver_pending(engine, companies, relay.clock) == 1
+        assert talent_pool.undelivered(engine, ["acme"]) == [] and len(Ats.received) == 1
+        assert deliver_pending(engine, companies, relay.clock) == 0
+    finally:
+        relay.client.close()
+        relay.ledger.close()

@@ -94,10 +94,11 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
         except UnknownRegistration:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
-        if not outcome.duplicate:
-            await talent_pool.confirmed(ctx, outcome.registration_id)
         name = ctx.config.company_name(outcome.company)
-        return ctx.pages.page("confirmed", locale, company_name=name)
+        response = ctx.pages.page("confirmed", locale, company_name=name)
+        if not outcome.duplicate:  # the talent pool's entry, if any, is delivered after the response
+            response.background = await talent_pool.confirmed(ctx, outcome.registration_id)
+        return response
 
     return router
 

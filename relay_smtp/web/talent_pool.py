@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import Engine
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.store import talent_pool
@@ -53,11 +54,16 @@ async def opt_in(ctx: WebContext, company: str, registration_id: int, values: Re
     )
 
 
-async def confirmed(ctx: WebContext, registration_id: int) -> None:
-    """The candidate confirmed the address: the pool entry, if any, becomes visible and is delivered."""
+async def confirmed(ctx: WebContext, registration_id: int) -> BackgroundTask | None:
+    """The candidate confirmed the address: the pool entry, if any, becomes visible.
+
+    Returns the delivery to the company's ATS as a task to run after the response, so that a slow or
+    unreachable ATS never keeps the candidate waiting (what fails is retried by the housekeeping loop).
+    """
     entry = await run_in_threadpool(talent_pool.confirm, ctx.ledger.engine, registration_id, ctx.clock())
-    if entry is not None and ctx.config.companies.get(entry.company, _NO_PAGE).talent_pool_webhook:
-        await run_in_threadpool(deliver_pending, ctx.ledger.engine, ctx.config.companies, ctx.clock)
+    if entry is None or not ctx.config.companies.get(entry.company, _NO_PAGE).talent_pool_webhook:
+        return None
+    return BackgroundTask(deliver_pending, ctx.ledger.engine, ctx.config.companies, ctx.clock)
 
 
 def deliver_pending(
