@@ -154,6 +154,9 @@ def test_hr_user_sees_only_its_own_company(site: Site) -> None:
         status, body = site.get(path, "tanaka")
         assert status == 404, path
         assert "Globex" not in body and "jane@" not in body
+    assert (
+        "ご担当の企業のページのみ" in site.get("/admin/companies/globex", "tanaka")[1]
+    )  # a page, in Japanese
     # The operators' overview is the company's own dashboard for an HR user, never the list.
     assert "/admin/companies/globex" not in own
 
@@ -210,7 +213,8 @@ def test_language_and_time_zone_follow_the_reader(site: Site) -> None:
     assert '<html lang="en">' in en and "Funnel" in en and "30 Nov 2026 14:00" in en
     switched = site.get("/admin/companies/acme?lang=en", "tanaka", **{"Accept-Language": "ja"})[1]
     assert '<html lang="en">' in switched and 'href="/admin/companies/acme?lang=ja"' in switched
-    assert site.get("/admin/companies/acme?from=2026-13", "tanaka")[0] == 422
+    status, refused = site.get("/admin/companies/acme?from=2026-13&lang=en", "tanaka")
+    assert status == 422 and "give months as YYYY-MM" in refused
 
 
 def test_nobody_without_credentials(site: Site) -> None:

@@ -97,13 +97,27 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     catalogue = load_catalogue(ctx.pages.root / CATALOGUE_FILE)
     signed_in = Depends(guard)
 
-    def view(request: Request, principal: AdminPrincipal) -> tuple[AdminLocale, Period]:
-        loc = admin_locale(
-            catalogue,
-            request.headers.get("accept-language"),
-            request.query_params.get("lang"),
-            principal.time_zone,
+    def locale(request: Request, principal: AdminPrincipal) -> AdminLocale:
+        accept, override = request.headers.get("accept-language"), request.query_params.get("lang")
+        return admin_locale(catalogue, accept, override, principal.time_zone)
+
+    def refused(request: Request, principal: AdminPrincipal, exc: HTTPException) -> Response:
+        """A page the reader cannot have, said in the reader's language (the API and CSVs keep JSON)."""
+        if exc.status_code not in (404, 422):
+            raise exc
+        loc = locale(request, principal)
+        key = "error_not_found" if exc.status_code == 404 else "error_period"
+        return ctx.pages.html(
+            "admin_error.html",
+            exc.status_code,
+            lang=loc.lang,
+            loc=loc,
+            message=loc.t(key),
+            principal=principal,
         )
+
+    def view(request: Request, principal: AdminPrincipal) -> tuple[AdminLocale, Period]:
+        loc = locale(request, principal)
         try:
             chosen = period(
                 request.query_params.get("from") or None,
@@ -117,9 +131,12 @@ def admin_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/admin")
     async def admin_page(request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        if principal.company is not None:
-            return await _dashboard_page(ctx, request, principal, principal.company, view)
-        loc, chosen = view(request, principal)
+        try:
+            if principal.company is not None:
+                return await _dashboard_page(ctx, request, principal, principal.company, view)
+            loc, chosen = view(request, principal)
+        except HTTPException as exc:
+            return refused(request, principal, exc)
         rows = await run_in_threadpool(_overview, ctx, chosen)
         return ctx.pages.html(
             "admin.html",
@@ -134,8 +151,11 @@ def admin_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/admin/companies/{company}")
     async def company_page(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        require_company(principal, company)
-        return await _dashboard_page(ctx, request, principal, company, view)
+        try:
+            require_company(principal, company)
+            return await _dashboard_page(ctx, request, principal, company, view)
+        except HTTPException as exc:
+            return refused(request, principal, exc)
 
     @router.get("/admin/companies/{company}/funnel.csv")
     async def funnel_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
