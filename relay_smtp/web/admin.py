@@ -24,7 +24,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from relay_smtp.store import kpi
+from relay_smtp.store import kpi, talent_pool
 from relay_smtp.store.kpi import FUNNEL_STEPS, MonthFunnel
 from relay_smtp.store.ledger import Funnel
 from relay_smtp.web.admin_csv import csv_response, funnel_rows, ledger_rows, pool_rows
@@ -160,7 +160,7 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     @router.get("/admin/companies/{company}/funnel.csv")
     async def funnel_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
         require_company(principal, company)
-        _known(ctx, company)
+        _known(ctx, principal, company)
         _, chosen = view(request, principal)
         board = await run_in_threadpool(_gather, ctx, company, chosen)
         return csv_response(f"career-relay-funnel-{company}.csv", *funnel_rows(board))
@@ -170,17 +170,16 @@ def admin_routes(ctx: WebContext) -> APIRouter:
         company: str, request: Request, principal: AdminPrincipal = signed_in
     ) -> Response:
         require_company(principal, company)
-        _known(ctx, company)
+        _known(ctx, principal, company)
         entries = await run_in_threadpool(ctx.ledger.entries, company)
         return csv_response(f"career-relay-ledger-{company}.csv", *ledger_rows(ctx, entries))
 
     @router.get("/admin/companies/{company}/talent-pool.csv")
     async def pool_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
         require_company(principal, company)
-        _known(ctx, company)
-        _, chosen = view(request, principal)
-        board = await run_in_threadpool(_gather, ctx, company, chosen)
-        return csv_response(f"career-relay-talent-pool-{company}.csv", *pool_rows(board.pool))
+        _known(ctx, principal, company)
+        pool = await run_in_threadpool(talent_pool.entries, ctx.ledger.engine, company)
+        return csv_response(f"career-relay-talent-pool-{company}.csv", *pool_rows(pool))
 
     @router.get("/admin/export.csv")
     async def export_entries(principal: AdminPrincipal = signed_in) -> Response:
@@ -205,7 +204,7 @@ async def _dashboard_page(
     company: str,
     view: Callable[[Request, AdminPrincipal], tuple[AdminLocale, Period]],
 ) -> Response:
-    _known(ctx, company)
+    _known(ctx, principal, company)
     loc, chosen = view(request, principal)
     board = await run_in_threadpool(_gather, ctx, company, chosen)
     days = await run_in_threadpool(ctx.ledger.daily, company, CHART_DAYS)
@@ -238,9 +237,10 @@ def _switch_url(request: Request, loc: AdminLocale) -> str:
     return f"{request.url.path}?{urlencode([*query, ('lang', loc.other)])}"
 
 
-def _known(ctx: WebContext, company: str) -> None:
-    """Only configured companies have a dashboard (an HR user's own company always is one)."""
-    if company not in ctx.config.companies:
+def _known(ctx: WebContext, principal: AdminPrincipal, company: str) -> None:
+    """Configured companies have a dashboard; operators also see those only the store knows (a sender
+    marked as a rejection by its ATS without a [[companies]] entry)."""
+    if company not in ctx.config.companies and not principal.operator:
         raise HTTPException(404, "no such company")
 
 
