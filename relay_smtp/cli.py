@@ -55,11 +55,13 @@ from relay_smtp.pipeline import (
     process,
     recipients_of,
 )
+from relay_smtp.report import add_report_parser, cmd_report
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
-from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
+from relay_smtp.store.kpi_purge import purge_kpi_data
+from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate, utcnow
 from relay_smtp.store.outbox import Outbox
 from relay_smtp.supervisor import Supervisor, run_worker
 
@@ -327,6 +329,8 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -
     print(f"removed personal data of {removed} registrations older than {days} days")
     expired = Outbox(ledger, outbox_policy(settings.agency)).purge_expired_records()
     print(f"removed {expired} provision records past agency.provision_record_years")
+    pool = purge_kpi_data(ledger.engine, settings, utcnow())
+    print(f"removed {pool} talent pool entries past talent_pool.retention_days or never confirmed")
     return EXIT_OK
 
 
@@ -478,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     from relay_smtp import cli_agency  # it imports this module's helpers
 
     cli_agency.add_parsers(sub, config_option)
+
+    add_report_parser(sub, config_option, with_ledger(cmd_report))
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -127,7 +128,23 @@ class AgencySettings:
 @dataclass(frozen=True)
 class AdminSettings:
     token: str | None = None
-    users: Mapping[str, str] = field(default_factory=dict)
+    users: Mapping[str, str] = field(default_factory=dict)  # name -> password
+    #: name -> company id for company HR users; users not named here are operators (see all companies).
+    user_companies: Mapping[str, str] = field(default_factory=dict)
+    #: name -> IANA time zone for dates on the admin pages (default: Asia/Tokyo in ja, UTC in en).
+    user_time_zones: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KpiSettings:
+    reapply_min_days: int = 14  # a later mail sooner than this after the rejection is not a re-application
+    reapply_window_days: int = 365  # the re-application rate looks this far after a rejection
+
+
+@dataclass(frozen=True)
+class TalentPoolSettings:
+    consent_version: str = "2026-01"  # of the talent-pool consent text, kept with every opt-in
+    retention_days: int = 730  # pool entries older than this are purged
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,8 @@ class Company:
     mode: CompanyMode = "audit"
     recruiting_senders: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    talent_pool_webhook: str | None = None  # the company's ATS: new pool entries are POSTed there, signed
+    talent_pool_webhook_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,8 @@ class Settings:
     spool: SpoolSettings = SpoolSettings()
     log: LogSettings = LogSettings()
     source: Path | None = None  # the file these settings came from, if any
+    kpi: KpiSettings = KpiSettings()
+    talent_pool: TalentPoolSettings = TalentPoolSettings()
     demo: bool = False  # the embedded defaults' demo (see DEMO_COMPANY); a configuration file turns it off
 
 
@@ -256,6 +277,9 @@ class _Table:
 
     def names(self) -> list[str]:
         return list(self._data)
+
+    def holds_table(self, name: str) -> bool:
+        return isinstance(self._data.get(name), dict)
 
     def get(self, name: str, default: T, convert: Callable[[Any], T]) -> T:
         """Take `name` off the table and convert it; on a bad value note it and keep the default."""
@@ -501,7 +525,61 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
     )
 
 
-def _company(t: _Table) -> Company:
+def _time_zone(value: Any) -> str:
+    text = _nonempty_string(value)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a time zone (e.g. Asia/Tokyo)") from None
+    return text
+
+
+def _admin(t: _Table, env: Mapping[str, str], company_ids: set[str]) -> AdminSettings:
+    """``[admin.users]``: ``name = "password"`` (an operator) or ``name = { password, company, ... }``."""
+    users_t = t.table("users")
+    users: dict[str, str] = {}
+    companies: dict[str, str] = {}
+    zones: dict[str, str] = {}
+    for name in users_t.names():
+        if not users_t.holds_table(name):
+            users[name] = users_t.get(name, "", _secret(env))
+            continue
+        user_t = users_t.table(name)
+        users[name] = user_t.get("password", "", _secret(env))
+        if not users[name]:
+            user_t.problem("password", "is required")
+        company = user_t.get("company", None, _nonempty_string)
+        if company is not None:
+            if company not in company_ids:
+                user_t.problem("company", f"{company!r} is not the id of a [[companies]] entry")
+            companies[name] = company
+        zone = user_t.get("time_zone", None, _time_zone)
+        if zone is not None:
+            zones[name] = zone
+        user_t.finish()
+    users_t.finish()
+    return AdminSettings(
+        token=t.get("token", None, _secret(env)), users=users, user_companies=companies, user_time_zones=zones
+    )
+
+
+def _kpi(t: _Table) -> KpiSettings:
+    d = KpiSettings()
+    return KpiSettings(
+        reapply_min_days=t.get("reapply_min_days", d.reapply_min_days, _positive_int),
+        reapply_window_days=t.get("reapply_window_days", d.reapply_window_days, _positive_int),
+    )
+
+
+def _talent_pool(t: _Table) -> TalentPoolSettings:
+    d = TalentPoolSettings()
+    return TalentPoolSettings(
+        consent_version=t.get("consent_version", d.consent_version, _nonempty_string),
+        retention_days=t.get("retention_days", d.retention_days, _positive_int),
+    )
+
+
+def _company(t: _Table, env: Mapping[str, str]) -> Company:
     company = Company(
         id=t.get("id", "", _nonempty_string),
         name=t.get("name", "", _nonempty_string),
@@ -509,7 +587,11 @@ def _company(t: _Table) -> Company:
         mode=t.get("mode", "audit", _choice("enforce", "audit", "off")),
         recruiting_senders=t.get("recruiting_senders", (), _strings),
         domains=t.get("domains", (), _strings),
+        talent_pool_webhook=t.get("talent_pool_webhook", None, _public_url),
+        talent_pool_webhook_secret=t.get("talent_pool_webhook_secret", None, _secret(env)),
     )
+    if company.talent_pool_webhook and not company.talent_pool_webhook_secret:
+        t.problem("talent_pool_webhook", "needs talent_pool_webhook_secret to sign what it sends")
     for name in ("id", "name"):
         if not getattr(company, name):
             t.problem(name, "is required")
@@ -559,13 +641,13 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     )
     if agency.push_url and not agency.push_secret:
         problems.append("agency.push_url: needs agency.push_secret (the pushes are signed)")
+    companies = tuple(_company(c, env) for c in top.tables("companies"))
     admin_t = top.table("admin")
-    admin_users_t = admin_t.table("users")
-    admin = AdminSettings(
-        token=admin_t.get("token", None, _secret(env)),
-        users={name: admin_users_t.get(name, "", _secret(env)) for name in admin_users_t.names()},
-    )
-    admin_users_t.finish()
+    admin = _admin(admin_t, env, {c.id for c in companies})
+    kpi_t = top.table("kpi")
+    kpi = _kpi(kpi_t)
+    pool_t = top.table("talent_pool")
+    talent_pool = _talent_pool(pool_t)
     if web.landing == "redirect" and not agency.form_url:
         problems.append("web.landing: 'redirect' needs agency.form_url")
     store_t = top.table("store")
@@ -580,7 +662,6 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     credits = CreditSettings(
         registrations_per_credit=credits_t.get("registrations_per_credit", 10, _positive_int)
     )
-    companies = tuple(_company(c) for c in top.tables("companies"))
     dkim_t = top.table("dkim")
     dkim = DkimSettings(
         keys=tuple(_dkim_key(k) for k in dkim_t.tables("keys")),
@@ -599,13 +680,28 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         format=log_t.get("format", "text", _choice("text", "json")),
         level=log_t.get("level", "info", _choice("debug", "info", "warning", "error")),
     )
-    for table in (web_t, agency_t, admin_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t, top):
+    tables = (web_t, agency_t, admin_t, kpi_t, pool_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t)
+    for table in (*tables, top):
         table.finish()
     _check_unique([c.id for c in companies], "companies", "id", problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
-        smtp, upstream, web, agency, admin, store, links, credits, companies, dkim, spool, log, source
+        smtp,
+        upstream,
+        web,
+        agency,
+        admin,
+        store,
+        links,
+        credits,
+        companies,
+        dkim,
+        spool,
+        log,
+        source,
+        kpi=kpi,
+        talent_pool=talent_pool,
     )
 
 

@@ -4,17 +4,22 @@ The relay may record a link only after the next hop accepted the copy that carri
 is waiting for its reply at that moment. So the records go into an in-memory queue (microseconds) and
 a background task writes them in batches from a thread. If the store is briefly down the batch is kept
 and retried with backoff, and the log says so; on shutdown what is left is written (bounded).
+
+The same queue carries `recontact.OutgoingMail` records (every relayed message's header and envelope,
+for the re-application rate); the writer hands those to ``contacts`` when one is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from relay_smtp.links import LinkError, LinkSigner
-from relay_smtp.store.ledger import IssuedLink, Ledger
+from relay_smtp.recontact import OutgoingMail
+from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +39,20 @@ class LinkRecorder:
     links: LinkSigner
     retry_first: float = 1.0
     retry_max: float = 60.0
-    _queue: asyncio.Queue[Rejection] = field(default_factory=asyncio.Queue)
+    #: Writes a batch of relayed mail for the re-application rate (see `recontact.ContactWriter`).
+    contacts: Callable[[Sequence[OutgoingMail]], object] | None = None
+    #: Dates the relayed mail; tests pass theirs.
+    clock: Callable[[], datetime] = utcnow
+    _queue: asyncio.Queue[Rejection | OutgoingMail] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
 
-    def record(self, rejection: Rejection) -> None:
+    def record(self, rejection: Rejection | OutgoingMail) -> None:
         """Non-blocking: queue the record for the writer task."""
         self._queue.put_nowait(rejection)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        await self._queue.join()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -64,7 +77,7 @@ class LinkRecorder:
             for _ in batch:
                 self._queue.task_done()
 
-    async def _write_with_retry(self, batch: list[Rejection]) -> None:
+    async def _write_with_retry(self, batch: list[Rejection | OutgoingMail]) -> None:
         delay = self.retry_first
         while True:
             try:
@@ -77,9 +90,14 @@ class LinkRecorder:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
 
-    def _write(self, batch: list[Rejection]) -> None:
+    def _write(self, batch: list[Rejection | OutgoingMail]) -> None:
+        mails = [item for item in batch if isinstance(item, OutgoingMail)]
+        if mails and self.contacts is not None:
+            self.contacts(mails)
         issued: list[IssuedLink] = []
         for rejection in batch:
+            if isinstance(rejection, OutgoingMail):
+                continue
             self.ledger.record_rejection(
                 rejection.company, rejection.message_id, rejection.queue_id, rejection.action
             )

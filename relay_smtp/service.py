@@ -26,6 +26,7 @@ from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
 from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.metrics import metrics, reply_class
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
+from relay_smtp.recontact import observed_mail
 from relay_smtp.recorder import LinkRecorder, Rejection
 from relay_smtp.smtp.delivery import CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
@@ -69,12 +70,21 @@ class PipelineProcessor:
         self._log_verdict(message.queue_id, outcome)
         sent = await self.sender.send(message, outcome)
         self._count(outcome, sent, added)
-        self._record(message.queue_id, outcome, sent)
+        self._record(message.queue_id, outcome, sent, message)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
 
-    def _record(self, queue_id: str, outcome: Outcome, sent: Sent) -> None:
+    def _record(self, queue_id: str, outcome: Outcome, sent: Sent, message: Message) -> None:
         """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
-        if self.recorder is None or outcome.company is None:
+        if self.recorder is None:
+            return
+        try:  # for the re-application rate (see recontact.py); never at the cost of the reply
+            accepted = [r for copy in sent.accepted for r in copy.recipients]
+            mail = observed_mail(message.data, message.mail_from, accepted, outcome, self.recorder.clock())
+            if mail is not None:
+                self.recorder.record(mail)
+        except Exception:
+            log.exception("could not note a relayed message for the re-application rate")
+        if outcome.company is None:
             return
         if outcome.action not in ("injected", "audited") or (
             outcome.action == "injected" and not sent.accepted

@@ -25,14 +25,17 @@ from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
+from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.kpi_purge import purge_kpi_data
+from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.store.outbox import Outbox
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
+from relay_smtp.web.talent_pool import deliver_pending
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ class WebSide:
             upgrade=store.startswith("sqlite"),
         )
         self.outbox = Outbox(self.ledger, outbox_policy(self.settings.agency))
-        self.recorder = LinkRecorder(self.ledger, self.links)
+        contacts = ContactWriter(self.ledger.engine, self.links, self.settings.companies, self.settings.kpi)
+        self.recorder = LinkRecorder(self.ledger, self.links, contacts=contacts)
         self.recorder.start()
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
         self._add_metrics_route(app)
@@ -213,7 +217,19 @@ class WebSide:
                     await asyncio.to_thread(self.outbox.purge_expired_records)
             except Exception:
                 log.exception("purging personal data failed; will try again")
+            await self._talent_pool_housekeeping()
             await asyncio.sleep(PURGE_INTERVAL)
+
+    async def _talent_pool_housekeeping(self) -> None:
+        """Talent-pool entries and KPI rejections past their retention go; failed ATS webhooks are retried."""
+        assert self.ledger is not None
+        engine = self.ledger.engine
+        try:
+            await asyncio.to_thread(purge_kpi_data, engine, self.settings, utcnow())
+            companies = web_config(self.settings).companies
+            await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
+        except Exception:
+            log.exception("talent pool housekeeping failed; will try again")
 
 
 def _is_loopback(host: str) -> bool:

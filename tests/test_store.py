@@ -157,9 +157,8 @@ def test_upgrade_is_versioned_and_idempotent(url: str) -> None:
         with pytest.raises(SchemaOutOfDate):
             Ledger.open(url)
         applied = upgrade(engine)
-        latest = db.latest_version()
-        assert [line.split(":")[0] for line in applied] == [str(v) for v in range(1, latest + 1)]
-        assert latest >= 2 and current_version(engine) == latest
+        assert [line.split(":")[0] for line in applied] == [str(m[0]) for m in sorted(db.MIGRATIONS)]
+        assert current_version(engine) == db.latest_version()
         assert upgrade(engine) == []
         Ledger.open(url).close()  # a current schema needs no upgrade
     finally:
@@ -198,7 +197,7 @@ def test_relays_starting_together_upgrade_once(url: str) -> None:
     try:
         with ThreadPoolExecutor(len(engines)) as pool:
             results = list(pool.map(start, engines))
-        assert sorted(len(r) for r in results) == [0, 0, 0, db.latest_version()]
+        assert sorted(len(r) for r in results) == [0, 0, 0, len(db.MIGRATIONS)]
         assert current_version(engines[0]) == db.latest_version()
     finally:
         for engine in engines:

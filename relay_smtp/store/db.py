@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from relay_smtp.store import models, outbox, records
+from relay_smtp.store import kpi_tables, models, outbox, records
 from relay_smtp.store.models import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,10 @@ def _create_handoff_tables(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection, tables=[*outbox.TABLES, *records.TABLES])
 
 
+def _create_kpi_tables(connection: Connection) -> None:
+    SQLModel.metadata.create_all(connection, tables=list(kpi_tables.TABLES))
+
+
 #: (version, description, step).  Append only; never edit a released step.  Version 1 builds the tables
 #: from models.py as they are; the first change to a table must come with a step that alters it (and
 #: version 1 then frozen to the old definition), or databases made by version 1 would miss the change.
@@ -164,6 +168,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create_initial_schema,
     ),
     (2, "agency hand-offs: outbox and provision records", _create_handoff_tables),
+    (3, "company KPIs: satisfaction counts, re-application, talent pool", _create_kpi_tables),
 ]
 
 

@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from relay_smtp.store.records import ProvisionRecord, records_for_email
-from relay_smtp.web.admin import _csv_response, admin_guard
+from relay_smtp.web.admin import admin_guard
+from relay_smtp.web.admin_csv import csv_response
 from relay_smtp.web.agency_api import handoff_outbox
 from relay_smtp.web.api import _refuse_cross_site
 from relay_smtp.web.context import WebContext
@@ -59,7 +60,15 @@ def record_rows(records: list[ProvisionRecord]) -> list[list[object]]:
 
 
 def agency_admin_routes(ctx: WebContext) -> APIRouter:
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_guard(ctx))])
+    guard = admin_guard(ctx)
+
+    async def operator(request: Request) -> None:
+        # Hand-offs and provision records span every company and hold personal data: operators only
+        # (a company's HR user gets 404, as for another company's pages).
+        if not (await guard(request)).operator:
+            raise HTTPException(404, "not found")
+
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(operator)])
     outbox = handoff_outbox(ctx)
 
     @router.get("/admin/handoffs.csv")
@@ -82,7 +91,7 @@ def agency_admin_routes(ctx: WebContext) -> APIRouter:
             ]
             for e in entries
         )
-        return _csv_response("career-relay-handoffs.csv", header, rows)
+        return csv_response("career-relay-handoffs.csv", header, rows)
 
     @router.post("/admin/records")
     async def records(request: Request) -> Response:
@@ -92,6 +101,6 @@ def agency_admin_routes(ctx: WebContext) -> APIRouter:
         if not email or "@" not in email or len(email) > 254:
             raise HTTPException(422, "email: an e-mail address is required")
         found = await run_in_threadpool(records_for_email, ctx.ledger.engine, email)
-        return _csv_response("career-relay-provision-records.csv", RECORD_COLUMNS, record_rows(found))
+        return csv_response("career-relay-provision-records.csv", RECORD_COLUMNS, record_rows(found))
 
     return router

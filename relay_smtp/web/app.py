@@ -28,6 +28,7 @@ from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
 from relay_smtp.web.pages import page_locales
+from relay_smtp.web.satisfaction import satisfaction_routes
 from relay_smtp.web.settings import CompanyPage, WebConfig
 from relay_smtp.web.withdraw import withdraw_routes
 
@@ -62,6 +63,7 @@ def create_app(
     app.include_router(withdraw_routes(ctx))
     app.include_router(agency_api_routes(ctx))
     app.include_router(agency_admin_routes(ctx))
+    app.include_router(satisfaction_routes(ctx))
     _add_basics(app, ctx)
     _add_error_pages(app, ctx)
     _warn_about_missing_settings(config)

@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from relay_smtp.links import ExpiredToken, LinkClaims, LinkError, _decode_claims
 from relay_smtp.store.ledger import Profile, UnknownRegistration
-from relay_smtp.web import csrf
+from relay_smtp.web import csrf, talent_pool
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.forms import JOB_TYPES, RegistrationInput, read_form, validate
 from relay_smtp.web.pages import page_locales
@@ -99,7 +99,10 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
         name = ctx.config.company_name(outcome.company)
-        return ctx.pages.page("confirmed", locale, company_name=name)
+        response = ctx.pages.page("confirmed", locale, company_name=name)
+        if not outcome.duplicate:  # the talent pool's entry, if any, is delivered after the response
+            response.background = await talent_pool.confirmed(ctx, outcome.registration_id)
+        return response
 
     return router
 
@@ -214,6 +217,7 @@ def _form_page(
         company_name=ctx.config.company_name(claims.company),
         action=f"/r/{token}/register?lang={locale}",
         switch_url=f"/r/{token}/register?lang={other}",
+        satisfaction_action=f"/r/{token}/satisfaction?lang={locale}",
         csrf_field=csrf.FIELD_NAME,
         csrf_value=form_token.field,
         values=values,
@@ -276,6 +280,7 @@ async def _store_registration(
         confirm_ttl=ctx.config.confirm_ttl,
     )
     outcome = await run_in_threadpool(register)
+    await talent_pool.opt_in(ctx, claims.company, outcome.registration_id, values)
     log.info(
         "hosted registration company=%s id=%s awaiting confirmation", outcome.company, outcome.registration_id
     )

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from relay_smtp.store import talent_pool
 from relay_smtp.store.withdrawal import withdraw_registration
 from relay_smtp.web.candidate import _limited
 from relay_smtp.web.context import WebContext
@@ -54,8 +55,8 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
             public_id,
             recipient=ctx.config.partner_name or "partner agency",
             keep_years=ctx.config.provision_record_years,
-            # Hook: further personal data about the candidate (e.g. a talent pool) is removed by
-            # passing steps here: also=(step, ...), each run inside the withdrawal's transaction.
+            # The talent pool entry (the company's own opt-in) goes in the same transaction.
+            also=(talent_pool.withdraw_step,),
         )
         done = await run_in_threadpool(work)
         if done is None:
