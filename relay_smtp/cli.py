@@ -228,7 +228,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             is_recruiting=recruiting or not config.companies,
             company_domains=company.domains if company else (),
         )
-        verdict = classify(raw, config.rules, sender, envelope.recipients)
+        verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
         results.append((name, verdict))
     if args.json:
         print(json.dumps([{"file": n, **v.to_dict()} for n, v in results], ensure_ascii=False, indent=2))

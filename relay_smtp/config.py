@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -146,6 +147,11 @@ class Company:
     mode: CompanyMode = "audit"
     recruiting_senders: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    # The company's own classifier phrases (pattern, weight) and exclusions (see mail/phrasebook.py).
+    rejection_phrases: tuple[tuple[str, int], ...] = ()
+    exclusions: tuple[str, ...] = ()
+    ats_token: str | None = None  # bearer token of the ATS rejection-signal API; unset: API off
+    ats_window_hours: int = 72  # default window of an ATS rejection signal
 
 
 @dataclass(frozen=True)
@@ -455,7 +461,37 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
     )
 
 
-def _company(t: _Table) -> Company:
+def _company_phrases(value: Any) -> tuple[tuple[str, int], ...]:
+    """A list of patterns (weight 4) or {pattern, weight} tables; every ``re:`` pattern compiles."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not {_toml_type(value)}")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            pattern, weight = item, 4
+        elif isinstance(item, dict) and set(item) <= {"pattern", "weight"} and "pattern" in item:
+            pattern, weight = item["pattern"], item.get("weight", 4)
+        else:
+            raise ValueError("each entry must be a string or a table {pattern, weight}")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValueError("a pattern must be a non-empty string")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight == 0:
+            raise ValueError(f"{pattern!r}: weight must be a non-zero integer")
+        out.append((_pattern(pattern), weight))
+    return tuple(out)
+
+
+def _pattern(value: Any) -> str:
+    pattern = _nonempty_string(value)
+    if pattern.startswith("re:"):
+        try:
+            re.compile(pattern[3:])
+        except re.error as exc:
+            raise ValueError(f"{pattern!r}: bad regular expression: {exc}") from None
+    return pattern
+
+
+def _company(t: _Table, env: Mapping[str, str]) -> Company:
     company = Company(
         id=t.get("id", "", _nonempty_string),
         name=t.get("name", "", _nonempty_string),
@@ -463,6 +499,10 @@ def _company(t: _Table) -> Company:
         mode=t.get("mode", "audit", _choice("enforce", "audit", "off")),
         recruiting_senders=t.get("recruiting_senders", (), _strings),
         domains=t.get("domains", (), _strings),
+        rejection_phrases=t.get("rejection_phrases", (), _company_phrases),
+        exclusions=t.get("exclusions", (), lambda v: tuple(map(_pattern, _strings(v)))),
+        ats_token=t.get("ats_token", None, _secret(env)),
+        ats_window_hours=t.get("ats_window_hours", 72, _positive_int),
     )
     for name in ("id", "name"):
         if not getattr(company, name):
@@ -524,7 +564,7 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     credits = CreditSettings(
         registrations_per_credit=credits_t.get("registrations_per_credit", 10, _positive_int)
     )
-    companies = tuple(_company(c) for c in top.tables("companies"))
+    companies = tuple(_company(c, env) for c in top.tables("companies"))
     dkim_t = top.table("dkim")
     dkim = DkimSettings(
         keys=tuple(_dkim_key(k) for k in dkim_t.tables("keys")),

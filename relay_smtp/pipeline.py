@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
@@ -38,6 +38,7 @@ from relay_smtp.mail.mime import (
     set_content_type_param_edit,
     set_header_edit,
 )
+from relay_smtp.mail.phrasebook import company_phrases
 from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer, has_marker
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body
 
@@ -105,6 +106,19 @@ class PipelineConfig:
     signer: DkimSigner | None = None
     sign_all_domains: tuple[str, ...] = ()
     self_check: bool = False
+    # Rules with a company's own phrases and exclusions, by company id; built once, here.
+    company_rules: Mapping[str, ClassifierRules] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        own = {
+            c.id: self.rules.with_phrases(company_phrases(c.rejection_phrases, c.exclusions))
+            for c in self.companies
+            if c.rejection_phrases or c.exclusions
+        }
+        object.__setattr__(self, "company_rules", own)
+
+    def rules_for(self, company: Company | None) -> ClassifierRules:
+        return self.company_rules.get(company.id, self.rules) if company else self.rules
 
 
 def _unchanged(
@@ -334,7 +348,7 @@ def _decide(
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
-    verdict = classify(raw, config.rules, sender, envelope.recipients)
+    verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
     if company is None:

@@ -6,6 +6,7 @@ import base64
 import csv
 import importlib.util
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -552,3 +553,82 @@ def test_real_world_corpus_never_raises_and_holds_no_rejection(corpus: list[Path
         verdict = run(path.read_bytes())
         assert verdict.reasons[0].where != "message", (path, reasons(verdict))
         assert verdict.label == "other", (path, reasons(verdict))
+
+
+# --- phrase tables as data, and a company's own phrases ------------------------------------------
+
+
+def test_default_phrases_come_from_the_data_files() -> None:
+    from relay_smtp.mail.phrasebook import load_phrasebook
+
+    ja, en = load_phrasebook("ja"), load_phrasebook("en")
+    assert RULES.body_phrases == ja.body + en.body
+    assert RULES.subject_phrases == ja.subject + en.subject
+    assert {p.source for p in RULES.body_phrases} == {"ja", "en"}
+    assert any(p.pattern == "regret to inform" for p in en.body)
+
+
+def test_a_broken_phrase_file_is_refused_with_its_name() -> None:
+    from relay_smtp.mail.phrasebook import parse_phrasebook
+
+    with pytest.raises(ValueError, match=re.escape("x.toml: body[0].weight")):
+        parse_phrasebook('[[body]]\npattern = "a"\nweight = 0\n', "x.toml")
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_phrasebook('[[bodies]]\npattern = "a"\n', "x.toml")
+
+
+def test_company_phrases_and_exclusions_change_only_that_companys_verdicts(tmp_path: Path) -> None:
+    from relay_smtp.config import load_settings
+    from relay_smtp.pipeline import Envelope, PipelineConfig, process
+
+    config_file = tmp_path / "relay.toml"
+    config_file.write_text(
+        """
+[[companies]]
+id = "own"
+name = "Own"
+mode = "audit"
+recruiting_senders = ["@own.example"]
+rejection_phrases = ["re:we will not be extending an? (?:interview|offer)"]
+exclusions = ["partner programme"]
+
+[[companies]]
+id = "plain"
+name = "Plain"
+mode = "audit"
+recruiting_senders = ["@plain.example"]
+""",
+        encoding="utf-8",
+    )
+    settings = load_settings(config_file, {})
+    config = PipelineConfig(companies=settings.companies)
+
+    def run(sender: str, body: str) -> str:
+        raw = (
+            f"From: {sender}\r\nTo: cand@example.net\r\nSubject: Your application\r\n\r\n{body}\r\n"
+        ).encode()
+        outcome = process(raw, Envelope(sender, ("cand@example.net",)), config)
+        return outcome.action
+
+    own_words = "Thank you for applying for the analyst position. We will not be extending an interview."
+    assert run("hr@own.example", own_words) == "audited"
+    assert run("hr@plain.example", own_words) == "passed"
+    excluded = (
+        "Unfortunately we regret to inform you that your application to our partner programme "
+        "for the analyst position was not successful."
+    )
+    assert run("hr@plain.example", excluded) == "audited"
+    assert run("hr@own.example", excluded) == "passed"
+
+
+def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> None:
+    from relay_smtp.config import ConfigError, load_settings
+
+    config_file = tmp_path / "relay.toml"
+    config_file.write_text(
+        '[[companies]]\nid = "a"\nname = "A"\nrejection_phrases = [{ pattern = "re:(open", weight = 3 }]\n',
+        encoding="utf-8",
+    )
+    expected = re.escape("companies[0].rejection_phrases: 're:(open': bad regular")
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(config_file, {})
