@@ -37,6 +37,7 @@ import lxml.etree
 import lxml.html
 
 from relay_smtp.mail.phrasebook import Phrase, default_tables
+from relay_smtp.mail.structure import OUTCOME_MIN_WEIGHT, SHAPE_FULL, SHAPE_PLAIN, find_shape, in_wish
 
 try:  # the regex parser, to find literals for a fast pre-check (private; optional)
     _SRE_PARSER: Any = importlib.import_module("re._parser")
@@ -654,7 +655,9 @@ def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str,
         start, end = match.span()
         if not phrase.check_context:
             return match.group(), ""
-        if phrase.weight < 0 and _negated(compiled, text, start, end):
+        if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
+            ignored = (match.group(), "in a wish for the reader's future")
+        elif phrase.weight < 0 and _negated(compiled, text, start, end):
             ignored = (match.group(), "negated")
         elif phrase.weight > 0 and _conditional(compiled, text, start, end):
             ignored = (match.group(), "conditional")
@@ -757,6 +760,23 @@ def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signa
     return None
 
 
+def _shape(signals: list[Signal], body: _Forms, locale: Locale) -> list[Signal]:
+    """The structure signal (see mail/structure.py): thanks -> outcome -> wish, or thanks ->
+    outcome with nothing asked; never when a "something else" phrase counted in the body."""
+    if any(s.weight < 0 for s in signals if s.where == "body"):
+        return []
+    outcomes = [s.matched for s in signals if s.where == "body" and s.weight >= OUTCOME_MIN_WEIGHT]
+    japanese = locale == "ja"
+    shape = find_shape(body.ja if japanese else body.en, outcomes, japanese)
+    if shape is None:
+        return []
+    if shape.wish:
+        seen = f"{shape.thanks} → {shape.outcome} → {shape.wish}"
+        return [Signal("structure", "thanks → outcome → wish", SHAPE_FULL, seen)]
+    seen = f"{shape.thanks} → {shape.outcome}"
+    return [Signal("structure", "thanks → outcome, nothing asked", SHAPE_PLAIN, seen)]
+
+
 def _classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]) -> Verdict:
     msg = email.message_from_bytes(raw, policy=compat32)
     content = _read(msg, rules.placeholder)
@@ -773,6 +793,7 @@ def _classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Se
     subject, body = _Forms.of(content.subject), _Forms.of(content.text)
     signals = _weigh("subject", rules._subject, subject, ignore)
     signals += _weigh("body", rules._body, body)
+    signals += _shape(signals, body, locale)
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"
     if not signals:

@@ -14,12 +14,14 @@ import functools
 import importlib.resources
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Language = Literal["ja", "en"]
 LANGUAGES: tuple[Language, ...] = ("ja", "en")
 
+#: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py).
+STRUCTURE_KEYS = ("thanks", "wish", "future")
 #: Weight of a company's own rejection phrase given as a plain string: a rejection by itself.
 COMPANY_PHRASE_WEIGHT = 4
 #: Weight of a company's exclusion: stronger than any rejection wording, so the mail is never a rejection.
@@ -55,6 +57,7 @@ class Phrasebook:
     subject: tuple[Phrase, ...]
     body: tuple[Phrase, ...]
     context: tuple[str, ...]
+    structure: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # thanks, wish, future
 
 
 def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
@@ -78,17 +81,23 @@ def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
 def parse_phrasebook(text: str, name: str) -> Phrasebook:
     """A phrasebook from the TOML text of one data file (``name`` for error messages)."""
     data = tomllib.loads(text)
-    unknown = set(data) - {"subject", "body", "context"}
+    unknown = set(data) - {"subject", "body", "context", "structure"}
     if unknown:
         raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
     context = data.get("context", {}).get("patterns", [])
     if not isinstance(context, list) or not all(isinstance(p, str) and p for p in context):
         raise ValueError(f"{name}: context.patterns must be a list of strings")
+    structure = data.get("structure", {})
+    if set(structure) - set(STRUCTURE_KEYS) or not all(
+        isinstance(v, list) and all(isinstance(p, str) and p for p in v) for v in structure.values()
+    ):
+        raise ValueError(f"{name}: structure takes lists of strings: {', '.join(STRUCTURE_KEYS)}")
     source = name.removesuffix(".toml")
     return Phrasebook(
         _phrases(data.get("subject", []), f"{name}: subject", source),
         _phrases(data.get("body", []), f"{name}: body", source),
         tuple(context),
+        {key: tuple(structure.get(key, ())) for key in STRUCTURE_KEYS},
     )
 
 

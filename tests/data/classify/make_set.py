@@ -27,6 +27,7 @@ SOURCES = (
     "source_round2.txt",
     "source_round3.txt",
     "source_round4.txt",
+    "source_round5.txt",
 )
 
 # MIME charset name -> Python codecs to try in order (the first that encodes the text wins).
