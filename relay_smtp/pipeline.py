@@ -20,6 +20,7 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
+from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.config import Company
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
@@ -343,12 +344,24 @@ class _Decision:
 
 
 def _decide(
-    raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
+    raw: bytes,
+    root: MimePart,
+    envelope: Envelope,
+    config: PipelineConfig,
+    header_from: str,
+    force: bool,
+    ats: AtsSignals,
 ) -> _Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
     verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
+    if company is not None:  # the ATS's word (looked up by the edge, passed in as data)
+        decided = apply_signal(verdict, company.id, recruiting, envelope.recipients, company.domains, ats)
+        verdict = decided.verdict
+        if decided.conflict:
+            reason = "ats-signal conflict: the text reads as an offer or interview; not a rejection"
+            return _unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
     if company is None:
@@ -395,20 +408,35 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
 
 
-def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+def run(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original.
+    ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     root = parse_mime(raw)
     header_from = from_address(raw, root)
-    decision = _decide(raw, root, envelope, config, header_from, force)
+    decision = _decide(raw, root, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
     return _inject(raw, root, envelope, config, decision)
 
 
-def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+def process(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
     """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
     try:
-        return run(raw, envelope, config, force=force)
+        return run(raw, envelope, config, force=force, ats=ats)
     except Exception:
         log.exception("pipeline failed; forwarding the original message unchanged")
         return _unchanged(raw, envelope, "failed", "internal error; original forwarded")

@@ -27,7 +27,9 @@ from relay_smtp.metrics import CallbackGauges, render
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.audit import AuditStore
+from relay_smtp.store.ledger import Ledger, utcnow
+from relay_smtp.store.signals import AtsLookup, SignalStore
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
@@ -56,6 +58,8 @@ class WebSide:
         self.primary = primary
         self.ledger: Ledger | None = None
         self.recorder: LinkRecorder | None = None
+        self.signals: SignalStore | None = None
+        self.ats_lookup: AtsLookup | None = None
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -76,6 +80,9 @@ class WebSide:
         )
         self.recorder = LinkRecorder(self.ledger, self.links)
         self.recorder.start()
+        self.signals = SignalStore(self.ledger.engine, utcnow)
+        signals, hasher = self.signals, self.links.recipient_hash
+        self.ats_lookup = lambda companies, recipients: signals.lookup(companies, recipients, hasher)
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
         self._add_metrics_route(app)
         listen = self.settings.web.listen
@@ -179,6 +186,9 @@ class WebSide:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
                     log.info("purged personal data of %d registrations past retention", removed)
+                if self.signals is not None:
+                    await asyncio.to_thread(self.signals.purge_expired)
+                    await asyncio.to_thread(AuditStore(self.ledger.engine, utcnow).purge)
             except Exception:
                 log.exception("purging personal data failed; will try again")
             await asyncio.sleep(PURGE_INTERVAL)

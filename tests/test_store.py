@@ -147,8 +147,8 @@ def test_upgrade_is_versioned_and_idempotent(url: str) -> None:
         with pytest.raises(SchemaOutOfDate):
             Ledger.open(url)
         applied = upgrade(engine)
-        assert [line.split(":")[0] for line in applied] == ["1"]
-        assert current_version(engine) == db.latest_version() == 1
+        assert [line.split(":")[0] for line in applied] == [str(v) for v, _, _ in db.MIGRATIONS]
+        assert current_version(engine) == db.latest_version()
         assert upgrade(engine) == []
         Ledger.open(url).close()  # a current schema needs no upgrade
     finally:
@@ -160,16 +160,17 @@ def test_upgrade_applies_only_the_missing_migrations(url: str, monkeypatch: pyte
     try:
         upgrade(engine)
         ran: list[int] = []
+        later = db.latest_version() + 1
 
-        def step_two(connection: Connection) -> None:
-            ran.append(2)
+        def step_later(connection: Connection) -> None:
+            ran.append(later)
             connection.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY)"))
 
-        monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, "extra table", step_two)])
-        assert upgrade(engine) == ["2: extra table"]
+        monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (later, "extra table", step_later)])
+        assert upgrade(engine) == [f"{later}: extra table"]
         assert upgrade(engine) == []
-        assert ran == [2]
-        assert current_version(engine) == 2
+        assert ran == [later]
+        assert current_version(engine) == later
         assert query(engine, lambda c: c.execute(text("SELECT count(*) FROM extra")).scalar()) == 0
     finally:
         engine.dispose()
@@ -186,8 +187,8 @@ def test_relays_starting_together_upgrade_once(url: str) -> None:
     try:
         with ThreadPoolExecutor(len(engines)) as pool:
             results = list(pool.map(start, engines))
-        assert sorted(len(r) for r in results) == [0, 0, 0, 1]
-        assert current_version(engines[0]) == 1
+        assert sorted(len(r) for r in results) == [0, 0, 0, len(db.MIGRATIONS)]
+        assert current_version(engines[0]) == db.latest_version()
     finally:
         for engine in engines:
             engine.dispose()

@@ -621,7 +621,11 @@ def test_typed_input_is_escaped_when_the_form_comes_back(relay: Relay) -> None:
 
 def test_openapi_documents_the_api_only(relay: Relay) -> None:
     schema = relay.client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/v1/registrations", "/api/v1/companies/{company}/redeem"}
+    assert set(schema["paths"]) == {
+        "/api/v1/registrations",
+        "/api/v1/companies/{company}/redeem",
+        "/api/v1/companies/{company}/rejections",
+    }
     assert relay.client.get("/docs").status_code == 200
 
 

@@ -149,6 +149,13 @@ def _create_initial_schema(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection, tables=list(models.TABLES))
 
 
+def _create_ats_signals_and_audited_verdicts(connection: Connection) -> None:
+    # Imported here: those modules import this one for their transactions.
+    from relay_smtp.store import audit, signals
+
+    SQLModel.metadata.create_all(connection, tables=[*signals.TABLES, *audit.TABLES])
+
+
 #: (version, description, step).  Append only; never edit a released step.  Version 1 builds the tables
 #: from models.py as they are; the first change to a table must come with a step that alters it (and
 #: version 1 then frozen to the old definition), or databases made by version 1 would miss the change.
@@ -158,6 +165,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "initial schema: rejections, links, clicks, registrations, profiles, ledger, counters",
         _create_initial_schema,
     ),
+    (4, "ats_signals and audited_verdicts (issue 16)", _create_ats_signals_and_audited_verdicts),
 ]
 
 

@@ -22,6 +22,7 @@ from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.admin import admin_routes
 from relay_smtp.web.api import api_routes
+from relay_smtp.web.ats_api import ats_routes
 from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
@@ -55,6 +56,7 @@ def create_app(
     app.add_middleware(WebGuard, https=ctx.https)
     app.include_router(candidate_routes(ctx))
     app.include_router(api_routes(ctx))
+    app.include_router(ats_routes(ctx))
     app.include_router(admin_routes(ctx))
     _add_basics(app, ctx)
     _add_error_pages(app, ctx)

@@ -79,6 +79,14 @@ class CompanyPage:
 
 
 @dataclass(frozen=True)
+class AtsAccess:
+    """A company's ATS rejection-signal API: its bearer token and default window (web/ats_api.py)."""
+
+    token: str
+    window_hours: int = 72
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """Settings of the candidate pages, the agency webhook and the admin page.
 
@@ -125,6 +133,8 @@ class WebConfig:
     #: behind one address must share it).
     form_secret: str | None = None
     form_max_age_seconds: int = 12 * 3600
+    #: Companies whose ATS may announce rejections, by company id.
+    ats: Mapping[str, AtsAccess] = field(default_factory=dict)
     #: Directory of the web templates; by default the repository's ``templates/web``.
     templates_dir: Path | None = None
 
@@ -170,4 +180,5 @@ def web_config(settings: Settings) -> WebConfig:
         register_rate_per_minute=web.register_rate_per_minute,
         confirm_ttl=timedelta(hours=web.confirm_ttl_hours),
         form_secret=web.form_secret,
+        ats={c.id: AtsAccess(c.ats_token, c.ats_window_hours) for c in settings.companies if c.ats_token},
     )
