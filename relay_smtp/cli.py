@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
+from relay_smtp.audit_report import parse_since, render_json, render_text
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
@@ -34,6 +35,7 @@ from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
+from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
@@ -294,6 +296,20 @@ def _redeem(ledger: Ledger, company: str | None, reason: str) -> int:
     return EXIT_OK
 
 
+@with_ledger
+def cmd_audit(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> int:
+    """The verdicts of audit mode for one company, for a person to confirm (see audit_report.py)."""
+    now = datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        print(f"relay-smtp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    rows = AuditStore(ledger.engine, lambda: now).since(args.company, since)
+    print(render_json(rows) if args.json else render_text(args.company, since, rows))
+    return EXIT_OK
+
+
 def cmd_dkim_keygen(args: argparse.Namespace) -> int:
     if args.algorithm == "rsa" and args.bits < 2048:
         print("relay-smtp: --bits: RSA keys must have at least 2048 bits", file=sys.stderr)
@@ -377,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     redeem.add_argument("--company", required=True)
     redeem.add_argument("--reason", default="hire introduced by the partner agency")
     redeem.set_defaults(func=cmd_credits)
+
+    audit = sub.add_parser("audit", help="audited verdicts of a company: subject, score, reasons")
+    config_option(audit)
+    audit.add_argument("--company", required=True)
+    audit.add_argument("--since", default="7d", help="7d, 24h, 90m or an ISO date (default 7d)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")
