@@ -33,6 +33,7 @@ SOURCES = (
     "source_round3.txt",
     "source_round4.txt",
     "source_round5.txt",
+    "source_round6.txt",
 )
 
 # MIME charset name -> Python codecs to try in order (the first that encodes the text wins).
