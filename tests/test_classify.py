@@ -632,3 +632,27 @@ def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> No
     expected = re.escape("companies[0].rejection_phrases: 're:(open': bad regular")
     with pytest.raises(ConfigError, match=expected):
         load_settings(config_file, {})
+
+
+# --- the held-out set (written without reading the rules; never tuned on) ---------------------------
+
+HELDOUT = DATA / "heldout"
+
+
+def test_heldout_set_files_match_their_sources() -> None:
+    make_set = _load(DATA / "make_set.py", "_classify_make_set_heldout")
+    sources = [HELDOUT / f"source_heldout_{language}.txt" for language in ("ja", "en")]
+    for name, data in make_set.generate(sources).items():
+        assert (HELDOUT / name).read_bytes() == data, f"{name} is stale: rebuild it with make_set.py --out"
+
+
+def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    with (HELDOUT / "labels.tsv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for language in ("ja", "en"):
+        mine = [r for r in rows if r["language"] == language]
+        assert len(mine) >= 150
+        assert sum(r["label"] == "other" for r in mine) >= len(mine) // 3
+    report.main(["--set", "heldout"])  # its figures are the measure; see docs/classifier.md
+    out = capsys.readouterr().out
+    assert "== held-out set" in out and "== tuning set" not in out
