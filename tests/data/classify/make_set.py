@@ -34,6 +34,8 @@ SOURCES = (
     "source_round4.txt",
     "source_round5.txt",
     "source_round6.txt",
+    "source_round7_ja.txt",
+    "source_round7_en.txt",
 )
 
 # MIME charset name -> Python codecs to try in order (the first that encodes the text wins).
