@@ -737,3 +737,17 @@ def test_a_topic_word_in_a_job_title_is_the_job_not_the_topic() -> None:
     verdict = run(mail(body, "Loan Officer application"))
     assert verdict.label == "rejection", reasons(verdict)
     assert run(mail("We regret that your loan application was not approved.\n", "Your loan")).label == "other"
+
+
+def test_job_context_gate_second_way_an_application_and_no_other_kind() -> None:
+    """A recruiting sender's "your application" passes the gate when no other kind of application
+    (a loan, a flat, a scholarship ...) is named; the explanation says which way it passed."""
+    body = "Hi Ana,\n\nThanks for applying. We have gone with another applicant whose experience is closer.\n"
+    verdict = run(mail(body, "Update"))
+    assert verdict.label == "rejection", reasons(verdict)
+    assert verdict.reasons[-1].note == "job context: an application, no other kind named"
+    flat = body.replace("applying", "applying for the flat on Mill Lane")
+    assert run(mail(flat, "Update")).label == "other"
+    ja = "木村様\n\nご応募ありがとうございました。今回は見送らせていただきます。\n"
+    assert run(mail(ja, "ご連絡")).label == "rejection"
+    assert run(mail(ja.replace("ご応募", "奨学金へのご応募"), "ご連絡")).label == "other"

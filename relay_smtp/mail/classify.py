@@ -115,6 +115,8 @@ _DEFAULTS = default_tables()
 DEFAULT_SUBJECT_PHRASES: tuple[Phrase, ...] = _DEFAULTS.subject
 DEFAULT_BODY_PHRASES: tuple[Phrase, ...] = _DEFAULTS.body
 DEFAULT_JOB_CONTEXT: tuple[str, ...] = _DEFAULTS.context
+DEFAULT_APPLICATION_CONTEXT: tuple[str, ...] = _DEFAULTS.application
+DEFAULT_OTHER_KINDS: tuple[str, ...] = _DEFAULTS.other_kinds
 
 
 # --- normalisation ----------------------------------------------------------------------------
@@ -351,9 +353,14 @@ class ClassifierRules:
     subject_phrases: tuple[Phrase, ...] = DEFAULT_SUBJECT_PHRASES
     body_phrases: tuple[Phrase, ...] = DEFAULT_BODY_PHRASES
     job_context: tuple[str, ...] = DEFAULT_JOB_CONTEXT  # empty: no context needed
+    # The gate's second way: an application is named and no other kind of application is.
+    application_context: tuple[str, ...] = DEFAULT_APPLICATION_CONTEXT
+    other_kinds: tuple[str, ...] = DEFAULT_OTHER_KINDS
     _subject: _PhraseSet = field(init=False, repr=False, compare=False)
     _body: _PhraseSet = field(init=False, repr=False, compare=False)
     _context: _PhraseSet = field(init=False, repr=False, compare=False)
+    _application: _PhraseSet = field(init=False, repr=False, compare=False)
+    _other_kinds: _PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.header_name.strip():
@@ -362,6 +369,12 @@ class ClassifierRules:
         object.__setattr__(self, "_body", _PhraseSet.build(self.body_phrases))
         context = tuple(Phrase(p, 0, check_context=False) for p in self.job_context)
         object.__setattr__(self, "_context", _PhraseSet.build(context))
+        for name, patterns in (
+            ("_application", self.application_context),
+            ("_other_kinds", self.other_kinds),
+        ):
+            topic = tuple(Phrase(p, 0, check_context=False) for p in patterns)
+            object.__setattr__(self, name, _PhraseSet.build(topic))
 
     def with_phrases(self, added: tuple[Phrase, ...]) -> ClassifierRules:
         """These rules plus a company's own phrases (weighed in the subject and the body)."""
@@ -754,9 +767,20 @@ def _all_internal(recipients: Sequence[str], domains: tuple[str, ...]) -> bool:
 
 
 def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signal | None:
+    """The job word that lets a rejection through the gate; or else an application that is not
+    named as any other kind (a loan, a flat, a scholarship ...): a recruiting sender's mail about
+    "your application" (ご応募) with no other kind in sight is about a job."""
     for where, forms in (("subject", subject), ("body", body)):
         for found in _weigh(where, rules._context, forms):
             return Signal(where, found.pattern, 0, found.matched, "job context")
+    sides = (("subject", subject), ("body", body))
+    if not rules.application_context or any(_weigh(w, rules._other_kinds, f) for w, f in sides):
+        return None
+    for where, forms in sides:
+        for found in _weigh(where, rules._application, forms):
+            return Signal(
+                where, found.pattern, 0, found.matched, "job context: an application, no other kind named"
+            )
     return None
 
 

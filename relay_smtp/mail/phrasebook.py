@@ -22,6 +22,8 @@ LANGUAGES: tuple[Language, ...] = ("ja", "en")
 
 #: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py).
 STRUCTURE_KEYS = ("thanks", "wish", "future")
+#: The lists of the [context] table: job words; application words; other kinds of application.
+CONTEXT_KEYS = ("patterns", "application", "other_kinds")
 #: Weight of a company's own rejection phrase given as a plain string: a rejection by itself.
 COMPANY_PHRASE_WEIGHT = 4
 #: Weight of a company's exclusion: stronger than any rejection wording, so the mail is never a rejection.
@@ -52,12 +54,19 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Phrasebook:
-    """One language's tables: subject phrases, body phrases and the job-context words."""
+    """One language's tables: subject phrases, body phrases and the job-context words.
+
+    ``application`` and ``other_kinds`` are the second way to pass the job-context gate: a mail
+    that names an application (応募, "your application") and no other kind of application (a
+    loan, a flat, a scholarship, a stall ...) is taken to be about a job; see ``[context]``.
+    """
 
     subject: tuple[Phrase, ...]
     body: tuple[Phrase, ...]
     context: tuple[str, ...]
     structure: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # thanks, wish, future
+    application: tuple[str, ...] = ()
+    other_kinds: tuple[str, ...] = ()
 
 
 def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
@@ -84,9 +93,13 @@ def parse_phrasebook(text: str, name: str) -> Phrasebook:
     unknown = set(data) - {"subject", "body", "context", "structure"}
     if unknown:
         raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
-    context = data.get("context", {}).get("patterns", [])
-    if not isinstance(context, list) or not all(isinstance(p, str) and p for p in context):
-        raise ValueError(f"{name}: context.patterns must be a list of strings")
+    context_table = data.get("context", {})
+    if set(context_table) - set(CONTEXT_KEYS):
+        raise ValueError(f"{name}: context takes lists of strings: {', '.join(CONTEXT_KEYS)}")
+    lists = {key: context_table.get(key, []) for key in CONTEXT_KEYS}
+    for key, value in lists.items():
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise ValueError(f"{name}: context.{key} must be a list of strings")
     structure = data.get("structure", {})
     if set(structure) - set(STRUCTURE_KEYS) or not all(
         isinstance(v, list) and all(isinstance(p, str) and p for p in v) for v in structure.values()
@@ -96,8 +109,10 @@ def parse_phrasebook(text: str, name: str) -> Phrasebook:
     return Phrasebook(
         _phrases(data.get("subject", []), f"{name}: subject", source),
         _phrases(data.get("body", []), f"{name}: body", source),
-        tuple(context),
+        tuple(lists["patterns"]),
         {key: tuple(structure.get(key, ())) for key in STRUCTURE_KEYS},
+        tuple(lists["application"]),
+        tuple(lists["other_kinds"]),
     )
 
 
@@ -115,6 +130,8 @@ def default_tables() -> Phrasebook:
         tuple(p for b in books for p in b.subject),
         tuple(p for b in books for p in b.body),
         tuple(p for b in books for p in b.context),
+        application=tuple(p for b in books for p in b.application),
+        other_kinds=tuple(p for b in books for p in b.other_kinds),
     )
 
 
