@@ -634,17 +634,12 @@ def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> No
         load_settings(config_file, {})
 
 
-# --- the held-out set (written without reading the rules; never tuned on) ---------------------------
+# --- the held-out set (written without reading the rules; never tuned on; its figures are reported,
+# not asserted: they do not meet the target, see docs/classifier.md) ----------------------------------
 
 HELDOUT = DATA / "heldout"
 
 
-_NO_HELDOUT = pytest.mark.skipif(
-    not (HELDOUT / "labels.tsv").is_file(), reason="the new held-out set is being written elsewhere"
-)
-
-
-@_NO_HELDOUT
 def test_heldout_set_files_match_their_sources() -> None:
     make_set = _load(DATA / "make_set.py", "_classify_make_set_heldout")
     sources = [HELDOUT / f"source_heldout_{language}.txt" for language in ("ja", "en")]
@@ -652,7 +647,6 @@ def test_heldout_set_files_match_their_sources() -> None:
         assert (HELDOUT / name).read_bytes() == data, f"{name} is stale: rebuild it with make_set.py --out"
 
 
-@_NO_HELDOUT
 def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.CaptureFixture[str]) -> None:
     with (HELDOUT / "labels.tsv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
