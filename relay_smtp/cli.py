@@ -17,13 +17,14 @@ import secrets
 import smtplib
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
 from relay_smtp.agency import outbox_policy
+from relay_smtp.audit_report import parse_since, render_json, render_text
 from relay_smtp.config import (
     ConfigError,
     HostPort,
@@ -58,6 +59,7 @@ from relay_smtp.pipeline import (
 from relay_smtp.report import add_report_parser, cmd_report
 from relay_smtp.service import RelayService, pipeline_config
 from relay_smtp.smtp.server import normalise_line_endings
+from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.kpi_purge import purge_kpi_data
@@ -293,7 +295,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             is_recruiting=recruiting or not config.companies,
             company_domains=company.domains if company else (),
         )
-        verdict = classify(raw, config.rules, sender, envelope.recipients)
+        verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
         results.append((name, verdict))
     if args.json:
         print(json.dumps([{"file": n, **v.to_dict()} for n, v in results], ensure_ascii=False, indent=2))
@@ -374,6 +376,20 @@ def cmd_send_sample(args: argparse.Namespace, settings: Settings) -> int:
         print(f"relay-smtp: {server}: not sent: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print(f"sent from <{sent.sender}> to {', '.join(sent.recipients)}: {sent.reply}")
+    return EXIT_OK
+
+
+@with_ledger
+def cmd_audit(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> int:
+    """The verdicts of audit mode for one company, for a person to confirm (see audit_report.py)."""
+    now = datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        print(f"relay-smtp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    rows = AuditStore(ledger.engine, lambda: now).since(args.company, since)
+    print(render_json(rows) if args.json else render_text(args.company, since, rows))
     return EXIT_OK
 
 
@@ -484,6 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_agency.add_parsers(sub, config_option)
 
     add_report_parser(sub, config_option, with_ledger(cmd_report))
+
+    audit = sub.add_parser("audit", help="audited verdicts of a company: subject, score, reasons")
+    config_option(audit)
+    audit.add_argument("--company", required=True)
+    audit.add_argument("--since", default="7d", help="7d, 24h, 90m or an ISO date (default 7d)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -174,6 +175,11 @@ class Company:
     domains: tuple[str, ...] = ()
     talent_pool_webhook: str | None = None  # the company's ATS: new pool entries are POSTed there, signed
     talent_pool_webhook_secret: str | None = None
+    # The company's own classifier phrases (pattern, weight) and exclusions (see mail/phrasebook.py).
+    rejection_phrases: tuple[tuple[str, int], ...] = ()
+    exclusions: tuple[str, ...] = ()
+    ats_token: str | None = None  # bearer token of the ATS rejection-signal API; unset: API off
+    ats_window_hours: int = 72  # default window of an ATS rejection signal
 
 
 @dataclass(frozen=True)
@@ -579,6 +585,36 @@ def _talent_pool(t: _Table) -> TalentPoolSettings:
     )
 
 
+def _company_phrases(value: Any) -> tuple[tuple[str, int], ...]:
+    """A list of patterns (weight 4) or {pattern, weight} tables; every ``re:`` pattern compiles."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not {_toml_type(value)}")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            pattern, weight = item, 4
+        elif isinstance(item, dict) and set(item) <= {"pattern", "weight"} and "pattern" in item:
+            pattern, weight = item["pattern"], item.get("weight", 4)
+        else:
+            raise ValueError("each entry must be a string or a table {pattern, weight}")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValueError("a pattern must be a non-empty string")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight == 0:
+            raise ValueError(f"{pattern!r}: weight must be a non-zero integer")
+        out.append((_pattern(pattern), weight))
+    return tuple(out)
+
+
+def _pattern(value: Any) -> str:
+    pattern = _nonempty_string(value)
+    if pattern.startswith("re:"):
+        try:
+            re.compile(pattern[3:])
+        except re.error as exc:
+            raise ValueError(f"{pattern!r}: bad regular expression: {exc}") from None
+    return pattern
+
+
 def _company(t: _Table, env: Mapping[str, str]) -> Company:
     company = Company(
         id=t.get("id", "", _nonempty_string),
@@ -589,6 +625,10 @@ def _company(t: _Table, env: Mapping[str, str]) -> Company:
         domains=t.get("domains", (), _strings),
         talent_pool_webhook=t.get("talent_pool_webhook", None, _public_url),
         talent_pool_webhook_secret=t.get("talent_pool_webhook_secret", None, _secret(env)),
+        rejection_phrases=t.get("rejection_phrases", (), _company_phrases),
+        exclusions=t.get("exclusions", (), lambda v: tuple(map(_pattern, _strings(v)))),
+        ats_token=t.get("ats_token", None, _secret(env)),
+        ats_window_hours=t.get("ats_window_hours", 72, _positive_int),
     )
     if company.talent_pool_webhook and not company.talent_pool_webhook_secret:
         t.problem("talent_pool_webhook", "needs talent_pool_webhook_secret to sign what it sends")

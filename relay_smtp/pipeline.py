@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
+from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
@@ -39,6 +40,7 @@ from relay_smtp.mail.mime import (
     set_header_edit,
 )
 from relay_smtp.mail.own_block import MARKER_HEADER, OwnLinkCheck, carries_own_block
+from relay_smtp.mail.phrasebook import company_phrases
 from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer
 from relay_smtp.mail.transfer import UnsupportedPart
 
@@ -107,6 +109,19 @@ class PipelineConfig:
     self_check: bool = False
     #: Recognises our own link's token in a body (see mail/own_block); None: header and markers only.
     own_link: OwnLinkCheck | None = None
+    # Rules with a company's own phrases and exclusions, by company id; built once, here.
+    company_rules: Mapping[str, ClassifierRules] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        own = {
+            c.id: self.rules.with_phrases(company_phrases(c.rejection_phrases, c.exclusions))
+            for c in self.companies
+            if c.rejection_phrases or c.exclusions
+        }
+        object.__setattr__(self, "company_rules", own)
+
+    def rules_for(self, company: Company | None) -> ClassifierRules:
+        return self.company_rules.get(company.id, self.rules) if company else self.rules
 
 
 def _unchanged(
@@ -313,12 +328,24 @@ class _Decision:
 
 
 def _decide(
-    raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
+    raw: bytes,
+    root: MimePart,
+    envelope: Envelope,
+    config: PipelineConfig,
+    header_from: str,
+    force: bool,
+    ats: AtsSignals,
 ) -> _Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
-    verdict = classify(raw, config.rules, sender, envelope.recipients)
+    verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
+    if company is not None:  # the ATS's word (looked up by the edge, passed in as data)
+        decided = apply_signal(verdict, company.id, recruiting, envelope.recipients, company.domains, ats)
+        verdict = decided.verdict
+        if decided.conflict:
+            reason = "ats-signal conflict: the text reads as an offer or interview; not a rejection"
+            return _unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
     if company is None:
@@ -365,20 +392,35 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
 
 
-def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+def run(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original.
+    ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     root = parse_mime(raw)
     header_from = from_address(raw, root)
-    decision = _decide(raw, root, envelope, config, header_from, force)
+    decision = _decide(raw, root, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
     return _inject(raw, root, envelope, config, decision)
 
 
-def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+def process(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
     """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
     try:
-        return run(raw, envelope, config, force=force)
+        return run(raw, envelope, config, force=force, ats=ats)
     except Exception:
         log.exception("pipeline failed; forwarding the original message unchanged")
         return _unchanged(raw, envelope, "failed", "internal error; original forwarded")

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from relay_smtp.links import LinkError, LinkSigner
+from relay_smtp.mail.classify import Verdict
 from relay_smtp.recontact import OutgoingMail
+from relay_smtp.store.audit import AuditedVerdict, AuditStore, audit_subject
 from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,15 @@ class Rejection:
     queue_id: str
     action: str  # "injected" | "audited"
     links: tuple[str, ...] = ()  # tokens of the copies the next hop accepted
+    audit: AuditedVerdict | None = None  # audit mode: what `relay-smtp audit` shows (no addresses)
+
+
+def audit_of(verdict: Verdict | None, raw: bytes) -> AuditedVerdict | None:
+    """What is kept of an audited verdict: subject (addresses cut out), score and reasons."""
+    if verdict is None:
+        return None
+    reasons = tuple(str(reason) for reason in verdict.reasons)
+    return AuditedVerdict("", datetime.now(UTC), audit_subject(raw), verdict.score, reasons)
 
 
 @dataclass
@@ -111,3 +122,9 @@ class LinkRecorder:
                 issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
         if issued:
             self.ledger.record_links(issued)
+        audited = [
+            replace(r.audit, company=r.company)
+            for r in batch
+            if isinstance(r, Rejection) and r.audit is not None
+        ]
+        AuditStore(self.ledger.engine, lambda: datetime.now(UTC)).record(audited)

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from relay_smtp.ats import NO_SIGNALS, AtsSignals
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link, short_message_id
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
@@ -27,11 +28,12 @@ from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.metrics import metrics, reply_class
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
 from relay_smtp.recontact import observed_mail
-from relay_smtp.recorder import LinkRecorder, Rejection
+from relay_smtp.recorder import LinkRecorder, Rejection, audit_of
 from relay_smtp.smtp.delivery import CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
+from relay_smtp.store.signals import AtsLookup
 from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
@@ -55,23 +57,37 @@ class PipelineProcessor:
         self.config = config
         self.sender = sender
         self.recorder: LinkRecorder | None = None
+        self.ats_lookup: AtsLookup | None = None  # plugged in by the web side, which owns the store
 
     async def __call__(self, message: Message) -> Delivery:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
+        ats = await self._ats_signals(envelope)
         started = time.perf_counter()
         if len(message.data) <= INLINE_LIMIT:
             # A few milliseconds of CPU: handing them to a thread gains nothing under the GIL, and
             # measured with bench/run.py it cost ~40% more CPU per message in thread switches.
-            outcome = process(message.data, envelope, self.config)
+            outcome = process(message.data, envelope, self.config, ats=ats)
         else:
             # Large mail takes tens of milliseconds; a thread lets other sessions interleave.
-            outcome = await asyncio.to_thread(process, message.data, envelope, self.config)
+            outcome = await asyncio.to_thread(process, message.data, envelope, self.config, ats=ats)
         added = time.perf_counter() - started
         self._log_verdict(message.queue_id, outcome)
         sent = await self.sender.send(message, outcome)
         self._count(outcome, sent, added)
         self._record(message.queue_id, outcome, sent, message)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
+
+    async def _ats_signals(self, envelope: Envelope) -> AtsSignals:
+        """The ATS signals for these recipients, read before the pure pipeline runs; only when some
+        company has the ATS API on. A store failure only loses the signal: the text still decides."""
+        companies = [c.id for c in self.config.companies if c.ats_token]
+        if self.ats_lookup is None or not companies or not envelope.recipients:
+            return NO_SIGNALS
+        try:
+            return await asyncio.to_thread(self.ats_lookup, companies, envelope.recipients)
+        except Exception:
+            log.exception("ATS signal lookup failed; classifying on the text alone")
+            return NO_SIGNALS
 
     def _record(self, queue_id: str, outcome: Outcome, sent: Sent, message: Message) -> None:
         """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
@@ -93,7 +109,8 @@ class PipelineProcessor:
         tokens = tuple(
             copy.link.rsplit("/r/", 1)[1] for copy in sent.accepted if copy.link and "/r/" in copy.link
         )
-        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, tokens))
+        audit = audit_of(outcome.verdict, message.data) if outcome.action == "audited" else None
+        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, tokens, audit))
 
     @staticmethod
     def _count(outcome: Outcome, sent: Sent, added: float) -> None:
@@ -254,6 +271,7 @@ class RelayService:
         """Listen where configured, on host/port if given, or on inherited sockets."""
         await self.web.start(sock=web_sock, port=web_port)
         self.processor.recorder = self.web.recorder
+        self.processor.ats_lookup = self.web.ats_lookup
         listen = self.settings.smtp.listen
         options = self._protocol_options()
         loop = asyncio.get_running_loop()

@@ -29,9 +29,11 @@ from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.upstream import NextHop
+from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.kpi_purge import purge_kpi_data
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.store.outbox import Outbox
+from relay_smtp.store.signals import AtsLookup, SignalStore
 from relay_smtp.web.app import create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
@@ -62,6 +64,8 @@ class WebSide:
         self.ledger: Ledger | None = None
         self.outbox: Outbox | None = None
         self.recorder: LinkRecorder | None = None
+        self.signals: SignalStore | None = None
+        self.ats_lookup: AtsLookup | None = None
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -84,6 +88,9 @@ class WebSide:
         contacts = ContactWriter(self.ledger.engine, self.links, self.settings.companies, self.settings.kpi)
         self.recorder = LinkRecorder(self.ledger, self.links, contacts=contacts)
         self.recorder.start()
+        self.signals = SignalStore(self.ledger.engine, utcnow)
+        signals, hasher = self.signals, self.links.recipient_hash
+        self.ats_lookup = lambda companies, recipients: signals.lookup(companies, recipients, hasher)
         app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
         self._add_metrics_route(app)
         listen = self.settings.web.listen
@@ -215,6 +222,9 @@ class WebSide:
                     log.info("purged personal data of %d registrations past retention", removed)
                 if self.outbox is not None:
                     await asyncio.to_thread(self.outbox.purge_expired_records)
+                if self.signals is not None:
+                    await asyncio.to_thread(self.signals.purge_expired)
+                    await asyncio.to_thread(AuditStore(self.ledger.engine, utcnow).purge)
             except Exception:
                 log.exception("purging personal data failed; will try again")
             await self._talent_pool_housekeeping()

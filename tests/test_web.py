@@ -636,6 +636,7 @@ def test_openapi_documents_the_api_only(relay: Relay) -> None:
         "/api/v1/companies/{company}/redeem",
         "/api/v1/agency/registrations",
         "/api/v1/agency/registrations/ack",
+        "/api/v1/companies/{company}/rejections",
     }
     assert relay.client.get("/docs").status_code == 200
 

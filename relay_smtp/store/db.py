@@ -158,6 +158,13 @@ def _create_kpi_tables(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection, tables=list(kpi_tables.TABLES))
 
 
+def _create_ats_signals_and_audited_verdicts(connection: Connection) -> None:
+    # Imported here: those modules import this one for their transactions.
+    from relay_smtp.store import audit, signals
+
+    SQLModel.metadata.create_all(connection, tables=[*signals.TABLES, *audit.TABLES])
+
+
 #: (version, description, step).  Append only; never edit a released step.  Version 1 builds the tables
 #: from models.py as they are; the first change to a table must come with a step that alters it (and
 #: version 1 then frozen to the old definition), or databases made by version 1 would miss the change.
@@ -169,6 +176,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     ),
     (2, "agency hand-offs: outbox and provision records", _create_handoff_tables),
     (3, "company KPIs: satisfaction counts, re-application, talent pool", _create_kpi_tables),
+    (4, "ats_signals and audited_verdicts (issue 16)", _create_ats_signals_and_audited_verdicts),
 ]
 
 

@@ -24,6 +24,7 @@ from relay_smtp.web.admin import admin_routes
 from relay_smtp.web.agency_admin import agency_admin_routes
 from relay_smtp.web.agency_api import agency_api_routes
 from relay_smtp.web.api import api_routes
+from relay_smtp.web.ats_api import ats_routes
 from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
@@ -59,6 +60,7 @@ def create_app(
     app.add_middleware(WebGuard, https=ctx.https)
     app.include_router(candidate_routes(ctx))
     app.include_router(api_routes(ctx))
+    app.include_router(ats_routes(ctx))
     app.include_router(admin_routes(ctx))
     app.include_router(withdraw_routes(ctx))
     app.include_router(agency_api_routes(ctx))

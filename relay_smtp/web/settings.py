@@ -82,6 +82,14 @@ class CompanyPage:
 
 
 @dataclass(frozen=True)
+class AtsAccess:
+    """A company's ATS rejection-signal API: its bearer token and default window (web/ats_api.py)."""
+
+    token: str
+    window_hours: int = 72
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """Settings of the candidate pages, the agency webhook and the admin page.
 
@@ -144,6 +152,8 @@ class WebConfig:
     agency_pull_token: str | None = None
     #: Years a provision record (第三者提供記録) is kept.
     provision_record_years: int = 3
+    #: Companies whose ATS may announce rejections, by company id.
+    ats: Mapping[str, AtsAccess] = field(default_factory=dict)
     #: Directory of the web templates; by default the repository's ``templates/web``.
     templates_dir: Path | None = None
 
@@ -201,4 +211,5 @@ def web_config(settings: Settings) -> WebConfig:
         form_secret=web.form_secret,
         agency_pull_token=agency.pull_token,
         provision_record_years=agency.provision_record_years,
+        ats={c.id: AtsAccess(c.ats_token, c.ats_window_hours) for c in settings.companies if c.ats_token},
     )
