@@ -26,6 +26,7 @@ from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
+from relay_smtp.smtp.spool_health import spool_status
 from relay_smtp.smtp.upstream import NextHop
 from relay_smtp.store.ledger import Ledger
 from relay_smtp.web.app import create_app
@@ -76,7 +77,9 @@ class WebSide:
         )
         self.recorder = LinkRecorder(self.ledger, self.links)
         self.recorder.start()
-        app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
+        app = create_app(
+            web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail, health=self.health
+        )
         self._add_metrics_route(app)
         listen = self.settings.web.listen
         self.server = make_server(
@@ -136,9 +139,22 @@ class WebSide:
 
     # ------------------------------------------------------------------ metrics and housekeeping
 
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """/healthz: a stalled spool (acknowledged mail not moving) makes the relay unhealthy."""
+        status = await asyncio.to_thread(spool_status, self.spool)
+        return not status.stalled, {"spool": status.as_dict()}
+
     def _gauges(self) -> list[tuple[str, str, float]]:
+        spool = spool_status(self.spool)
         gauges: list[tuple[str, str, float]] = [
-            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(len(self.spool)))
+            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(spool.copies)),
+            ("relay_smtp_spool_oldest_age_seconds", "Age of the oldest spooled copy", spool.oldest_age),
+            (
+                "relay_smtp_spool_overdue_seconds",
+                "How long the most overdue spooled copy has waited past its retry time",
+                spool.overdue,
+            ),
+            ("relay_smtp_spool_stalled", "1 when the spool is not being retried", float(spool.stalled)),
         ]
         if self.ledger is None:
             return gauges

@@ -8,8 +8,9 @@ transaction; the client still gets a single reply:
 - no copy accepted: the next hop's answer, a 4xx if any copy was only deferred (the client retries
   the whole message, and nothing was delivered twice), else the 5xx;
 - some accepted: 250, after the deferred copies are durably spooled for retry and the refused ones
-  are bounced to the sender. If spooling fails the client gets 451 and will send again: a duplicate
-  for the accepted recipients is better than a lost copy.
+  are bounced to the sender (a bounce the next hop defers is spooled too). If spooling fails the
+  client gets 451 and will send again: a duplicate for the accepted recipients is better than a lost
+  copy.
 """
 
 from __future__ import annotations
@@ -66,18 +67,18 @@ class CopySender:
             temporary = [reply for _, reply in failed if reply.temporary]
             return temporary[0] if temporary else failed[0][1]
         deferred = [copy for copy, reply in failed if reply.temporary]
+        refused = [(copy, reply) for copy, reply in failed if not reply.temporary]
         try:
             for copy in deferred:
                 await asyncio.to_thread(
                     self.spool.put, message.mail_from, copy.recipients[0], copy.data, message.queue_id
                 )
+            for copy, reply in refused:
+                args = (message.mail_from, copy.recipients[0], message.queue_id, copy.data, str(reply))
+                await bounce(self.next_hop, self.spool, *args, self.reporting_mta)
         except OSError as exc:
-            log.error("cannot spool deferred copies (%s); asking the client to retry", exc)
+            log.error("cannot spool deferred copies or bounces (%s); asking the client to retry", exc)
             return SPOOL_FAILED
-        refused = [(copy, reply) for copy, reply in failed if not reply.temporary]
-        for copy, reply in refused:
-            args = (message.mail_from, copy.recipients[0], message.queue_id, copy.data, str(reply))
-            await bounce(self.next_hop, *args, self.reporting_mta)
         return Reply(
             250,
             f"2.0.0 {len(accepted)} copies accepted, {len(deferred)} queued for retry, "
