@@ -29,6 +29,17 @@ log = logging.getLogger("relay_smtp.transaction")
 
 RELAY_DENIED = Reply(554, "5.7.1 relaying denied: client not in allowed networks and not authenticated")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 too many recipients")
+BAD_SENDER = Reply(553, "5.1.7 sender address or MAIL parameter holds a control character")
+BAD_RECIPIENT = Reply(553, "5.1.3 recipient address or RCPT parameter holds a control character")
+
+# C0 and C1 controls and DEL: no mailbox (RFC 5321, RFC 6531) holds one, and a NUL or CR/LF passed
+# on would be a smuggling or log-forging vector; refuse before any next-hop work.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(address: str, options: list[str]) -> bool:
+    return _CONTROL.search(address) is not None or any(_CONTROL.search(o) for o in options)
+
 
 # aiosmtpd's own replies carry no enhanced status code (RFC 3463); mail admins grep for them.
 _ENHANCED = {
@@ -132,6 +143,8 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self._abort(session)
+        if has_control_character(address, options):
+            return str(BAD_SENDER)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         state = self._state(session)
@@ -146,6 +159,8 @@ class RelayHandler:
         if not (session.authenticated or peer_allowed(session.peer, self.settings.allowed_networks)):
             log.warning("refused relaying for %s from %s", address, session.peer)
             return str(RELAY_DENIED)
+        if has_control_character(address, options):
+            return str(BAD_RECIPIENT)
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return str(TOO_MANY_RECIPIENTS)
         state = self._state(session)

@@ -176,7 +176,9 @@ def delivery_status_notification(
 
 async def send_copy(next_hop: NextHop, mail_from: str, recipient: str, data: bytes) -> Reply:
     """One complete transaction at the next hop for one copy."""
-    transaction = next_hop.begin(mail_from, ["BODY=8BITMIME"])
+    # Each option goes on only where the next hop advertises it; a UTF-8 address needs SMTPUTF8.
+    utf8 = [] if mail_from.isascii() and recipient.isascii() else ["SMTPUTF8"]
+    transaction = next_hop.begin(mail_from, ["BODY=8BITMIME", *utf8])
     reply = await transaction.add_recipient(recipient, [])
     if not reply.accepted:
         await transaction.abort()
