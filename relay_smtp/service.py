@@ -270,12 +270,13 @@ class RelayService:
         """Stop accepting, let transactions in flight finish (bounded), close the rest."""
         if self._server is None:
             return
-        self._server.close()
+        self.handler.draining = True  # new transactions on open sessions get 421 from now on
+        self._server.close()  # and the listening socket goes at once, so clients go elsewhere
         deadline = time.monotonic() + self.settings.smtp.drain_timeout
-        while self.handler.in_flight and time.monotonic() < deadline:
+        while self.handler.open_transactions and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if self.handler.in_flight:
-            log.warning("drain timed out with %d transactions in flight", self.handler.in_flight)
+        if self.handler.open_transactions:
+            log.warning("drain timed out with %d transactions open", self.handler.open_transactions)
         for protocol in list(self._protocols):
             if protocol.transport is not None:
                 protocol.transport.close()

@@ -29,6 +29,7 @@ log = logging.getLogger("relay_smtp.transaction")
 
 RELAY_DENIED = Reply(554, "5.7.1 relaying denied: client not in allowed networks and not authenticated")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 too many recipients")
+SHUTTING_DOWN = Reply(421, "4.3.2 service shutting down, try again later")
 BAD_SENDER = Reply(553, "5.1.7 sender address or MAIL parameter holds a control character")
 BAD_RECIPIENT = Reply(553, "5.1.3 recipient address or RCPT parameter holds a control character")
 
@@ -129,6 +130,15 @@ class RelayHandler:
         self.process = process
         self._sessions: dict[int, _SessionState] = {}
         self.in_flight = 0
+        # Set when the service drains (SIGTERM): new transactions get 421 and their session closes,
+        # so the count of open transactions reaches zero and clients go to another relay.
+        self.draining = False
+
+    @property
+    def open_transactions(self) -> int:
+        """Transactions a drain waits for: data being processed, or recipients already offered."""
+        opened = sum(1 for state in self._sessions.values() if state.transaction is not None)
+        return self.in_flight + opened
 
     def _state(self, session: Session) -> _SessionState:
         return self._sessions.setdefault(id(session), _SessionState())
@@ -143,6 +153,8 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self._abort(session)
+        if self.draining:
+            return str(SHUTTING_DOWN)
         if has_control_character(address, options):
             return str(BAD_SENDER)
         envelope.mail_from = address
@@ -242,8 +254,22 @@ class RelaySMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             await super().push(_ENHANCED.get(status, status))
+            if status.startswith("421") and self.transport is not None:
+                self.transport.close()  # RFC 5321 section 3.8: 421 closes the channel
         else:
             await super().push(status)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await super().smtp_DATA(arg)
+        if self._relay_handler.draining and self.transport is not None:
+            self.transport.close()  # the transaction is answered (close flushes it); no new one here
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._relay_handler.draining:  # accepted just before the listener closed
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(f"{SHUTTING_DOWN}\r\n".encode())
+            transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         session = self.session
