@@ -50,7 +50,8 @@ class SmtpSettings:
     hostname: str = ""  # empty: the machine's FQDN
     max_message_size: int = 26_214_400
     max_recipients: int = 1000
-    max_line_length: int = 65_536
+    # None: lines up to max_message_size, as Postfix takes them; a rejection never bounces for its shape
+    max_line_length: int | None = None
     allowed_networks: tuple[IPNetwork, ...] = (
         ipaddress.ip_network("127.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
@@ -406,7 +407,7 @@ def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
     )
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")
-    if settings.max_line_length < 1000:
+    if settings.max_line_length is not None and settings.max_line_length < 1000:
         t.problem("max_line_length", "must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
     if settings.auth_users and settings.auth_require_tls and settings.tls_cert_file is None:
         t.problem("auth_users", "AUTH needs STARTTLS: set tls_cert_file, or auth_require_tls = false")

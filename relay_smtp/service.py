@@ -206,7 +206,9 @@ class RelayService:
             "tls_context": self._tls_context(),
             "auth_required": False,
             "auth_require_tls": smtp.auth_require_tls,
-            "line_length_limit": smtp.max_line_length,
+            # One line may be as long as the whole message may be (a 2 MB single-line HTML or base64
+            # body is real mail); commands stay short by aiosmtpd's own command size limit.
+            "line_length_limit": smtp.max_line_length or smtp.max_message_size,
         }
         if smtp.hostname:
             options["hostname"] = smtp.hostname
