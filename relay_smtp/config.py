@@ -328,6 +328,20 @@ def _networks(value: Any) -> tuple[IPNetwork, ...]:
     return tuple(_network(item) for item in _strings(value))
 
 
+def _proxies(value: Any) -> str:
+    """Reverse proxies: addresses or networks, as a list or comma-separated; never "*".
+
+    With "*" anyone could name their own address in X-Forwarded-For (the left-most entry would be
+    believed): /metrics would open and per-client rate limits be evaded by rotating the header.
+    """
+    items = [i.strip() for i in value.split(",")] if isinstance(value, str) else list(_strings(value))
+    if not items or any(not i for i in items):
+        raise ValueError("must name at least one address or network")
+    if "*" in items:
+        raise ValueError('"*" is not allowed: name the proxies\' addresses or networks')
+    return ",".join(str(_network(item)) for item in items)
+
+
 def _readable_file(value: Any) -> Path:
     path = Path(_nonempty_string(value))
     if not path.is_file():
@@ -451,7 +465,7 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
         register_rate_per_minute=t.get("register_rate_per_minute", d.register_rate_per_minute, _positive_int),
         confirm_ttl_hours=t.get("confirm_ttl_hours", d.confirm_ttl_hours, _positive_int),
         form_secret=t.get("form_secret", None, _secret(env)),
-        trusted_proxies=t.get("trusted_proxies", None, _nonempty_string),
+        trusted_proxies=t.get("trusted_proxies", None, _proxies),
         mail_from=t.get("mail_from", "", _string),
     )
 

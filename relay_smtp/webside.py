@@ -9,7 +9,6 @@ links, and purging personal data past its retention.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from datetime import timedelta
@@ -30,6 +29,7 @@ from relay_smtp.smtp.spool_health import spool_status
 from relay_smtp.smtp.upstream import NextHop
 from relay_smtp.store.ledger import Ledger
 from relay_smtp.web.app import create_app
+from relay_smtp.web.private import metrics_allowed
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
 
@@ -180,7 +180,7 @@ class WebSide:
             # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
             client = request.client.host if request.client else ""
             bearer = request.headers.get("authorization", "")
-            if not _is_loopback(client) and not (admin_token and bearer == f"Bearer {admin_token}"):
+            if not metrics_allowed(client, request.scope["headers"], bearer, admin_token or ""):
                 return Response("forbidden\n", status_code=403, media_type="text/plain")
             body, content_type = render(CallbackGauges(self._gauges))
             return Response(body, media_type=content_type)
@@ -198,10 +198,3 @@ class WebSide:
             except Exception:
                 log.exception("purging personal data failed; will try again")
             await asyncio.sleep(PURGE_INTERVAL)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
