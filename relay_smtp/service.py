@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
-from relay_smtp.links import LinkSigner, link, short_message_id
+from relay_smtp.links import LinkSigner, link
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
 from relay_smtp.metrics import metrics, reply_class
 from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
@@ -120,7 +120,7 @@ def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
     public_url = settings.web.public_url
 
     def link_for(company: Company, recipient: str, message_id: str) -> str:
-        mid = short_message_id(message_id or f"{company.id}:{recipient}")
+        mid = signer.short_message_id(message_id or f"{company.id}:{recipient}")  # keyed
         return link(public_url, signer.issue(company.id, recipient, mid))
 
     return link_for
