@@ -353,8 +353,51 @@ def _decide(
     return _Decision(company, verdict, selection)
 
 
-def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
-    """One personalised, signed copy per envelope recipient."""
+@dataclass(frozen=True)
+class PersonalCopy:
+    """One recipient's copy, with where the block went; `changed` False: no part could hold it."""
+
+    outgoing: Outgoing
+    parts: tuple[PartReport, ...]
+    signing: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Personaliser:
+    """The per-recipient half of injecting: copies made one at a time from a plan computed once.
+
+    A rejection to N recipients needs N copies. Made on demand, each sent before the next is made,
+    they cost O(message) memory instead of O(N x message).
+    """
+
+    raw: bytes
+    config: PipelineConfig
+    decision: _Decision
+    plan: _Plan
+    locale: str
+    message_id: str
+
+    def copy_for(self, recipient: str) -> PersonalCopy:
+        d, config, raw = self.decision, self.config, self.raw
+        link = config.link_for(d.company, recipient, self.message_id)
+        block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link)
+        data, reports = _render_copy(raw, self.plan, block, config.rules.placeholder)
+        skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+        parts = (*reports, *skipped)
+        if data is raw:
+            return PersonalCopy(Outgoing((recipient,), raw), parts, "", changed=False)
+        data, signing = _sign(config, raw, data)
+        return PersonalCopy(Outgoing((recipient,), data, link), parts, signing, changed=True)
+
+    def unchanged(self, envelope: Envelope, parts: tuple[PartReport, ...]) -> Outcome:
+        why = "; ".join(f"part {r.path}: {r.note}" for r in parts if r.content_type)
+        reason = f"no part could hold the block ({why})"
+        d = self.decision
+        return _unchanged(self.raw, envelope, "passed", reason, d.verdict, d.company.id, parts)
+
+
+def _personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: _Decision) -> Personaliser:
     fixed = [set_header_edit(raw, root, MARKER_HEADER, "injected")]
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
@@ -362,23 +405,22 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
-    skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+    return Personaliser(raw, config, d, plan, locale, message_id)
+
+
+def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
+    """One personalised, signed copy per envelope recipient."""
+    personaliser = _personaliser(raw, root, config, d)
     copies: list[Outgoing] = []
-    reports: list[PartReport] = []
-    signing = ""
+    made: PersonalCopy | None = None
     for recipient in envelope.recipients:
-        link = config.link_for(d.company, recipient, message_id)
-        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link)
-        data, reports = _render_copy(raw, plan, block, config.rules.placeholder)
-        if data is raw:
-            why = "; ".join(f"part {r.path}: {r.note}" for r in reports)
-            reason = f"no part could hold the block ({why})"
-            return _unchanged(raw, envelope, "passed", reason, d.verdict, d.company.id, (*reports, *skipped))
-        data, signing = _sign(config, raw, data)
-        copies.append(Outgoing((recipient,), data, link))
+        made = personaliser.copy_for(recipient)
+        if not made.changed:
+            return personaliser.unchanged(envelope, made.parts)
+        copies.append(made.outgoing)
+    assert made is not None
     reason = f"rejection for {d.company.id}"
-    parts = (*reports, *skipped)
-    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
+    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
 
 
 def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
@@ -398,6 +440,39 @@ def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bo
     except Exception:
         log.exception("pipeline failed; forwarding the original message unchanged")
         return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+
+
+def process_first(
+    raw: bytes, envelope: Envelope, config: PipelineConfig
+) -> tuple[Outcome, Personaliser | None]:
+    """Like `process`, but a rejection to several recipients comes back with its first copy only,
+    and the `Personaliser` that makes the others one at a time (for the relay's sending loop)."""
+    try:
+        root = parse_mime(raw)
+        header_from = from_address(raw, root)
+        decision = _decide(raw, root, envelope, config, header_from, False)
+        if isinstance(decision, Outcome):
+            return _sign_unchanged(raw, decision, config, header_from), None
+        if len(envelope.recipients) == 1:
+            return _inject(raw, root, envelope, config, decision), None
+        personaliser = _personaliser(raw, root, config, decision)
+        first = personaliser.copy_for(envelope.recipients[0])
+        if not first.changed:
+            return personaliser.unchanged(envelope, first.parts), None
+        reason = f"rejection for {decision.company.id}"
+        outcome = Outcome(
+            "injected",
+            reason,
+            (first.outgoing,),
+            decision.verdict,
+            decision.company.id,
+            first.parts,
+            first.signing,
+        )
+        return outcome, personaliser
+    except Exception:
+        log.exception("pipeline failed; forwarding the original message unchanged")
+        return _unchanged(raw, envelope, "failed", "internal error; original forwarded"), None
 
 
 def recipients_of(raw: bytes) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from relay_smtp.config import Company, ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner, link
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
 from relay_smtp.metrics import metrics, reply_class
-from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
+from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process_first
 from relay_smtp.recorder import LinkRecorder, Rejection
 from relay_smtp.smtp.delivery import CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
@@ -57,16 +57,18 @@ class PipelineProcessor:
     async def __call__(self, message: Message) -> Delivery:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
         started = time.perf_counter()
+        # A rejection to several recipients comes back with its first copy; the sender makes the
+        # others one at a time, off the event loop (memory O(message), not O(recipients x message)).
         if len(message.data) <= INLINE_LIMIT:
             # A few milliseconds of CPU: handing them to a thread gains nothing under the GIL, and
             # measured with bench/run.py it cost ~40% more CPU per message in thread switches.
-            outcome = process(message.data, envelope, self.config)
+            outcome, more = process_first(message.data, envelope, self.config)
         else:
             # Large mail takes tens of milliseconds; a thread lets other sessions interleave.
-            outcome = await asyncio.to_thread(process, message.data, envelope, self.config)
+            outcome, more = await asyncio.to_thread(process_first, message.data, envelope, self.config)
         added = time.perf_counter() - started
         self._log_verdict(message.queue_id, outcome)
-        sent = await self.sender.send(message, outcome)
+        sent = await self.sender.send(message, outcome, more)
         self._count(outcome, sent, added)
         self._record(message.queue_id, outcome, sent)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
@@ -206,9 +208,9 @@ class RelayService:
             "tls_context": self._tls_context(),
             "auth_required": False,
             "auth_require_tls": smtp.auth_require_tls,
-            # One line may be as long as the whole message may be (a 2 MB single-line HTML or base64
-            # body is real mail); commands stay short by aiosmtpd's own command size limit.
-            "line_length_limit": smtp.max_line_length or smtp.max_message_size,
+            # None: one line may be as long as the whole message may be (a 2 MB single-line HTML or
+            # base64 body is real mail); commands stay short by aiosmtpd's own command size limit.
+            "line_length_limit": smtp.max_line_length,
         }
         if smtp.hostname:
             options["hostname"] = smtp.hostname

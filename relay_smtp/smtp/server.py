@@ -43,10 +43,12 @@ def has_control_character(address: str, options: list[str]) -> bool:
 
 
 # aiosmtpd's own replies carry no enhanced status code (RFC 3463); mail admins grep for them.
+_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+_TOO_MUCH_DATA = "552 Error: Too much mail data"
 _ENHANCED = {
-    "552 Error: Too much mail data": "552 5.3.4 message too big",
+    _TOO_MUCH_DATA: "552 5.3.4 message too big",
     "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 message too big",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 line too long",
+    _LINE_TOO_LONG: "500 5.5.2 line too long",
 }
 
 
@@ -244,15 +246,21 @@ class RelayHandler:
 class RelaySMTP(SMTP):
     """aiosmtpd's protocol with enhanced status codes and a hook when the client goes away."""
 
-    def __init__(self, handler: RelayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+    def __init__(self, handler: RelayHandler, *, line_length_limit: int | None, **kwargs: Any) -> None:
         # aiosmtpd sizes its line buffer from this attribute in __init__. Real mail has lines longer
         # than RFC 5321's 1000 octets; like Postfix, the relay passes them on rather than refuse them.
-        self.line_length_limit = line_length_limit
+        # None: a line may be as long as the whole message may be; a longer one is a message too
+        # big (552), not a line too long.
+        self._lines_up_to_size = line_length_limit is None
+        size = kwargs.get("data_size_limit") or 0
+        self.line_length_limit = line_length_limit or (size + 2 if size else 2**31)  # + CRLF
         super().__init__(handler, **kwargs)
         self._relay_handler = handler
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
+            if status == _LINE_TOO_LONG and self._lines_up_to_size:
+                status = _TOO_MUCH_DATA
             await super().push(_ENHANCED.get(status, status))
             if status.startswith("421") and self.transport is not None:
                 self.transport.close()  # RFC 5321 section 3.8: 421 closes the channel
