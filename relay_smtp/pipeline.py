@@ -21,6 +21,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Literal
 
 from relay_smtp.config import Company
+from relay_smtp.header_check import header_problem
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import splice_html_block
@@ -337,6 +338,9 @@ def _decide(
     verdict = classify(raw, config.rules, sender, envelope.recipients)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
+    problem = header_problem(raw, root)
+    if problem is not None:  # forwarded untouched: verifiers would disagree, or no From to credit
+        return _unchanged(raw, envelope, "passed", problem, verdict, company.id if company else None)
     if company is None:
         if verdict.explicit is None and not force:
             return _unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
@@ -361,6 +365,7 @@ class PersonalCopy:
     parts: tuple[PartReport, ...]
     signing: str
     changed: bool
+    why_unchanged: str = ""
 
 
 @dataclass(frozen=True)
@@ -377,6 +382,7 @@ class Personaliser:
     plan: _Plan
     locale: str
     message_id: str
+    must_sign: bool  # DKIM keys are configured for this company: change only what we can sign
 
     def copy_for(self, recipient: str) -> PersonalCopy:
         d, config, raw = self.decision, self.config, self.raw
@@ -388,11 +394,16 @@ class Personaliser:
         if data is raw:
             return PersonalCopy(Outgoing((recipient,), raw), parts, "", changed=False)
         data, signing = _sign(config, raw, data)
+        if self.must_sign and not signing.startswith("signed"):
+            # An unsigned change of a domain that signs its mail would fail DMARC: send the original.
+            why = f"changed copy could not be signed ({signing}); original forwarded"
+            return PersonalCopy(Outgoing((recipient,), raw), parts, signing, False, why)
         return PersonalCopy(Outgoing((recipient,), data, link), parts, signing, changed=True)
 
-    def unchanged(self, envelope: Envelope, parts: tuple[PartReport, ...]) -> Outcome:
+    def unchanged(self, envelope: Envelope, copy: PersonalCopy) -> Outcome:
+        parts = copy.parts
         why = "; ".join(f"part {r.path}: {r.note}" for r in parts if r.content_type)
-        reason = f"no part could hold the block ({why})"
+        reason = copy.why_unchanged or f"no part could hold the block ({why})"
         d = self.decision
         return _unchanged(self.raw, envelope, "passed", reason, d.verdict, d.company.id, parts)
 
@@ -405,7 +416,9 @@ def _personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: _Decisi
     plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
-    return Personaliser(raw, config, d, plan, locale, message_id)
+    domains = (*d.company.domains, _address_domain(from_address(raw, root)))
+    must_sign = config.signer is not None and any(config.signer.keys_for(x) for x in domains if x)
+    return Personaliser(raw, config, d, plan, locale, message_id, must_sign)
 
 
 def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
@@ -416,7 +429,7 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     for recipient in envelope.recipients:
         made = personaliser.copy_for(recipient)
         if not made.changed:
-            return personaliser.unchanged(envelope, made.parts)
+            return personaliser.unchanged(envelope, made)
         copies.append(made.outgoing)
     assert made is not None
     reason = f"rejection for {d.company.id}"
@@ -458,7 +471,7 @@ def process_first(
         personaliser = _personaliser(raw, root, config, decision)
         first = personaliser.copy_for(envelope.recipients[0])
         if not first.changed:
-            return personaliser.unchanged(envelope, first.parts), None
+            return personaliser.unchanged(envelope, first), None
         reason = f"rejection for {decision.company.id}"
         outcome = Outcome(
             "injected",
