@@ -48,7 +48,7 @@ def _from_problem(values: list[bytes]) -> str | None:
     if len(values) > 1:
         return f"{len(values)} From fields"
     text = values[0].decode("utf-8", "replace")
-    addresses = [address for _, address in getaddresses([text]) if "@" in address]
+    addresses = [a for _, a in getaddresses([text]) if a.partition("@")[0] and a.partition("@")[2]]
     if not addresses:
         return "the From field has no address the relay can read"
     return None

@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
+from relay_smtp.web.ratelimit import RateLimiter
 
 log = logging.getLogger("relay_smtp.transaction")
 
@@ -286,21 +287,39 @@ class RelaySMTP(SMTP):
             asyncio.get_running_loop().create_task(self._relay_handler.session_closed(session))
 
 
-def make_authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
-    """Check PLAIN/LOGIN credentials against the configured users in constant time."""
+# SMTP AUTH failures a client address may have in a minute before AUTH answers 454 for a while.
+AUTH_FAILURES_PER_MINUTE = 5
+AUTH_THROTTLED = "454 4.7.0 too many failed authentications, try again later"
+
+
+def make_authenticator(
+    users: Mapping[str, str], *, failures_per_minute: int = AUTH_FAILURES_PER_MINUTE
+) -> Callable[..., AuthResult]:
+    """Check PLAIN/LOGIN credentials against the configured users in constant time.
+
+    Failures are counted per client address; past the limit every AUTH from that address gets 454,
+    the right password included (else the throttle would still answer a guesser "yes" at once).
+    """
     import hmac
+
+    failures = RateLimiter(failures_per_minute, 60.0, time.monotonic)
 
     def authenticate(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        client = str(_peer_address(session.peer) or session.peer)
         user = auth_data.login.decode("utf-8", "replace")
+        if failures.blocked(client) > 0:
+            log.warning("AUTH %s throttled for user %r from %s", mechanism, user, client)
+            return AuthResult(success=False, handled=False, message=AUTH_THROTTLED)
         expected = users.get(user)
         given = auth_data.password
         ok = expected is not None and hmac.compare_digest(given, expected.encode("utf-8"))
         if not ok:
-            log.warning("AUTH %s failed for user %r from %s", mechanism, user, session.peer)
+            failures.acquire(client)
+            log.warning("AUTH %s failed for user %r from %s", mechanism, user, client)
         return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
     return authenticate
