@@ -81,13 +81,11 @@ class CopySender:
         tally = _Tally()
         for copy in copies:
             await self._send_one(message, copy, tally)
-        done = {r for copy in copies for r in copy.recipients}
-        if more is not None:
-            for recipient in message.recipients:
-                if recipient not in done:
-                    async with self.budget.hold(len(message.data) + COPY_OVERHEAD):
-                        copy = await asyncio.to_thread(self._copy_for, more, message, recipient)
-                        await self._send_one(message, copy, tally)
+        if more is not None:  # the pipeline made the first recipient's copy; the rest are made here
+            for recipient in message.recipients[len(copies) :]:
+                async with self.budget.hold(len(message.data) + COPY_OVERHEAD):
+                    copy = await asyncio.to_thread(self._copy_for, more, message, recipient)
+                    await self._send_one(message, copy, tally)
         return Sent(tally.accepted, tuple(tally.replies), await self._answer(message, tally))
 
     @staticmethod
