@@ -52,3 +52,34 @@ def test_max_line_length_still_refuses_when_an_operator_sets_it(loop_thread: Loo
         relay.stop()
     assert (code, text[:5]) == (500, b"5.5.2")
     assert sink.received == []
+
+
+def test_a_single_line_html_rejection_gets_the_block_on_lines_of_its_own(
+    loop_thread: LoopThread, roomy_sink: Sink
+) -> None:
+    html = (
+        b"<html><body><p>We regret to inform you that we will not move forward with your application.</p>"
+        + b"<p>x</p>" * (TWO_MB // 8)
+        + b"<p>Best regards</p></body></html>"
+    )
+    message = (
+        b"From: HR <hr@acme.example>\r\nTo: cand@example.org\r\nSubject: Your application\r\n"
+        b"X-Career-Relay: rejection\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n"
+        + html
+        + b"\r\n"
+    )
+    relay = Relay(loop_thread, settings_for_sink(roomy_sink.port)).start()
+    try:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+            assert client.sendmail("hr@acme.example", ["cand@example.org"], message) == {}
+    finally:
+        relay.stop()
+    [received] = roomy_sink.received
+    assert b"career-relay:v1" in received.data
+    original_lines = set(message.split(b"\r\n"))
+    written = [line for line in received.data.split(b"\r\n") if line not in original_lines]
+    # A long line that goes out is the original's bytes, cut where the block goes in; every line the
+    # relay wrote itself is within 998 octets.
+    long_lines = [line for line in written if len(line) > 998]
+    assert len(long_lines) == 1 and long_lines[0] in html and len(long_lines[0]) > TWO_MB
+    assert max(len(line) for line in written if line not in long_lines) <= 998

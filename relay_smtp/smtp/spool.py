@@ -276,19 +276,24 @@ class SpoolWorker:
         self._stop.set()
 
     async def run_once(self) -> int:
-        """Try every due entry once; return how many left the spool, or -1 if any attempt failed."""
-        done, failed = 0, False
+        """Try every due entry once; return how many left the spool, or -1 if every attempt failed.
+
+        One broken entry does not slow the others down; only a pass in which every attempt failed
+        with an error (a full disk) makes the loop wait longer.
+        """
+        done, attempted, errors = 0, 0, 0
         for entry in await asyncio.to_thread(self.spool.due):
             if self._stop.is_set():
                 break
+            attempted += 1
             try:
                 if await self._attempt(entry):
                     done += 1
             except Exception:
                 log.exception("spooled copy %s: attempt failed; it stays spooled", entry.id)
                 self._count_failure()
-                failed = True
-        return -1 if failed else done
+                errors += 1
+        return -1 if errors and errors == attempted else done
 
     def _count_failure(self) -> None:
         self.failures += 1
