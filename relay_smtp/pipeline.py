@@ -436,14 +436,29 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
 
 
-def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+def _decided(
+    raw: bytes, envelope: Envelope, config: PipelineConfig, force: bool
+) -> Outcome | tuple[MimePart, _Decision]:
+    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject."""
     root = parse_mime(raw)
     header_from = from_address(raw, root)
     decision = _decide(raw, root, envelope, config, header_from, force)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
-    return _inject(raw, root, envelope, config, decision)
+    return root, decision
+
+
+def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+    decided = _decided(raw, envelope, config, force)
+    if isinstance(decided, Outcome):
+        return decided
+    return _inject(raw, decided[0], envelope, config, decided[1])
+
+
+def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
+    log.exception("pipeline failed; forwarding the original message unchanged")
+    return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
 
 
 def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
@@ -451,8 +466,7 @@ def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bo
     try:
         return run(raw, envelope, config, force=force)
     except Exception:
-        log.exception("pipeline failed; forwarding the original message unchanged")
-        return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+        return _forward_original(raw, envelope)
 
 
 def process_first(
@@ -461,11 +475,10 @@ def process_first(
     """Like `process`, but a rejection to several recipients comes back with its first copy only,
     and the `Personaliser` that makes the others one at a time (for the relay's sending loop)."""
     try:
-        root = parse_mime(raw)
-        header_from = from_address(raw, root)
-        decision = _decide(raw, root, envelope, config, header_from, False)
-        if isinstance(decision, Outcome):
-            return _sign_unchanged(raw, decision, config, header_from), None
+        decided = _decided(raw, envelope, config, False)
+        if isinstance(decided, Outcome):
+            return decided, None
+        root, decision = decided
         if len(envelope.recipients) == 1:
             return _inject(raw, root, envelope, config, decision), None
         personaliser = _personaliser(raw, root, config, decision)
@@ -473,19 +486,13 @@ def process_first(
         if not first.changed:
             return personaliser.unchanged(envelope, first), None
         reason = f"rejection for {decision.company.id}"
+        company = decision.company.id
         outcome = Outcome(
-            "injected",
-            reason,
-            (first.outgoing,),
-            decision.verdict,
-            decision.company.id,
-            first.parts,
-            first.signing,
+            "injected", reason, (first.outgoing,), decision.verdict, company, first.parts, first.signing
         )
         return outcome, personaliser
     except Exception:
-        log.exception("pipeline failed; forwarding the original message unchanged")
-        return _unchanged(raw, envelope, "failed", "internal error; original forwarded"), None
+        return _forward_original(raw, envelope), None
 
 
 def recipients_of(raw: bytes) -> tuple[str, ...]:
