@@ -52,7 +52,8 @@ class SmtpSettings:
     hostname: str = ""  # empty: the machine's FQDN
     max_message_size: int = 26_214_400
     max_recipients: int = 1000
-    max_line_length: int = 65_536
+    # None: lines up to max_message_size, as Postfix takes them; a rejection never bounces for its shape
+    max_line_length: int | None = None
     allowed_networks: tuple[IPNetwork, ...] = (
         ipaddress.ip_network("127.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
@@ -403,6 +404,20 @@ def _networks(value: Any) -> tuple[IPNetwork, ...]:
     return tuple(_network(item) for item in _strings(value))
 
 
+def _proxies(value: Any) -> str:
+    """Reverse proxies: addresses or networks, as a list or comma-separated; never "*".
+
+    With "*" anyone could name their own address in X-Forwarded-For (the left-most entry would be
+    believed): /metrics would open and per-client rate limits be evaded by rotating the header.
+    """
+    items = [i.strip() for i in value.split(",")] if isinstance(value, str) else list(_strings(value))
+    if not items or any(not i for i in items):
+        raise ValueError("must name at least one address or network")
+    if "*" in items:
+        raise ValueError('"*" is not allowed: name the proxies\' addresses or networks')
+    return ",".join(str(_network(item)) for item in items)
+
+
 def _readable_file(value: Any) -> Path:
     path = Path(_nonempty_string(value))
     if not path.is_file():
@@ -482,7 +497,7 @@ def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
     )
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")
-    if settings.max_line_length < 1000:
+    if settings.max_line_length is not None and settings.max_line_length < 1000:
         t.problem("max_line_length", "must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
     if settings.auth_users and settings.auth_require_tls and settings.tls_cert_file is None:
         t.problem("auth_users", "AUTH needs STARTTLS: set tls_cert_file, or auth_require_tls = false")
@@ -526,7 +541,7 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
         register_rate_per_minute=t.get("register_rate_per_minute", d.register_rate_per_minute, _positive_int),
         confirm_ttl_hours=t.get("confirm_ttl_hours", d.confirm_ttl_hours, _positive_int),
         form_secret=t.get("form_secret", None, _secret(env)),
-        trusted_proxies=t.get("trusted_proxies", None, _nonempty_string),
+        trusted_proxies=t.get("trusted_proxies", None, _proxies),
         mail_from=t.get("mail_from", "", _string),
     )
 

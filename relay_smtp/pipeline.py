@@ -23,6 +23,7 @@ from typing import Literal
 from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
+from relay_smtp.header_check import header_problem
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import splice_html_block
@@ -348,6 +349,9 @@ def _decide(
             return _unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
+    problem = header_problem(raw, root)
+    if problem is not None:  # forwarded untouched: verifiers would disagree, or no From to credit
+        return _unchanged(raw, envelope, "passed", problem, verdict, company.id if company else None)
     if company is None:
         if verdict.explicit is None and not force:
             return _unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
@@ -364,8 +368,58 @@ def _decide(
     return _Decision(company, verdict, selection)
 
 
-def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
-    """One personalised, signed copy per envelope recipient."""
+@dataclass(frozen=True)
+class PersonalCopy:
+    """One recipient's copy, with where the block went; `changed` False: no part could hold it."""
+
+    outgoing: Outgoing
+    parts: tuple[PartReport, ...]
+    signing: str
+    changed: bool
+    why_unchanged: str = ""
+
+
+@dataclass(frozen=True)
+class Personaliser:
+    """The per-recipient half of injecting: copies made one at a time from a plan computed once.
+
+    A rejection to N recipients needs N copies. Made on demand, each sent before the next is made,
+    they cost O(message) memory instead of O(N x message).
+    """
+
+    raw: bytes
+    config: PipelineConfig
+    decision: _Decision
+    plan: _Plan
+    locale: str
+    message_id: str
+    must_sign: bool  # DKIM keys are configured for this company: change only what we can sign
+
+    def copy_for(self, recipient: str) -> PersonalCopy:
+        d, config, raw = self.decision, self.config, self.raw
+        link = config.link_for(d.company, recipient, self.message_id)
+        block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link)
+        data, reports = _render_copy(raw, self.plan, block, config.rules.placeholder)
+        skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+        parts = (*reports, *skipped)
+        if data is raw:
+            return PersonalCopy(Outgoing((recipient,), raw), parts, "", changed=False)
+        data, signing = _sign(config, raw, data)
+        if self.must_sign and not signing.startswith("signed"):
+            # An unsigned change of a domain that signs its mail would fail DMARC: send the original.
+            why = f"changed copy could not be signed ({signing}); original forwarded"
+            return PersonalCopy(Outgoing((recipient,), raw), parts, signing, False, why)
+        return PersonalCopy(Outgoing((recipient,), data, link), parts, signing, changed=True)
+
+    def unchanged(self, envelope: Envelope, copy: PersonalCopy) -> Outcome:
+        parts = copy.parts
+        why = "; ".join(f"part {r.path}: {r.note}" for r in parts if r.content_type)
+        reason = copy.why_unchanged or f"no part could hold the block ({why})"
+        d = self.decision
+        return _unchanged(self.raw, envelope, "passed", reason, d.verdict, d.company.id, parts)
+
+
+def _personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: _Decision) -> Personaliser:
     fixed = [set_header_edit(raw, root, MARKER_HEADER, "injected")]
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
@@ -373,23 +427,37 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
-    skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+    domains = (*d.company.domains, _address_domain(from_address(raw, root)))
+    must_sign = config.signer is not None and any(config.signer.keys_for(x) for x in domains if x)
+    return Personaliser(raw, config, d, plan, locale, message_id, must_sign)
+
+
+def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
+    """One personalised, signed copy per envelope recipient."""
+    personaliser = _personaliser(raw, root, config, d)
     copies: list[Outgoing] = []
-    reports: list[PartReport] = []
-    signing = ""
+    made: PersonalCopy | None = None
     for recipient in envelope.recipients:
-        link = config.link_for(d.company, recipient, message_id)
-        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link)
-        data, reports = _render_copy(raw, plan, block, config.rules.placeholder)
-        if data is raw:
-            why = "; ".join(f"part {r.path}: {r.note}" for r in reports)
-            reason = f"no part could hold the block ({why})"
-            return _unchanged(raw, envelope, "passed", reason, d.verdict, d.company.id, (*reports, *skipped))
-        data, signing = _sign(config, raw, data)
-        copies.append(Outgoing((recipient,), data, link))
+        made = personaliser.copy_for(recipient)
+        if not made.changed:
+            return personaliser.unchanged(envelope, made)
+        copies.append(made.outgoing)
+    assert made is not None
     reason = f"rejection for {d.company.id}"
-    parts = (*reports, *skipped)
-    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
+    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
+
+
+def _decided(
+    raw: bytes, envelope: Envelope, config: PipelineConfig, force: bool, ats: AtsSignals = NO_SIGNALS
+) -> Outcome | tuple[MimePart, _Decision]:
+    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject.
+    ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
+    root = parse_mime(raw)
+    header_from = from_address(raw, root)
+    decision = _decide(raw, root, envelope, config, header_from, force, ats)
+    if isinstance(decision, Outcome):
+        return _sign_unchanged(raw, decision, config, header_from)
+    return root, decision
 
 
 def run(
@@ -400,14 +468,16 @@ def run(
     force: bool = False,
     ats: AtsSignals = NO_SIGNALS,
 ) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original.
-    ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
-    root = parse_mime(raw)
-    header_from = from_address(raw, root)
-    decision = _decide(raw, root, envelope, config, header_from, force, ats)
-    if isinstance(decision, Outcome):
-        return _sign_unchanged(raw, decision, config, header_from)
-    return _inject(raw, root, envelope, config, decision)
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+    decided = _decided(raw, envelope, config, force, ats)
+    if isinstance(decided, Outcome):
+        return decided
+    return _inject(raw, decided[0], envelope, config, decided[1])
+
+
+def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
+    log.exception("pipeline failed; forwarding the original message unchanged")
+    return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
 
 
 def process(
@@ -422,8 +492,33 @@ def process(
     try:
         return run(raw, envelope, config, force=force, ats=ats)
     except Exception:
-        log.exception("pipeline failed; forwarding the original message unchanged")
-        return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+        return _forward_original(raw, envelope)
+
+
+def process_first(
+    raw: bytes, envelope: Envelope, config: PipelineConfig, ats: AtsSignals = NO_SIGNALS
+) -> tuple[Outcome, Personaliser | None]:
+    """Like `process`, but a rejection to several recipients comes back with its first copy only,
+    and the `Personaliser` that makes the others one at a time (for the relay's sending loop)."""
+    try:
+        decided = _decided(raw, envelope, config, False, ats)
+        if isinstance(decided, Outcome):
+            return decided, None
+        root, decision = decided
+        if len(envelope.recipients) == 1:
+            return _inject(raw, root, envelope, config, decision), None
+        personaliser = _personaliser(raw, root, config, decision)
+        first = personaliser.copy_for(envelope.recipients[0])
+        if not first.changed:
+            return personaliser.unchanged(envelope, first), None
+        reason = f"rejection for {decision.company.id}"
+        company = decision.company.id
+        outcome = Outcome(
+            "injected", reason, (first.outgoing,), decision.verdict, company, first.parts, first.signing
+        )
+        return outcome, personaliser
+    except Exception:
+        return _forward_original(raw, envelope), None
 
 
 def recipients_of(raw: bytes) -> tuple[str, ...]:

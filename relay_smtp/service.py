@@ -22,11 +22,11 @@ from typing import Any
 
 from relay_smtp.ats import NO_SIGNALS, AtsSignals
 from relay_smtp.config import Company, ConfigError, Settings, load_settings
-from relay_smtp.links import LinkSigner, link, short_message_id
+from relay_smtp.links import LinkSigner, link
 from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
 from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.metrics import metrics, reply_class
-from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process
+from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process_first
 from relay_smtp.recontact import observed_mail
 from relay_smtp.recorder import LinkRecorder, Rejection, audit_of
 from relay_smtp.smtp.delivery import CopySender, Sent
@@ -63,16 +63,18 @@ class PipelineProcessor:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
         ats = await self._ats_signals(envelope)
         started = time.perf_counter()
+        # A rejection to several recipients comes back with its first copy; the sender makes the
+        # others one at a time, off the event loop (memory O(message), not O(recipients x message)).
         if len(message.data) <= INLINE_LIMIT:
             # A few milliseconds of CPU: handing them to a thread gains nothing under the GIL, and
             # measured with bench/run.py it cost ~40% more CPU per message in thread switches.
-            outcome = process(message.data, envelope, self.config, ats=ats)
+            outcome, more = process_first(message.data, envelope, self.config, ats)
         else:
             # Large mail takes tens of milliseconds; a thread lets other sessions interleave.
-            outcome = await asyncio.to_thread(process, message.data, envelope, self.config, ats=ats)
+            outcome, more = await asyncio.to_thread(process_first, message.data, envelope, self.config, ats)
         added = time.perf_counter() - started
         self._log_verdict(message.queue_id, outcome)
-        sent = await self.sender.send(message, outcome)
+        sent = await self.sender.send(message, outcome, more)
         self._count(outcome, sent, added)
         self._record(message.queue_id, outcome, sent, message)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
@@ -148,7 +150,7 @@ def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
     public_url = settings.web.public_url
 
     def link_for(company: Company, recipient: str, message_id: str) -> str:
-        mid = short_message_id(message_id or f"{company.id}:{recipient}")
+        mid = signer.short_message_id(message_id or f"{company.id}:{recipient}")  # keyed
         return link(public_url, signer.issue(company.id, recipient, mid))
 
     return link_for
@@ -245,6 +247,8 @@ class RelayService:
             "tls_context": self._tls_context(),
             "auth_required": False,
             "auth_require_tls": smtp.auth_require_tls,
+            # None: one line may be as long as the whole message may be (a 2 MB single-line HTML or
+            # base64 body is real mail); commands stay short by aiosmtpd's own command size limit.
             "line_length_limit": smtp.max_line_length,
         }
         if smtp.hostname:
@@ -310,12 +314,13 @@ class RelayService:
         """Stop accepting, let transactions in flight finish (bounded), close the rest."""
         if self._server is None:
             return
-        self._server.close()
+        self.handler.draining = True  # new transactions on open sessions get 421 from now on
+        self._server.close()  # and the listening socket goes at once, so clients go elsewhere
         deadline = time.monotonic() + self.settings.smtp.drain_timeout
-        while self.handler.in_flight and time.monotonic() < deadline:
+        while self.handler.open_transactions and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if self.handler.in_flight:
-            log.warning("drain timed out with %d transactions in flight", self.handler.in_flight)
+        if self.handler.open_transactions:
+            log.warning("drain timed out with %d transactions open", self.handler.open_transactions)
         for protocol in list(self._protocols):
             if protocol.transport is not None:
                 protocol.transport.close()

@@ -7,7 +7,8 @@ loop and holds no connections; it only:
 
 - restarts a worker that died (with a pause if workers keep dying at once),
 - forwards SIGHUP (reload configuration, templates and keys) after checking the new configuration,
-- on SIGTERM or SIGINT sends SIGTERM to every worker, waits for them to drain, and exits 0,
+- on SIGTERM or SIGINT closes its copy of the listening sockets, sends SIGTERM to every worker,
+  waits for them to drain, and exits 0,
 - tells systemd READY=1 when every worker listens, and STOPPING=1 when it stops.
 
 Worker 0 alone retries the spool, so a deferred copy is never sent twice by two workers.
@@ -104,8 +105,10 @@ class Supervisor:
                 self._forward_reload()
             time.sleep(0.1)
         systemd.notify("STOPPING=1")
-        self._stop_all()
+        # Close our copy of the listening sockets first: once the workers close theirs, the kernel
+        # refuses new connections instead of queueing them where nobody will ever greet them.
         listener.close()
+        self._stop_all()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)
         return 0
 

@@ -9,7 +9,6 @@ links, and purging personal data past its retention.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from datetime import timedelta
@@ -28,6 +27,7 @@ from relay_smtp.metrics import CallbackGauges, render
 from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
+from relay_smtp.smtp.spool_health import spool_status
 from relay_smtp.smtp.upstream import NextHop
 from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.kpi_purge import purge_kpi_data
@@ -35,6 +35,7 @@ from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.store.outbox import Outbox
 from relay_smtp.store.signals import AtsLookup, SignalStore
 from relay_smtp.web.app import create_app
+from relay_smtp.web.private import metrics_allowed
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
 from relay_smtp.web.talent_pool import deliver_pending
@@ -91,7 +92,9 @@ class WebSide:
         self.signals = SignalStore(self.ledger.engine, utcnow)
         signals, hasher = self.signals, self.links.recipient_hash
         self.ats_lookup = lambda companies, recipients: signals.lookup(companies, recipients, hasher)
-        app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
+        app = create_app(
+            web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail, health=self.health
+        )
         self._add_metrics_route(app)
         listen = self.settings.web.listen
         self.server = make_server(
@@ -162,9 +165,22 @@ class WebSide:
 
     # ------------------------------------------------------------------ metrics and housekeeping
 
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """/healthz: a stalled spool (acknowledged mail not moving) makes the relay unhealthy."""
+        status = await asyncio.to_thread(spool_status, self.spool)
+        return not status.stalled, {"spool": status.as_dict()}
+
     def _gauges(self) -> list[tuple[str, str, float]]:
+        spool = spool_status(self.spool)
         gauges: list[tuple[str, str, float]] = [
-            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(len(self.spool)))
+            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(spool.copies)),
+            ("relay_smtp_spool_oldest_age_seconds", "Age of the oldest spooled copy", spool.oldest_age),
+            (
+                "relay_smtp_spool_overdue_seconds",
+                "How long the most overdue spooled copy has waited past its retry time",
+                spool.overdue,
+            ),
+            ("relay_smtp_spool_stalled", "1 when the spool is not being retried", float(spool.stalled)),
         ]
         if self.ledger is None:
             return gauges
@@ -205,7 +221,7 @@ class WebSide:
             # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
             client = request.client.host if request.client else ""
             bearer = request.headers.get("authorization", "")
-            if not _is_loopback(client) and not (admin_token and bearer == f"Bearer {admin_token}"):
+            if not metrics_allowed(client, request.scope["headers"], bearer, admin_token or ""):
                 return Response("forbidden\n", status_code=403, media_type="text/plain")
             body, content_type = render(CallbackGauges(self._gauges))
             return Response(body, media_type=content_type)
@@ -240,10 +256,3 @@ class WebSide:
             await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
         except Exception:
             log.exception("talent pool housekeeping failed; will try again")
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

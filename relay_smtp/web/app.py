@@ -9,7 +9,7 @@ comes in as arguments; it opens nothing itself.  Routes live by audience in `can
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -36,6 +36,7 @@ from relay_smtp.web.withdraw import withdraw_routes
 __all__ = ["CompanyPage", "SendMail", "WebConfig", "create_app", "utcnow"]
 
 log = logging.getLogger("relay_smtp.web")
+Health = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 STATIC_FILES = {"relay.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 
 
@@ -46,8 +47,12 @@ def create_app(
     *,
     send_mail: SendMail,
     clock: Callable[[], datetime] = utcnow,
+    health: Health | None = None,
 ) -> FastAPI:
-    """The web app.  `send_mail(to, subject, body)` sends the confirmation mail (True: accepted)."""
+    """The web app.  `send_mail(to, subject, body)` sends the confirmation mail (True: accepted).
+
+    `health()` (optional) says whether the relay is healthy and what to show on /healthz.
+    """
     ctx = WebContext.build(config, ledger, links, send_mail, clock)
     app = FastAPI(
         title="relay-smtp Career Relay API",
@@ -66,18 +71,22 @@ def create_app(
     app.include_router(agency_api_routes(ctx))
     app.include_router(agency_admin_routes(ctx))
     app.include_router(satisfaction_routes(ctx))
-    _add_basics(app, ctx)
+    _add_basics(app, ctx, health)
     _add_error_pages(app, ctx)
     _warn_about_missing_settings(config)
     return app
 
 
-def _add_basics(app: FastAPI, ctx: WebContext) -> None:
+def _add_basics(app: FastAPI, ctx: WebContext, health: Health | None) -> None:
     static = {name: (ctx.pages.static(name), media) for name, media in STATIC_FILES.items()}
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        if health is None:
+            return JSONResponse({"status": "ok"})
+        healthy, details = await health()
+        body = {"status": "ok" if healthy else "degraded", **details}
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static_file(name: str) -> Response:

@@ -122,6 +122,10 @@ def _limited(ctx: WebContext, limiter: RateLimiter, request: Request) -> Respons
     wait = limiter.acquire(client_key(request))
     if wait <= 0:
         return None
+    return _rate_limited(ctx, request, wait)
+
+
+def _rate_limited(ctx: WebContext, request: Request, wait: float) -> Response:
     locales = page_locales(None, request.headers.get("accept-language"), request.query_params.get("lang"))
     response = ctx.pages.notice("rate_limited", locales, 429)
     response.headers["Retry-After"] = retry_after_header(wait)
@@ -247,6 +251,11 @@ async def _register(ctx: WebContext, request: Request, token: str, claims: LinkC
     checked = validate(read_form(fields))
     if not checked.ok:
         return _form_page(ctx, request, token, claims, checked.values, dict(checked.errors), 422)
+    link_key = f"{claims.company}:{claims.recipient_hash}:{claims.message_id}"
+    wait = ctx.mail_throttle.acquire(link_key, checked.values.email)
+    if wait > 0:  # no more confirmation mails for this link or to this address for now
+        log.info("registration refused: confirmation mail rate limit company=%s", claims.company)
+        return _rate_limited(ctx, request, wait)
     code = secrets.token_urlsafe(24)
     # The public id the agency will know the registration by; random, so it says nothing about anybody.
     public_id = f"hosted-{secrets.token_urlsafe(12)}"
