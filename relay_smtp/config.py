@@ -250,8 +250,15 @@ DEMO_AGENCY = "Example Recruitment Agency (demo)"
 
 
 def _demo(settings: Settings) -> Settings:
-    """The embedded defaults as a demo: a company in `enforce` mode and a named partner agency."""
-    return replace(settings, companies=(DEMO_COMPANY,), agency=AgencySettings(name=DEMO_AGENCY), demo=True)
+    """The embedded defaults as a demo: a company in `enforce` mode and a named partner agency.
+
+    The demo's one visitor opens the link seconds after sending it, which in production is what a
+    mail scanner does; so the demo has no scanner window (user agents of known scanners still count
+    as bots), and the click shows in the funnel as the person's."""
+    web = replace(settings.web, scanner_window_seconds=0)
+    return replace(
+        settings, companies=(DEMO_COMPANY,), agency=AgencySettings(name=DEMO_AGENCY), web=web, demo=True
+    )
 
 
 def with_listeners(settings: Settings, smtp: HostPort | None, web: HostPort | None) -> Settings:

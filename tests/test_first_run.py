@@ -93,11 +93,14 @@ def test_embedded_defaults_run_the_demo_and_a_file_turns_it_off(tmp_path: Path) 
     assert DEMO_COMPANY.mode == "enforce" and DEMO_COMPANY.recruiting_senders == ("*",)
     assert demo.agency.name
     assert web_config(demo).admin_open_on_loopback
+    # The demo's visitor clicks right after sending: no scanner window, so the click counts as human.
+    assert demo.web.scanner_window_seconds == 0
     empty = tmp_path / "relay.toml"
     empty.write_text("", encoding="utf-8")
     configured = load_settings(empty, {})
     assert not configured.demo and configured.companies == ()
     assert not web_config(configured).admin_open_on_loopback
+    assert configured.web.scanner_window_seconds == 60
 
 
 def test_the_demo_takes_any_sender_as_recruiting() -> None:

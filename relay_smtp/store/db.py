@@ -176,7 +176,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     ),
     (2, "agency hand-offs: outbox and provision records", _create_handoff_tables),
     (3, "company KPIs: satisfaction counts, re-application, talent pool", _create_kpi_tables),
-    (4, "ats_signals and audited_verdicts (issue 16)", _create_ats_signals_and_audited_verdicts),
+    (4, "ATS rejection signals and audited verdicts", _create_ats_signals_and_audited_verdicts),
 ]
 
 
