@@ -6,6 +6,11 @@ and twenty sessions sending such mail at once took a worker past 300 MB. Receive
 until its octets fit under ``smtp.max_bytes_in_flight`` together with what is already being worked
 on, so the peak stays bounded whatever the number of sessions. A message larger than the cap goes
 alone. Ordinary mail (tens of kilobytes) never waits.
+
+A rejection to several recipients also holds the one personalised copy being made and sent (copies
+are made one at a time, see smtp/delivery.py); ``relay.py`` reserves both at once, up front, so a
+message never waits for room while it already holds some (two such messages could wait for each
+other forever).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class ByteBudget:
             raise ValueError(f"the byte budget must be positive, not {limit}")
         self.limit = limit
         self.used = 0
+        self.peak = 0  # the most ever held at once
         self._changed = asyncio.Condition()
 
     @asynccontextmanager
@@ -30,6 +36,7 @@ class ByteBudget:
         async with self._changed:
             await self._changed.wait_for(lambda: self.used + size <= self.limit)
             self.used += size
+            self.peak = max(self.peak, self.used)
         try:
             yield
         finally:

@@ -13,15 +13,32 @@ import functools
 import json
 import logging
 import os
+import secrets
+import smtplib
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from relay_smtp import __version__, logs, systemd
-from relay_smtp.config import ConfigError, Settings, load_settings
+from relay_smtp.agency import outbox_policy
+from relay_smtp.audit_report import parse_since, render_json, render_text
+from relay_smtp.config import (
+    Company,
+    ConfigError,
+    HostPort,
+    Settings,
+    load_settings,
+    parse_host_port,
+    with_listeners,
+)
+from relay_smtp.demo import sample_rejection, send_message
+from relay_smtp.devsecrets import with_development_secrets
+from relay_smtp.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from relay_smtp.init_command import add_init_command
+from relay_smtp.links import LinkSigner, PersonalLink
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
     check_key,
@@ -31,18 +48,26 @@ from relay_smtp.mail.dkim import (
     write_private_key,
 )
 from relay_smtp.mail.mime import parse_mime
-from relay_smtp.pipeline import Envelope, Outcome, find_company, from_address, process, recipients_of
+from relay_smtp.pipeline import (
+    Envelope,
+    Outcome,
+    PipelineConfig,
+    find_company,
+    from_address,
+    process,
+    recipients_of,
+)
 from relay_smtp.relay import pipeline_config
+from relay_smtp.report import add_report_parser, cmd_report
 from relay_smtp.service import RelayService
 from relay_smtp.smtp.server import normalise_line_endings
+from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
-from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate
+from relay_smtp.store.kpi_purge import purge_kpi_data
+from relay_smtp.store.ledger import InsufficientCredits, Ledger, SchemaOutOfDate, utcnow
+from relay_smtp.store.outbox import Outbox
 from relay_smtp.supervisor import Supervisor, run_worker
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 
 
 def setup_logging(settings: Settings, log_format: str | None) -> None:
@@ -90,12 +115,14 @@ def with_ledger(
     return run
 
 
-def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
+def _open_ledger(settings: Settings) -> Ledger | None:
     try:
         return Ledger.open(
             settings.store.url,
             registrations_per_credit=settings.credits.registrations_per_credit,
-            upgrade=upgrade,
+            # As `serve` does: SQLite is created or upgraded in place; a shared PostgreSQL store is
+            # upgraded only by `relay-smtp db upgrade`, when its operator means to.
+            upgrade=settings.store.url.startswith("sqlite"),
         )
     except SchemaOutOfDate as exc:
         print(f"relay-smtp: {exc} (run: relay-smtp db upgrade)", file=sys.stderr)
@@ -106,14 +133,17 @@ def _open_ledger(settings: Settings, *, upgrade: bool = False) -> Ledger | None:
 
 @with_settings
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_listeners(settings, args.listen, args.web_listen)
     setup_logging(settings, args.log_format)
-    if args.config is None:
-        logging.getLogger(__name__).info("no --config given: running on the embedded defaults")
+    if settings.demo:
+        _announce_demo(settings)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         print("relay-smtp: --workers must be at least 1", file=sys.stderr)
         return EXIT_CONFIG
     try:
+        # Made once per installation and shared by every worker, so links open on any of them.
+        settings = with_development_secrets(settings)
         if workers == 1:
             return _serve_in_process(settings, args.config)
         main = functools.partial(run_worker, settings, args.config)
@@ -121,6 +151,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"relay-smtp: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _announce_demo(settings: Settings) -> None:
+    log = logging.getLogger(__name__)
+    company = settings.companies[0]
+    log.warning(
+        "DEMO MODE (no --config): company %r (%s) in enforce mode takes every sender on %s as "
+        "recruiting; mail is delivered into the local Maildir %s, nothing leaves this machine",
+        company.id,
+        company.name,
+        settings.smtp.listen,
+        getattr(settings.upstream.target, "path", "?"),
+    )
+    log.warning(
+        "DEMO MODE: %s/admin opens from this machine without a token; "
+        "`relay-smtp init` writes a production configuration",
+        settings.web.public_url,
+    )
 
 
 def _serve_in_process(settings: Settings, config: Path | None) -> int:
@@ -173,11 +221,31 @@ def _offline_envelope(raw: bytes, recipient: str | None) -> Envelope:
     return Envelope(from_address(raw, parse_mime(raw)), (chosen,))
 
 
+def _offline_pipeline(settings: Settings, *, issues_links: bool) -> PipelineConfig:
+    """The pipeline as the relay runs it, without the warnings that concern only a running relay.
+
+    Links are signed with the installation's development secrets when a relay made them here (so
+    the demo's web side opens them); never is a secrets file made by an offline command.
+    """
+    settings = with_development_secrets(settings, create=False)
+    if settings.links.secrets:
+        links = LinkSigner.from_settings(settings.links)
+    else:
+        if issues_links:
+            print(
+                "relay-smtp: links.secrets is not set and no relay has run here yet: the link in the "
+                "output is signed with a throwaway secret and will not open",
+                file=sys.stderr,
+            )
+        links = LinkSigner([secrets.token_urlsafe(32)], settings.links.max_age_days)
+    return pipeline_config(settings, links, quiet=True)
+
+
 @with_settings
 def cmd_rewrite(args: argparse.Namespace, settings: Settings) -> int:
     raw = normalise_line_endings(_read_input(args.input))
     envelope = _offline_envelope(raw, args.recipient)
-    outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
+    outcome = process(raw, envelope, _offline_pipeline(settings, issues_links=True), force=args.force)
     for line in _describe_verdict(outcome):
         print(line, file=sys.stderr)
     if outcome.signing:
@@ -195,7 +263,7 @@ def cmd_rewrite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     raw = normalise_line_endings(Path(args.file).read_bytes())
     envelope = _offline_envelope(raw, args.recipient)
-    outcome = process(raw, envelope, pipeline_config(settings), force=args.force)
+    outcome = process(raw, envelope, _offline_pipeline(settings, issues_links=False), force=args.force)
     print("\n".join(_describe_verdict(outcome)))
     print(f"dkim: {outcome.signing or 'unchanged mail keeps its own signatures'}")
     print("parts:")
@@ -216,10 +284,15 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _no_links(company: Company, recipient: str, message_id: str) -> PersonalLink:
+    raise RuntimeError("`relay-smtp classify` issues no links")
+
+
 @with_settings
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     """One verdict per file, as the relay would judge it (recruiting sender as configured)."""
-    config = pipeline_config(settings)
+    # No links, no keys: only the verdict (a link asked for here would be a bug).
+    config = PipelineConfig(companies=settings.companies, link_for=_no_links)
     results = []
     for name in args.files:
         raw = normalise_line_endings(Path(name).read_bytes())
@@ -229,7 +302,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             is_recruiting=recruiting or not config.companies,
             company_domains=company.domains if company else (),
         )
-        verdict = classify(raw, config.rules, sender, envelope.recipients)
+        verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
         results.append((name, verdict))
     if args.json:
         print(json.dumps([{"file": n, **v.to_dict()} for n, v in results], ensure_ascii=False, indent=2))
@@ -263,6 +336,10 @@ def cmd_db_purge(args: argparse.Namespace, settings: Settings, ledger: Ledger) -
     days = args.older_than_days or settings.web.personal_data_retention_days
     removed = ledger.purge_personal_data(timedelta(days=days))
     print(f"removed personal data of {removed} registrations older than {days} days")
+    expired = Outbox(ledger, outbox_policy(settings.agency)).purge_expired_records()
+    print(f"removed {expired} provision records past agency.provision_record_years")
+    pool = purge_kpi_data(ledger.engine, settings, utcnow())
+    print(f"removed {pool} talent pool entries past talent_pool.retention_days or never confirmed")
     return EXIT_OK
 
 
@@ -295,6 +372,34 @@ def _redeem(ledger: Ledger, company: str | None, reason: str) -> int:
     return EXIT_OK
 
 
+@with_settings
+def cmd_send_sample(args: argparse.Namespace, settings: Settings) -> int:
+    """Send the shipped sample rejection (or FILE) to the relay, as HR's mail client would."""
+    message = Path(args.file).read_bytes() if args.file else sample_rejection()
+    server = args.server or settings.smtp.listen
+    try:
+        sent = send_message(normalise_line_endings(message), server, tuple(args.to or ()))
+    except (OSError, smtplib.SMTPException, ValueError) as exc:
+        print(f"relay-smtp: {server}: not sent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"sent from <{sent.sender}> to {', '.join(sent.recipients)}: {sent.reply}")
+    return EXIT_OK
+
+
+@with_ledger
+def cmd_audit(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> int:
+    """The verdicts of audit mode for one company, for a person to confirm (see audit_report.py)."""
+    now = datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        print(f"relay-smtp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    rows = AuditStore(ledger.engine, lambda: now).since(args.company, since)
+    print(render_json(rows) if args.json else render_text(args.company, since, rows))
+    return EXIT_OK
+
+
 def cmd_dkim_keygen(args: argparse.Namespace) -> int:
     if args.algorithm == "rsa" and args.bits < 2048:
         print("relay-smtp: --bits: RSA keys must have at least 2048 bits", file=sys.stderr)
@@ -314,6 +419,13 @@ def cmd_dkim_keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _host_port_arg(text: str) -> HostPort:
+    try:
+        return parse_host_port(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay-smtp", description="Career Relay SMTP relay for rejection mail."
@@ -330,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, help="worker processes sharing the port (default: the number of CPUs)"
     )
+    serve.add_argument("--listen", type=_host_port_arg, help="SMTP host:port (overrides smtp.listen)")
+    serve.add_argument("--web-listen", type=_host_port_arg, help="HTTP host:port (overrides web.listen)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a configuration file")
@@ -378,6 +492,28 @@ def build_parser() -> argparse.ArgumentParser:
     redeem.add_argument("--company", required=True)
     redeem.add_argument("--reason", default="hire introduced by the partner agency")
     redeem.set_defaults(func=cmd_credits)
+
+    add_init_command(sub)
+
+    sample = sub.add_parser("send-sample", help="send the shipped sample rejection to the relay")
+    config_option(sample)
+    sample.add_argument("--server", type=_host_port_arg, help="host:port (default: smtp.listen)")
+    sample.add_argument("--to", action="append", help="envelope recipient (default: the To header)")
+    sample.add_argument("file", nargs="?", help="another message to send (default: the sample)")
+    sample.set_defaults(func=cmd_send_sample)
+
+    from relay_smtp import cli_agency  # it imports this module's helpers
+
+    cli_agency.add_parsers(sub, config_option)
+
+    add_report_parser(sub, config_option, with_ledger(cmd_report))
+
+    audit = sub.add_parser("audit", help="audited verdicts of a company: subject, score, reasons")
+    config_option(audit)
+    audit.add_argument("--company", required=True)
+    audit.add_argument("--since", default="7d", help="7d, 24h, 90m or an ISO date (default 7d)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     dkim = sub.add_parser("dkim", help="DKIM keys").add_subparsers(dest="dkim_command", required=True)
     keygen = dkim.add_parser("keygen", help="write a private key and print its DNS TXT record")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -50,7 +52,8 @@ class SmtpSettings:
     hostname: str = ""  # empty: the machine's FQDN
     max_message_size: int = 26_214_400
     max_recipients: int = 1000
-    max_line_length: int = 65_536
+    # None: lines up to max_message_size, as Postfix takes them; a rejection never bounces for its shape
+    max_line_length: int | None = None
     allowed_networks: tuple[IPNetwork, ...] = (
         ipaddress.ip_network("127.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
@@ -115,12 +118,37 @@ class AgencySettings:
     form_url: str | None = None
     ref_param: str = "cr_ref"
     webhook_secret: str | None = None
+    # Hosted mode: how confirmed registrations reach the agency (push, pull, or both) - see docs/agency.md.
+    push_url: str | None = None
+    push_secret: str | None = None
+    push_timeout_seconds: float = 10.0
+    push_retry_seconds: float = 30.0  # first wait after a failed push; doubles up to an hour
+    push_max_age_hours: float = 72.0  # then a hand-off is flagged and waits for `agency retry`
+    push_interval_seconds: float = 5.0  # how often a relay looks for hand-offs that are due
+    pull_token: str | None = None
+    provision_record_years: int = 3
 
 
 @dataclass(frozen=True)
 class AdminSettings:
     token: str | None = None
-    users: Mapping[str, str] = field(default_factory=dict)
+    users: Mapping[str, str] = field(default_factory=dict)  # name -> password
+    #: name -> company id for company HR users; users not named here are operators (see all companies).
+    user_companies: Mapping[str, str] = field(default_factory=dict)
+    #: name -> IANA time zone for dates on the admin pages (default: Asia/Tokyo in ja, UTC in en).
+    user_time_zones: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KpiSettings:
+    reapply_min_days: int = 14  # a later mail sooner than this after the rejection is not a re-application
+    reapply_window_days: int = 365  # the re-application rate looks this far after a rejection
+
+
+@dataclass(frozen=True)
+class TalentPoolSettings:
+    consent_version: str = "2026-01"  # of the talent-pool consent text, kept with every opt-in
+    retention_days: int = 730  # pool entries older than this are purged
 
 
 @dataclass(frozen=True)
@@ -130,7 +158,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class LinkSettings:
-    secrets: tuple[str, ...] = ()  # empty: a development secret is generated at start
+    secrets: tuple[str, ...] = ()  # empty: the installation's development secret (devsecrets.py)
     max_age_days: int = 180
     hash_secret: str | None = None  # keys recipient hashes; default: the last of `secrets`
 
@@ -148,6 +176,13 @@ class Company:
     mode: CompanyMode = "audit"
     recruiting_senders: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    talent_pool_webhook: str | None = None  # the company's ATS: new pool entries are POSTed there, signed
+    talent_pool_webhook_secret: str | None = None
+    # The company's own classifier phrases (pattern, weight) and exclusions (see mail/phrasebook.py).
+    rejection_phrases: tuple[tuple[str, int], ...] = ()
+    exclusions: tuple[str, ...] = ()
+    ats_token: str | None = None  # bearer token of the ATS rejection-signal API; unset: API off
+    ats_window_hours: int = 72  # default window of an ATS rejection signal
 
 
 @dataclass(frozen=True)
@@ -194,6 +229,49 @@ class Settings:
     spool: SpoolSettings = SpoolSettings()
     log: LogSettings = LogSettings()
     source: Path | None = None  # the file these settings came from, if any
+    kpi: KpiSettings = KpiSettings()
+    talent_pool: TalentPoolSettings = TalentPoolSettings()
+    demo: bool = False  # the embedded defaults' demo (see DEMO_COMPANY); a configuration file turns it off
+
+
+# --------------------------------------------------------------------------- the demo
+
+#: With no configuration file the relay runs this company in `enforce` mode, taking every sender as
+#: recruiting ("*"), so that a rejection sent to it comes out with the block and a working link.  Safe
+#: only because the embedded next hop is the local Maildir (nothing leaves the machine) and the SMTP
+#: port takes mail from loopback alone.
+DEMO_COMPANY = Company(
+    id="demo",
+    name="デモ株式会社",
+    locale="auto",
+    mode="enforce",
+    recruiting_senders=("*",),
+    domains=("demo.example",),
+)
+DEMO_AGENCY = "Example Recruitment Agency (demo)"
+
+
+def _demo(settings: Settings) -> Settings:
+    """The embedded defaults as a demo: a company in `enforce` mode and a named partner agency.
+
+    The demo's one visitor opens the link seconds after sending it, which in production is what a
+    mail scanner does; so the demo has no scanner window (user agents of known scanners still count
+    as bots), and the click shows in the funnel as the person's."""
+    web = replace(settings.web, scanner_window_seconds=0)
+    return replace(
+        settings, companies=(DEMO_COMPANY,), agency=AgencySettings(name=DEMO_AGENCY), web=web, demo=True
+    )
+
+
+def with_listeners(settings: Settings, smtp: HostPort | None, web: HostPort | None) -> Settings:
+    """`serve --listen/--web-listen`: other addresses than the file's (or the defaults', when 8025 is
+    taken).  Without a file the links follow the web listener, so the demo's links still open."""
+    if smtp is not None:
+        settings = replace(settings, smtp=replace(settings.smtp, listen=smtp))
+    if web is not None:
+        public_url = f"http://{web}" if settings.source is None else settings.web.public_url
+        settings = replace(settings, web=replace(settings.web, listen=web, public_url=public_url))
+    return settings
 
 
 # --------------------------------------------------------------------------- reading
@@ -215,6 +293,9 @@ class _Table:
 
     def names(self) -> list[str]:
         return list(self._data)
+
+    def holds_table(self, name: str) -> bool:
+        return isinstance(self._data.get(name), dict)
 
     def get(self, name: str, default: T, convert: Callable[[Any], T]) -> T:
         """Take `name` off the table and convert it; on a bad value note it and keep the default."""
@@ -317,6 +398,9 @@ def _host_port(value: Any) -> HostPort:
     return HostPort(host, port)
 
 
+parse_host_port = _host_port
+
+
 def _network(value: Any) -> IPNetwork:
     text = _string(value)
     try:
@@ -327,6 +411,20 @@ def _network(value: Any) -> IPNetwork:
 
 def _networks(value: Any) -> tuple[IPNetwork, ...]:
     return tuple(_network(item) for item in _strings(value))
+
+
+def _proxies(value: Any) -> str:
+    """Reverse proxies: addresses or networks, as a list or comma-separated; never "*".
+
+    With "*" anyone could name their own address in X-Forwarded-For (the left-most entry would be
+    believed): /metrics would open and per-client rate limits be evaded by rotating the header.
+    """
+    items = [i.strip() for i in value.split(",")] if isinstance(value, str) else list(_strings(value))
+    if not items or any(not i for i in items):
+        raise ValueError("must name at least one address or network")
+    if "*" in items:
+        raise ValueError('"*" is not allowed: name the proxies\' addresses or networks')
+    return ",".join(str(_network(item)) for item in items)
 
 
 def _readable_file(value: Any) -> Path:
@@ -409,7 +507,7 @@ def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
     )
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")
-    if settings.max_line_length < 1000:
+    if settings.max_line_length is not None and settings.max_line_length < 1000:
         t.problem("max_line_length", "must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
     if settings.auth_users and settings.auth_require_tls and settings.tls_cert_file is None:
         t.problem("auth_users", "AUTH needs STARTTLS: set tls_cert_file, or auth_require_tls = false")
@@ -453,13 +551,97 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
         register_rate_per_minute=t.get("register_rate_per_minute", d.register_rate_per_minute, _positive_int),
         confirm_ttl_hours=t.get("confirm_ttl_hours", d.confirm_ttl_hours, _positive_int),
         form_secret=t.get("form_secret", None, _secret(env)),
-        trusted_proxies=t.get("trusted_proxies", None, _nonempty_string),
+        trusted_proxies=t.get("trusted_proxies", None, _proxies),
         mail_from=t.get("mail_from", "", _string),
         every_worker=t.get("every_worker", d.every_worker, _bool),
     )
 
 
-def _company(t: _Table) -> Company:
+def _time_zone(value: Any) -> str:
+    text = _nonempty_string(value)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a time zone (e.g. Asia/Tokyo)") from None
+    return text
+
+
+def _admin(t: _Table, env: Mapping[str, str], company_ids: set[str]) -> AdminSettings:
+    """``[admin.users]``: ``name = "password"`` (an operator) or ``name = { password, company, ... }``."""
+    users_t = t.table("users")
+    users: dict[str, str] = {}
+    companies: dict[str, str] = {}
+    zones: dict[str, str] = {}
+    for name in users_t.names():
+        if not users_t.holds_table(name):
+            users[name] = users_t.get(name, "", _secret(env))
+            continue
+        user_t = users_t.table(name)
+        users[name] = user_t.get("password", "", _secret(env))
+        if not users[name]:
+            user_t.problem("password", "is required")
+        company = user_t.get("company", None, _nonempty_string)
+        if company is not None:
+            if company not in company_ids:
+                user_t.problem("company", f"{company!r} is not the id of a [[companies]] entry")
+            companies[name] = company
+        zone = user_t.get("time_zone", None, _time_zone)
+        if zone is not None:
+            zones[name] = zone
+        user_t.finish()
+    users_t.finish()
+    return AdminSettings(
+        token=t.get("token", None, _secret(env)), users=users, user_companies=companies, user_time_zones=zones
+    )
+
+
+def _kpi(t: _Table) -> KpiSettings:
+    d = KpiSettings()
+    return KpiSettings(
+        reapply_min_days=t.get("reapply_min_days", d.reapply_min_days, _positive_int),
+        reapply_window_days=t.get("reapply_window_days", d.reapply_window_days, _positive_int),
+    )
+
+
+def _talent_pool(t: _Table) -> TalentPoolSettings:
+    d = TalentPoolSettings()
+    return TalentPoolSettings(
+        consent_version=t.get("consent_version", d.consent_version, _nonempty_string),
+        retention_days=t.get("retention_days", d.retention_days, _positive_int),
+    )
+
+
+def _company_phrases(value: Any) -> tuple[tuple[str, int], ...]:
+    """A list of patterns (weight 4) or {pattern, weight} tables; every ``re:`` pattern compiles."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not {_toml_type(value)}")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            pattern, weight = item, 4
+        elif isinstance(item, dict) and set(item) <= {"pattern", "weight"} and "pattern" in item:
+            pattern, weight = item["pattern"], item.get("weight", 4)
+        else:
+            raise ValueError("each entry must be a string or a table {pattern, weight}")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValueError("a pattern must be a non-empty string")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight == 0:
+            raise ValueError(f"{pattern!r}: weight must be a non-zero integer")
+        out.append((_pattern(pattern), weight))
+    return tuple(out)
+
+
+def _pattern(value: Any) -> str:
+    pattern = _nonempty_string(value)
+    if pattern.startswith("re:"):
+        try:
+            re.compile(pattern[3:])
+        except re.error as exc:
+            raise ValueError(f"{pattern!r}: bad regular expression: {exc}") from None
+    return pattern
+
+
+def _company(t: _Table, env: Mapping[str, str]) -> Company:
     company = Company(
         id=t.get("id", "", _nonempty_string),
         name=t.get("name", "", _nonempty_string),
@@ -467,7 +649,15 @@ def _company(t: _Table) -> Company:
         mode=t.get("mode", "audit", _choice("enforce", "audit", "off")),
         recruiting_senders=t.get("recruiting_senders", (), _strings),
         domains=t.get("domains", (), _strings),
+        talent_pool_webhook=t.get("talent_pool_webhook", None, _public_url),
+        talent_pool_webhook_secret=t.get("talent_pool_webhook_secret", None, _secret(env)),
+        rejection_phrases=t.get("rejection_phrases", (), _company_phrases),
+        exclusions=t.get("exclusions", (), lambda v: tuple(map(_pattern, _strings(v)))),
+        ats_token=t.get("ats_token", None, _secret(env)),
+        ats_window_hours=t.get("ats_window_hours", 72, _positive_int),
     )
+    if company.talent_pool_webhook and not company.talent_pool_webhook_secret:
+        t.problem("talent_pool_webhook", "needs talent_pool_webhook_secret to sign what it sends")
     for name in ("id", "name"):
         if not getattr(company, name):
             t.problem(name, "is required")
@@ -506,14 +696,24 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         form_url=agency_t.get("form_url", None, _public_url),
         ref_param=agency_t.get("ref_param", "cr_ref", _nonempty_string),
         webhook_secret=agency_t.get("webhook_secret", None, _secret(env)),
+        push_url=agency_t.get("push_url", None, _public_url),
+        push_secret=agency_t.get("push_secret", None, _secret(env)),
+        push_timeout_seconds=agency_t.get("push_timeout_seconds", 10.0, _positive_seconds),
+        push_retry_seconds=agency_t.get("push_retry_seconds", 30.0, _positive_seconds),
+        push_max_age_hours=agency_t.get("push_max_age_hours", 72.0, _positive_seconds),
+        push_interval_seconds=agency_t.get("push_interval_seconds", 5.0, _positive_seconds),
+        pull_token=agency_t.get("pull_token", None, _secret(env)),
+        provision_record_years=agency_t.get("provision_record_years", 3, _positive_int),
     )
+    if agency.push_url and not agency.push_secret:
+        problems.append("agency.push_url: needs agency.push_secret (the pushes are signed)")
+    companies = tuple(_company(c, env) for c in top.tables("companies"))
     admin_t = top.table("admin")
-    admin_users_t = admin_t.table("users")
-    admin = AdminSettings(
-        token=admin_t.get("token", None, _secret(env)),
-        users={name: admin_users_t.get(name, "", _secret(env)) for name in admin_users_t.names()},
-    )
-    admin_users_t.finish()
+    admin = _admin(admin_t, env, {c.id for c in companies})
+    kpi_t = top.table("kpi")
+    kpi = _kpi(kpi_t)
+    pool_t = top.table("talent_pool")
+    talent_pool = _talent_pool(pool_t)
     if web.landing == "redirect" and not agency.form_url:
         problems.append("web.landing: 'redirect' needs agency.form_url")
     store_t = top.table("store")
@@ -528,7 +728,6 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     credits = CreditSettings(
         registrations_per_credit=credits_t.get("registrations_per_credit", 10, _positive_int)
     )
-    companies = tuple(_company(c) for c in top.tables("companies"))
     dkim_t = top.table("dkim")
     dkim = DkimSettings(
         keys=tuple(_dkim_key(k) for k in dkim_t.tables("keys")),
@@ -547,13 +746,28 @@ def _read(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         format=log_t.get("format", "text", _choice("text", "json")),
         level=log_t.get("level", "info", _choice("debug", "info", "warning", "error")),
     )
-    for table in (web_t, agency_t, admin_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t, top):
+    tables = (web_t, agency_t, admin_t, kpi_t, pool_t, store_t, links_t, credits_t, dkim_t, spool_t, log_t)
+    for table in (*tables, top):
         table.finish()
     _check_unique([c.id for c in companies], "companies", "id", problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
-        smtp, upstream, web, agency, admin, store, links, credits, companies, dkim, spool, log, source
+        smtp,
+        upstream,
+        web,
+        agency,
+        admin,
+        store,
+        links,
+        credits,
+        companies,
+        dkim,
+        spool,
+        log,
+        source,
+        kpi=kpi,
+        talent_pool=talent_pool,
     )
 
 
@@ -569,7 +783,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
     """Read `path` (or the embedded defaults when None) into Settings, or raise ConfigError."""
     environ = os.environ if env is None else env
     if path is None:
-        return _read({}, environ, None)
+        return _demo(_read({}, environ, None))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -10,7 +10,8 @@ Format (all big-endian), base64url without padding, then itsdangerous' ``.`` and
     issued_at  uint32   seconds since the epoch (good until 2106)
     recipient  12 bytes HMAC-SHA256(recipient key, lowercased address), truncated
     mid_len    uint8    length of the message id
-    message_id mid_len  UTF-8, the caller's short id (the relay's queue id, or short_message_id())
+    message_id mid_len  UTF-8, the caller's short id (the relay's queue id, or
+                        LinkSigner.short_message_id(): a keyed hash, never checkable without the key)
     company    rest     UTF-8 company id
 
 Budgets, so that ``https://relay.example.co.jp/r/<token>`` stays under 120 characters for a 10-character
@@ -61,6 +62,7 @@ MAX_CLOCK_SKEW = 300
 
 _HEADER = struct.Struct(">I12sB")  # issued_at, recipient hash, message id length
 _RECIPIENT_KEY_LABEL = b"career-relay-recipient-hash-v1"
+_MESSAGE_KEY_LABEL = b"career-relay-message-id-v1"
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _SIGNATURE_CHARS = len(base64.urlsafe_b64encode(bytes(SIGNATURE_BYTES)).rstrip(b"="))
 _MAX_TOKEN_CHARS = 4 * (_HEADER.size + MAX_MESSAGE_ID_BYTES + MAX_COMPANY_BYTES) // 3 + 4 + _SIGNATURE_CHARS
@@ -134,6 +136,8 @@ class LinkSigner:
         )
         base = (hash_secret or secrets[-1]).encode("utf-8")
         self._recipient_key = hmac.new(base, _RECIPIENT_KEY_LABEL, hashlib.sha256).digest()
+        self._keys = list(reversed(secrets))
+        self._message_key = hmac.new(base, _MESSAGE_KEY_LABEL, hashlib.sha256).digest()
 
     @classmethod
     def development(cls, max_age_days: int = 180, *, clock: Callable[[], float] = time.time) -> LinkSigner:
@@ -157,6 +161,16 @@ class LinkSigner:
     def _recipient_digest(self, address: str) -> bytes:
         normalised = address.strip().lower().encode("utf-8")
         return hmac.new(self._recipient_key, normalised, hashlib.sha256).digest()[:RECIPIENT_HASH_BYTES]
+
+    def short_message_id(self, message_id: str) -> str:
+        """An 8-character stand-in for a Message-ID header value, for tokens: 48 bits of a keyed hash.
+
+        Keyed (like the recipient hash, and stable across secret rotation) because the relay falls
+        back to "company:recipient" when a mail has no Message-ID, and some ATSs put the address into
+        the Message-ID: an unkeyed hash would let anyone holding a link confirm a guessed address.
+        """
+        normalised = message_id.strip().encode("utf-8")
+        return _b64encode(hmac.new(self._message_key, normalised, hashlib.sha256).digest()[:6])
 
     def issue(self, company: str, recipient: str, message_id: str) -> str:
         """A token for one recipient of one message, dated now."""
@@ -188,15 +202,30 @@ class LinkSigner:
             raise ExpiredToken(f"the token is older than {self.max_age_seconds // 86_400} days")
         return claims
 
+    def seal(self, purpose: str, value: str) -> str:
+        """``value`` signed for ``purpose`` with the link secrets (not encrypted: no personal data in it)."""
+        return self._purpose_signer(purpose).sign(value.encode("utf-8")).decode("ascii")
+
+    def unseal(self, purpose: str, sealed: str) -> str:
+        """The value of a token made by `seal` for the same purpose; BadSignature otherwise."""
+        try:
+            return self._purpose_signer(purpose).unsign(sealed.encode("ascii", "replace")).decode("utf-8")
+        except (itsdangerous.BadSignature, UnicodeDecodeError):
+            raise BadSignature("the token's signature does not match") from None
+
+    def _purpose_signer(self, purpose: str) -> itsdangerous.Signer:
+        return itsdangerous.Signer(
+            self._keys,
+            salt=f"career-relay-{purpose}-v1",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+            algorithm=_TruncatedHMAC(hashlib.sha256),
+        )
+
 
 def link(public_url: str, token: str) -> str:
     """The URL a recipient clicks."""
     return f"{public_url.rstrip('/')}/r/{token}"
-
-
-def short_message_id(message_id: str) -> str:
-    """An 8-character stand-in for a Message-ID header value, for tokens (48 bits of SHA-256)."""
-    return _b64encode(hashlib.sha256(message_id.strip().encode("utf-8")).digest()[:6])
 
 
 def _bounded_utf8(name: str, value: str, limit: int) -> bytes:

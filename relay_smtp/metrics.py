@@ -33,6 +33,7 @@ class RelayMetrics:
     upstream_replies: Counter
     links: Counter
     added_latency: Histogram
+    spool_failures: Counter
 
 
 @cache
@@ -53,6 +54,9 @@ def metrics() -> RelayMetrics:
             "relay_smtp_added_latency_seconds",
             "Time the relay adds per message (classify, splice, sign), next hop excluded",
             buckets=LATENCY_BUCKETS,
+        ),
+        spool_failures=Counter(
+            "relay_smtp_spool_failures", "Spool passes or attempts that failed with an error (disk, I/O)"
         ),
     )
 

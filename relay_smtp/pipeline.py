@@ -13,15 +13,17 @@ original bytes and is logged: the relay never loses or bounces a message because
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
+from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
+from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
+from relay_smtp.header_check import header_problem
 from relay_smtp.links import PersonalLink
-from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import splice_html_block
@@ -40,12 +42,13 @@ from relay_smtp.mail.mime import (
     set_content_type_param_edit,
     set_header_edit,
 )
-from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer, has_marker
-from relay_smtp.mail.transfer import UnsupportedPart, decode_body
+from relay_smtp.mail.own_block import MARKER_HEADER, OwnLinkCheck, carries_own_block
+from relay_smtp.mail.phrasebook import company_phrases
+from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer
+from relay_smtp.mail.transfer import UnsupportedPart
 
 log = logging.getLogger(__name__)
 
-MARKER_HEADER = "X-Career-Relay"
 Action = Literal["injected", "passed", "audited", "failed"]
 
 
@@ -103,6 +106,21 @@ class PipelineConfig:
     signer: DkimSigner | None = None
     sign_all_domains: tuple[str, ...] = ()
     self_check: bool = False
+    #: Recognises our own link's token in a body (see mail/own_block); None: header and markers only.
+    own_link: OwnLinkCheck | None = None
+    # Rules with a company's own phrases and exclusions, by company id; built once, here.
+    company_rules: Mapping[str, ClassifierRules] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        own = {
+            c.id: self.rules.with_phrases(company_phrases(c.rejection_phrases, c.exclusions))
+            for c in self.companies
+            if c.rejection_phrases or c.exclusions
+        }
+        object.__setattr__(self, "company_rules", own)
+
+    def rules_for(self, company: Company | None) -> ClassifierRules:
+        return self.company_rules.get(company.id, self.rules) if company else self.rules
 
 
 def _unchanged(
@@ -129,6 +147,8 @@ def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
     address = address.strip().lower()
     for pattern in patterns:
         pattern = pattern.strip().lower()
+        if pattern == "*":  # every sender (the embedded demo; the SMTP side decides who may send)
+            return True
         if pattern.startswith("@"):
             if address.endswith(pattern) or _address_domain(address).endswith("." + pattern[1:]):
                 return True
@@ -165,43 +185,23 @@ def _decoded_words(value: str) -> str:
 
 
 def fallback_company(raw: bytes, root: MimePart) -> Company:
-    """For mail explicitly marked by an unconfigured sender: name the company after its From."""
+    """For mail explicitly marked by an unconfigured sender: name the company after its From.
+
+    The display name only when it looks like an organisation (often it is a role, 採用担当).
+    """
     name, address = parseaddr(get_header(raw, root, "From") or "")
     domain = _address_domain(address) or "unknown"
-    return Company(id=domain, name=_decoded_words(name) or domain, mode="enforce")
+    return Company(id=domain, name=company_name(_decoded_words(name), domain), mode="enforce")
 
 
 # --------------------------------------------------------------------------- splicing
 
 
-def _text_of(raw: bytes, part: MimePart) -> str:
-    decoded = decode_body(body_bytes(raw, part), part.cte).data
-    return decoded.decode(codec_name(part.charset or "utf-8") or "utf-8", errors="replace")
-
-
-_MARKER_BYTES = b"career-relay:v"
-
-
-def _already_injected(raw: bytes, root: MimePart, targets: Sequence[MimePart]) -> bool:
-    """Our header, or our marker in a body (a loop, an extra hop, a quoted reply).
-
-    The marker is ASCII, so in 7bit/8bit/quoted-printable bodies a byte search finds it without
-    decoding; only base64 bodies are decoded. A marker a QP soft break happens to cut in two is still
-    caught: the splice itself refuses a part that holds the block.
-    """
-    if (get_header(raw, root, MARKER_HEADER) or "").strip().lower() == "injected":
-        return True
-    for part in targets:
-        if part.cte != "base64":
-            if _MARKER_BYTES in raw[part.body_start : part.body_end]:
-                return True
-            continue
-        try:
-            if has_marker(_text_of(raw, part)):
-                return True
-        except (UnsupportedPart, LookupError):
-            continue
-    return False
+def _already_injected(
+    raw: bytes, root: MimePart, targets: Sequence[MimePart], own_link: OwnLinkCheck | None = None
+) -> bool:
+    """Our header, our link or our marker in a body (a loop, an extra hop, a quoted reply)."""
+    return carries_own_block(raw, root, targets, own_link)
 
 
 def _splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: str) -> LeafSplice:
@@ -323,15 +323,29 @@ class _Decision:
 
 
 def _decide(
-    message: ParsedMessage, envelope: Envelope, config: PipelineConfig, header_from: str, force: bool
+    message: ParsedMessage,
+    envelope: Envelope,
+    config: PipelineConfig,
+    header_from: str,
+    force: bool,
+    ats: AtsSignals,
 ) -> _Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     raw, root = message.raw, message.root
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
-    verdict = classify(message, config.rules, sender, envelope.recipients)
+    verdict = classify(message, config.rules_for(company), sender, envelope.recipients)
+    if company is not None:  # the ATS's word (looked up by the edge, passed in as data)
+        decided = apply_signal(verdict, company.id, recruiting, envelope.recipients, company.domains, ats)
+        verdict = decided.verdict
+        if decided.conflict:
+            reason = "ats-signal conflict: the text reads as an offer or interview; not a rejection"
+            return _unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return _unchanged(raw, envelope, "passed", "not a rejection", verdict)
+    problem = header_problem(raw, root)
+    if problem is not None:  # forwarded untouched: verifiers would disagree, or no From to credit
+        return _unchanged(raw, envelope, "passed", problem, verdict, company.id if company else None)
     if company is None:
         if verdict.explicit is None and not force:
             return _unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
@@ -341,15 +355,65 @@ def _decide(
     selection = choose_parts(raw, root)
     if selection.refusal is not None:
         return _unchanged(raw, envelope, "passed", selection.refusal, verdict, company.id)
-    if _already_injected(raw, root, selection.targets):
+    if _already_injected(raw, root, selection.targets, config.own_link):
         return _unchanged(raw, envelope, "passed", "already carries the Career Relay block", verdict)
     if company.mode == "audit" and not force:
         return _unchanged(raw, envelope, "audited", "rejection (audit mode)", verdict, company.id)
     return _Decision(company, verdict, selection)
 
 
-def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
-    """One personalised, signed copy per envelope recipient."""
+@dataclass(frozen=True)
+class PersonalCopy:
+    """One recipient's copy, with where the block went; `changed` False: no part could hold it."""
+
+    outgoing: Outgoing
+    parts: tuple[PartReport, ...]
+    signing: str
+    changed: bool
+    why_unchanged: str = ""
+
+
+@dataclass(frozen=True)
+class Personaliser:
+    """The per-recipient half of injecting: copies made one at a time from a plan computed once.
+
+    A rejection to N recipients needs N copies. Made on demand, each sent before the next is made,
+    they cost O(message) memory instead of O(N x message).
+    """
+
+    raw: bytes
+    config: PipelineConfig
+    decision: _Decision
+    plan: _Plan
+    locale: str
+    message_id: str
+    must_sign: bool  # DKIM keys are configured for this company: change only what we can sign
+
+    def copy_for(self, recipient: str) -> PersonalCopy:
+        d, config, raw = self.decision, self.config, self.raw
+        link = config.link_for(d.company, recipient, self.message_id)
+        block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link.url)
+        data, reports = _render_copy(raw, self.plan, block, config.rules.placeholder)
+        skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+        parts = (*reports, *skipped)
+        if data is raw:
+            return PersonalCopy(Outgoing((recipient,), raw), parts, "", changed=False)
+        data, signing = _sign(config, raw, data)
+        if self.must_sign and not signing.startswith("signed"):
+            # An unsigned change of a domain that signs its mail would fail DMARC: send the original.
+            why = f"changed copy could not be signed ({signing}); original forwarded"
+            return PersonalCopy(Outgoing((recipient,), raw), parts, signing, False, why)
+        return PersonalCopy(Outgoing((recipient,), data, link), parts, signing, changed=True)
+
+    def unchanged(self, envelope: Envelope, copy: PersonalCopy) -> Outcome:
+        parts = copy.parts
+        why = "; ".join(f"part {r.path}: {r.note}" for r in parts if r.content_type)
+        reason = copy.why_unchanged or f"no part could hold the block ({why})"
+        d = self.decision
+        return _unchanged(self.raw, envelope, "passed", reason, d.verdict, d.company.id, parts)
+
+
+def _personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: _Decision) -> Personaliser:
     fixed = [set_header_edit(raw, root, MARKER_HEADER, "injected")]
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
@@ -357,43 +421,99 @@ def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConf
     plan = _Plan(d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
-    skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
+    domains = (*d.company.domains, _address_domain(from_address(raw, root)))
+    must_sign = config.signer is not None and any(config.signer.keys_for(x) for x in domains if x)
+    return Personaliser(raw, config, d, plan, locale, message_id, must_sign)
+
+
+def _inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfig, d: _Decision) -> Outcome:
+    """One personalised, signed copy per envelope recipient."""
+    personaliser = _personaliser(raw, root, config, d)
     copies: list[Outgoing] = []
-    reports: list[PartReport] = []
-    signing = ""
+    made: PersonalCopy | None = None
     for recipient in envelope.recipients:
-        link = config.link_for(d.company, recipient, message_id)
-        block = config.renderer.render(locale=locale, company_name=d.company.name, link=link.url)
-        data, reports = _render_copy(raw, plan, block, config.rules.placeholder)
-        if data is raw:
-            why = "; ".join(f"part {r.path}: {r.note}" for r in reports)
-            reason = f"no part could hold the block ({why})"
-            return _unchanged(raw, envelope, "passed", reason, d.verdict, d.company.id, (*reports, *skipped))
-        data, signing = _sign(config, raw, data)
-        copies.append(Outgoing((recipient,), data, link))
+        made = personaliser.copy_for(recipient)
+        if not made.changed:
+            return personaliser.unchanged(envelope, made)
+        copies.append(made.outgoing)
+    assert made is not None
     reason = f"rejection for {d.company.id}"
-    parts = (*reports, *skipped)
-    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, parts, signing)
+    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
 
 
-def run(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+def _decided(
+    raw: bytes, envelope: Envelope, config: PipelineConfig, force: bool, ats: AtsSignals = NO_SIGNALS
+) -> Outcome | tuple[MimePart, _Decision]:
+    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject.
+    ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
     header_from = from_address(raw, root)
-    decision = _decide(message, envelope, config, header_from, force)
+    decision = _decide(message, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
-    return _inject(raw, root, envelope, config, decision)
+    return root, decision
 
 
-def process(raw: bytes, envelope: Envelope, config: PipelineConfig, *, force: bool = False) -> Outcome:
+def run(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
+    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
+    decided = _decided(raw, envelope, config, force, ats)
+    if isinstance(decided, Outcome):
+        return decided
+    return _inject(raw, decided[0], envelope, config, decided[1])
+
+
+def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
+    log.exception("pipeline failed; forwarding the original message unchanged")
+    return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+
+
+def process(
+    raw: bytes,
+    envelope: Envelope,
+    config: PipelineConfig,
+    *,
+    force: bool = False,
+    ats: AtsSignals = NO_SIGNALS,
+) -> Outcome:
     """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
     try:
-        return run(raw, envelope, config, force=force)
+        return run(raw, envelope, config, force=force, ats=ats)
     except Exception:
-        log.exception("pipeline failed; forwarding the original message unchanged")
-        return _unchanged(raw, envelope, "failed", "internal error; original forwarded")
+        return _forward_original(raw, envelope)
+
+
+def process_first(
+    raw: bytes, envelope: Envelope, config: PipelineConfig, ats: AtsSignals = NO_SIGNALS
+) -> tuple[Outcome, Personaliser | None]:
+    """Like `process`, but a rejection to several recipients comes back with its first copy only,
+    and the `Personaliser` that makes the others one at a time (for the relay's sending loop)."""
+    try:
+        decided = _decided(raw, envelope, config, False, ats)
+        if isinstance(decided, Outcome):
+            return decided, None
+        root, decision = decided
+        if len(envelope.recipients) == 1:
+            return _inject(raw, root, envelope, config, decision), None
+        personaliser = _personaliser(raw, root, config, decision)
+        first = personaliser.copy_for(envelope.recipients[0])
+        if not first.changed:
+            return personaliser.unchanged(envelope, first), None
+        reason = f"rejection for {decision.company.id}"
+        company = decision.company.id
+        outcome = Outcome(
+            "injected", reason, (first.outgoing,), decision.verdict, company, first.parts, first.signing
+        )
+        return outcome, personaliser
+    except Exception:
+        return _forward_original(raw, envelope), None
 
 
 def recipients_of(raw: bytes) -> tuple[str, ...]:

@@ -7,17 +7,24 @@ under load one transaction carries many messages. The links' claims come with th
 link factory made them; nothing is parsed or verified again here. If the store is briefly down the
 batch is kept and retried with backoff, and the log says so; on shutdown what is left is written
 (bounded).
+
+The same queue carries `recontact.OutgoingMail` records (every relayed message's header and envelope,
+for the re-application rate); the writer hands those to ``contacts`` when one is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from relay_smtp.links import LinkClaims
-from relay_smtp.store.ledger import IssuedLink, Ledger
+from relay_smtp.mail.classify import Verdict
+from relay_smtp.recontact import OutgoingMail
+from relay_smtp.store.audit import AuditedVerdict, AuditStore, audit_subject
+from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,15 @@ class Rejection:
     queue_id: str
     action: str  # "injected" | "audited"
     links: tuple[LinkClaims, ...] = ()  # the links of the copies the next hop accepted
+    audit: AuditedVerdict | None = None  # audit mode: what `relay-smtp audit` shows (no addresses)
+
+
+def audit_of(verdict: Verdict | None, raw: bytes) -> AuditedVerdict | None:
+    """What is kept of an audited verdict: subject (addresses cut out), score and reasons."""
+    if verdict is None:
+        return None
+    reasons = tuple(str(reason) for reason in verdict.reasons)
+    return AuditedVerdict("", datetime.now(UTC), audit_subject(raw), verdict.score, reasons)
 
 
 @dataclass
@@ -40,12 +56,20 @@ class LinkRecorder:
     # then carries many messages instead of one each (the store's CPU per message shrinks with it).
     linger: float = 0.2
     max_batch: int = 500
-    _queue: asyncio.Queue[Rejection] = field(default_factory=asyncio.Queue)
+    #: Writes a batch of relayed mail for the re-application rate (see `recontact.ContactWriter`).
+    contacts: Callable[[Sequence[OutgoingMail]], object] | None = None
+    #: Dates the relayed mail; tests pass theirs.
+    clock: Callable[[], datetime] = utcnow
+    _queue: asyncio.Queue[Rejection | OutgoingMail] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
 
-    def record(self, rejection: Rejection) -> None:
+    def record(self, rejection: Rejection | OutgoingMail) -> None:
         """Non-blocking: queue the record for the writer task."""
         self._queue.put_nowait(rejection)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        await self._queue.join()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -72,7 +96,7 @@ class LinkRecorder:
             for _ in batch:
                 self._queue.task_done()
 
-    async def _write_with_retry(self, batch: list[Rejection]) -> None:
+    async def _write_with_retry(self, batch: list[Rejection | OutgoingMail]) -> None:
         delay = self.retry_first
         while True:
             try:
@@ -85,9 +109,14 @@ class LinkRecorder:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
 
-    def _write(self, batch: list[Rejection]) -> None:
+    def _write(self, batch: list[Rejection | OutgoingMail]) -> None:
+        mails = [item for item in batch if isinstance(item, OutgoingMail)]
+        if mails and self.contacts is not None:
+            self.contacts(mails)
         issued: list[IssuedLink] = []
         for rejection in batch:
+            if isinstance(rejection, OutgoingMail):
+                continue
             self.ledger.record_rejection(
                 rejection.company, rejection.message_id, rejection.queue_id, rejection.action
             )
@@ -96,3 +125,9 @@ class LinkRecorder:
                 issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
         if issued:
             self.ledger.record_links(issued)
+        audited = [
+            replace(r.audit, company=r.company)
+            for r in batch
+            if isinstance(r, Rejection) and r.audit is not None
+        ]
+        AuditStore(self.ledger.engine, lambda: datetime.now(UTC)).record(audited)

@@ -25,13 +25,15 @@ from relay_smtp.budget import ByteBudget
 from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimKeyError
+from relay_smtp.recontact import ContactWriter
 from relay_smtp.recorder import LinkRecorder
 from relay_smtp.relay import Relay, pipeline_config
 from relay_smtp.smtp.delivery import CopySender
 from relay_smtp.smtp.server import RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
-from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.ledger import Ledger, utcnow
+from relay_smtp.store.signals import SignalStore
 
 if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI and uvicorn
     from relay_smtp.webside import WebSide
@@ -107,6 +109,8 @@ class RelayService:
             "tls_context": self._tls_context(),
             "auth_required": False,
             "auth_require_tls": smtp.auth_require_tls,
+            # None: one line may be as long as the whole message may be (a 2 MB single-line HTML or
+            # base64 body is real mail); commands stay short by aiosmtpd's own command size limit.
             "line_length_limit": smtp.max_line_length,
         }
         if smtp.hostname:
@@ -139,9 +143,17 @@ class RelayService:
             # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
             upgrade=store.startswith("sqlite"),
         )
-        self.recorder = LinkRecorder(self.ledger)
+        # Every worker relays mail, so every worker records it and reads the ATS signals; the web
+        # side (worker 0, or all with web.every_worker) only serves HTTP and runs its loops.
+        settings = self.settings
+        contacts = ContactWriter(self.ledger.engine, self.links, settings.companies, settings.kpi)
+        self.recorder = LinkRecorder(self.ledger, contacts=contacts)
         self.recorder.start()
         self.processor.recorder = self.recorder
+        signals, hasher = SignalStore(self.ledger.engine, utcnow), self.links.recipient_hash
+        self.processor.ats_lookup = lambda companies, recipients: signals.lookup(
+            companies, recipients, hasher
+        )
         if self.serve_web:
             from relay_smtp.webside import WebSide
 
@@ -181,7 +193,7 @@ class RelayService:
         """
         try:
             settings = load_settings(self.config_path)
-            config = pipeline_config(settings)
+            config = pipeline_config(settings, self.links)  # the links' key never changes on reload
         except (ConfigError, DkimKeyError, OSError) as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False
@@ -194,12 +206,13 @@ class RelayService:
         """Stop accepting, let transactions in flight finish (bounded), close the rest."""
         if self._server is None:
             return
-        self._server.close()
+        self.handler.draining = True  # new transactions on open sessions get 421 from now on
+        self._server.close()  # and the listening socket goes at once, so clients go elsewhere
         deadline = time.monotonic() + self.settings.smtp.drain_timeout
-        while self.handler.in_flight and time.monotonic() < deadline:
+        while self.handler.open_transactions and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if self.handler.in_flight:
-            log.warning("drain timed out with %d transactions in flight", self.handler.in_flight)
+        if self.handler.open_transactions:
+            log.warning("drain timed out with %d transactions open", self.handler.open_transactions)
         for protocol in list(self._protocols):
             if protocol.transport is not None:
                 protocol.transport.close()

@@ -8,7 +8,8 @@ loop and holds no connections; it only:
 
 - restarts a worker that died (with a pause if workers keep dying at once),
 - forwards SIGHUP (reload configuration, templates and keys) after checking the new configuration,
-- on SIGTERM or SIGINT sends SIGTERM to every worker, waits for them to drain, and exits 0,
+- on SIGTERM or SIGINT closes its copy of the listening sockets, sends SIGTERM to every worker,
+  waits for them to drain, and exits 0,
 - tells systemd READY=1 when every worker listens, and STOPPING=1 when it stops.
 
 Worker 0 alone retries the spool, so a deferred copy is never sent twice by two workers.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from relay_smtp import reuseport, systemd
 from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
+from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ class Supervisor:
         self._metrics_dir = ""
 
     def run(self) -> int:
+        # Before forking: every worker inherits one set of development secrets (see devsecrets).
+        self.settings = with_development_secrets(self.settings)
         _prepare_store(self.settings)
         listener = Listeners(
             reuseport.reserve(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
@@ -102,8 +106,10 @@ class Supervisor:
                 self._forward_reload()
             time.sleep(0.1)
         systemd.notify("STOPPING=1")
-        self._stop_all()
+        # Close our copy of the listening sockets first: once the workers close theirs, the kernel
+        # refuses new connections instead of queueing them where nobody will ever greet them.
         listener.close()
+        self._stop_all()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)
         return 0
 
@@ -169,7 +175,7 @@ class Supervisor:
             return
         if settings.smtp.listen != self.settings.smtp.listen:
             log.warning("smtp.listen changed: restart the service to move the listener")
-        self.settings = settings
+        self.settings = with_development_secrets(settings)
         systemd.reloading()
         for pid in self.workers:
             os.kill(pid, signal.SIGHUP)

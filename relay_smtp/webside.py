@@ -2,14 +2,16 @@
 
 It runs on the same event loop as the SMTP server (uvicorn embedded), shares the relay's link signer
 (so the links it issues verify here, even with a development secret) and its store, sends
-confirmation mail through the relay's own next hop, and purges personal data past its retention.
-Only processes that serve HTTP import it (see ``service.py``): it carries FastAPI and uvicorn.
+confirmation mail through the relay's own next hop, serves /healthz and /metrics (spool gauges).
+In the primary worker only (worker 0, which always serves HTTP) it also runs the background loops
+that must run once: the agency push, purging personal data past its retention, and the talent
+pool's housekeeping (KPI purge, ATS webhook retries). Only processes that serve HTTP import it (see
+``service.py``): it carries FastAPI and uvicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from datetime import timedelta
@@ -20,16 +22,24 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 
+from relay_smtp.agency import PushSender, outbox_policy, push_periodically, push_target
 from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
 from relay_smtp.smtp.spool import Spool, send_copy
+from relay_smtp.smtp.spool_health import spool_status
 from relay_smtp.smtp.upstream import NextHop
-from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.audit import AuditStore
+from relay_smtp.store.kpi_purge import purge_kpi_data
+from relay_smtp.store.ledger import Ledger, utcnow
+from relay_smtp.store.outbox import Outbox
+from relay_smtp.store.signals import SignalStore
 from relay_smtp.web.app import create_app
+from relay_smtp.web.private import metrics_allowed
 from relay_smtp.web.server import EmbeddedServer, make_server
 from relay_smtp.web.settings import web_config
+from relay_smtp.web.talent_pool import deliver_pending
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,8 @@ class WebSide:
         self.spool = spool
         self.primary = primary
         self.ledger = ledger
+        self.outbox = Outbox(ledger, outbox_policy(settings.agency))
+        self.signals = SignalStore(ledger.engine, utcnow)  # the relay's lookups are the service's
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -65,7 +77,9 @@ class WebSide:
         return str(host), int(port)
 
     async def start(self, *, sock: socket.socket | None = None, port: int | None = None) -> None:
-        app = create_app(web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail)
+        app = create_app(
+            web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail, health=self.health
+        )
         self._add_metrics_route(app)
         listen = self.settings.web.listen
         self.server = make_server(
@@ -82,6 +96,7 @@ class WebSide:
             await asyncio.sleep(0.01)
         if self.primary:
             self._tasks.append(asyncio.create_task(self._purge_periodically()))
+            self._start_push()
         log.info("web listening on %s:%d (public %s)", *self.address, self.settings.web.public_url)
 
     async def stop(self) -> None:
@@ -91,6 +106,16 @@ class WebSide:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    def _start_push(self) -> None:
+        """Hand confirmed registrations to the agency (every relay may: the outbox leases each one)."""
+        target = push_target(self.settings.agency)
+        if target is None or self.outbox is None:
+            return
+        config = web_config(self.settings)
+        sender = PushSender(self.outbox, target, config.company_name)
+        interval = self.settings.agency.push_interval_seconds
+        self._tasks.append(asyncio.create_task(push_periodically(sender, interval)))
 
     # ------------------------------------------------------------------ confirmation mail
 
@@ -121,9 +146,22 @@ class WebSide:
 
     # ------------------------------------------------------------------ metrics and housekeeping
 
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """/healthz: a stalled spool (acknowledged mail not moving) makes the relay unhealthy."""
+        status = await asyncio.to_thread(spool_status, self.spool)
+        return not status.stalled, {"spool": status.as_dict()}
+
     def _gauges(self) -> list[tuple[str, str, float]]:
+        spool = spool_status(self.spool)
         gauges: list[tuple[str, str, float]] = [
-            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(len(self.spool)))
+            ("relay_smtp_spool_copies", "Deferred copies waiting in the spool", float(spool.copies)),
+            ("relay_smtp_spool_oldest_age_seconds", "Age of the oldest spooled copy", spool.oldest_age),
+            (
+                "relay_smtp_spool_overdue_seconds",
+                "How long the most overdue spooled copy has waited past its retry time",
+                spool.overdue,
+            ),
+            ("relay_smtp_spool_stalled", "1 when the spool is not being retried", float(spool.stalled)),
         ]
         funnels = self.ledger.funnels()
         totals = {
@@ -138,6 +176,21 @@ class WebSide:
         for name, documentation in totals.items():
             value = sum(getattr(f, name) for f in funnels)
             gauges.append((f"relay_smtp_ledger_{name}", documentation, float(value)))
+        if self.outbox is not None:
+            handoffs = self.outbox.stats()
+            gauges += [
+                (
+                    "relay_smtp_agency_handoffs_pending",
+                    "Hand-offs to the agency not yet accepted",
+                    handoffs.pending,
+                ),
+                (
+                    "relay_smtp_agency_handoffs_flagged",
+                    "Hand-offs failing past push_max_age_hours",
+                    handoffs.flagged,
+                ),
+                ("relay_smtp_agency_handoffs_delivered", "Hand-offs the agency accepted", handoffs.delivered),
+            ]
         return gauges
 
     def _add_metrics_route(self, app: FastAPI) -> None:
@@ -147,7 +200,7 @@ class WebSide:
             # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
             client = request.client.host if request.client else ""
             bearer = request.headers.get("authorization", "")
-            if not _is_loopback(client) and not (admin_token and bearer == f"Bearer {admin_token}"):
+            if not metrics_allowed(client, request.scope["headers"], bearer, admin_token or ""):
                 return Response("forbidden\n", status_code=403, media_type="text/plain")
             body, content_type = render(CallbackGauges(self._gauges))
             return Response(body, media_type=content_type)
@@ -161,13 +214,23 @@ class WebSide:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
                     log.info("purged personal data of %d registrations past retention", removed)
+                if self.outbox is not None:
+                    await asyncio.to_thread(self.outbox.purge_expired_records)
+                if self.signals is not None:
+                    await asyncio.to_thread(self.signals.purge_expired)
+                    await asyncio.to_thread(AuditStore(self.ledger.engine, utcnow).purge)
             except Exception:
                 log.exception("purging personal data failed; will try again")
+            await self._talent_pool_housekeeping()
             await asyncio.sleep(PURGE_INTERVAL)
 
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    async def _talent_pool_housekeeping(self) -> None:
+        """Talent-pool entries and KPI rejections past their retention go; failed ATS webhooks are retried."""
+        assert self.ledger is not None
+        engine = self.ledger.engine
+        try:
+            await asyncio.to_thread(purge_kpi_data, engine, self.settings, utcnow())
+            companies = web_config(self.settings).companies
+            await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
+        except Exception:
+            log.exception("talent pool housekeeping failed; will try again")

@@ -31,11 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from relay_smtp.links import LinkSigner
+from relay_smtp.store import kpi, satisfaction, talent_pool
+from relay_smtp.store.kpi import ObservedMail
 from relay_smtp.store.ledger import IssuedLink, Ledger
+from relay_smtp.store.talent_pool import PoolEntry
 from relay_smtp.web.app import CompanyPage, WebConfig, create_app
 from relay_smtp.web.server import EmbeddedServer, make_server
 
-ADMIN_USER = "screenshots"
+ADMIN_USER = "screenshots"  # an operator: sees every company
+HR_USER = "acme-hr"  # ACME's HR: sees ACME only
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: Lines of Chromium's log that mean the page did something wrong.  Our pages run no script, so any
 #: console message at all is a CSP violation or a resource that failed to load.
@@ -49,7 +53,7 @@ class Shot:
     width: int
     height: int
     heading: str  # text one of the page's <h1> must contain
-    admin: bool = False
+    user: str | None = None  # the admin user the page is opened as
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ def sample_data(ledger: Ledger, links: LinkSigner, clock: ShiftedClock) -> dict[
     clock.offset = timedelta(0)
     if ledger.balance("acme") > 0:
         ledger.redeem("acme", "hire of 2026-02: backend engineer")
+    _sample_kpis(ledger, links, clock, rng)
     return {
         "acme": links.issue("acme", "hanako@example.jp", "q9990001"),
         "globex": links.issue("globex", "jane@example.com", "q9990002"),
@@ -134,6 +139,56 @@ def _sample_clicks(
         )
 
 
+def _sample_kpis(ledger: Ledger, links: LinkSigner, clock: ShiftedClock, rng: random.Random) -> None:
+    """Satisfaction answers, rejections some candidates came back after, and a few talent-pool entries."""
+    now = clock()
+    for n in range(120):
+        at = now - timedelta(days=rng.randint(0, 170))
+        score = rng.choices((1, 2, 3, 4, 5), weights=(1, 2, 5, 9, 6))[0]
+        satisfaction.record_answer(ledger.engine, "acme", f"sample-voter-{n}", score, at)
+    mails: list[ObservedMail] = []
+    for n in range(180):
+        rejected_at = now - timedelta(days=rng.randint(30, 175))
+        person = links.recipient_hash(f"pool-{n}@example.jp")
+        mails.append(ObservedMail("rejection", "acme", person, f"rej-{n}", (), rejected_at))
+        if rng.random() < 0.18:
+            later = rejected_at + timedelta(days=rng.randint(15, 29))
+            mails.append(ObservedMail("contact", "acme", person, f"inv-{n}", (), later))
+            if rng.random() < 0.5:  # had registered through the link of the rejection
+                clock.offset = now - rejected_at - timedelta(days=2)
+                ledger.register(
+                    source="agency",
+                    external_id=f"came-back-{n}",
+                    company="acme",
+                    recipient_hash=person,
+                    message_id=f"rej-{n}",
+                    confirmed=True,
+                )
+    clock.offset = timedelta(0)
+    kpi.record_mail(ledger.engine, mails, min_days=14, window_days=365)
+    names = [
+        ("佐藤 美咲", "sales"),
+        ("鈴木 大輔", "engineering"),
+        ("高橋 彩", "marketing"),
+        ("田中 健", "other"),
+    ]
+    for n, (name, job) in enumerate(names):
+        claims = links.verify(links.issue("acme", f"talent-{n}@example.jp", f"t{n:07d}"))
+        outcome = ledger.register(
+            source="agency",
+            external_id=f"talent-{n}",
+            company="acme",
+            recipient_hash=claims.recipient_hash,
+            message_id=f"t{n:07d}",
+            confirmed=True,
+        )
+        joined = now - timedelta(days=3 * n + 1)
+        entry = PoolEntry(
+            outcome.registration_id, "acme", name, f"talent-{n}@example.jp", job, "2026-01", joined
+        )
+        talent_pool.join(ledger.engine, entry, confirmed_at=joined)
+
+
 @contextmanager
 def running_app(workdir: Path, password: str) -> Iterator[tuple[str, dict[str, str]]]:
     """The app on a free loopback port; yields its base URL and a token per company."""
@@ -153,7 +208,8 @@ def running_app(workdir: Path, password: str) -> Iterator[tuple[str, dict[str, s
         partner_url=f"{base}/healthz",
         partner_license="13-ユ-000000",
         privacy_contact="privacy@career-relay.example",
-        admin_users={ADMIN_USER: password},
+        admin_users={ADMIN_USER: password, HR_USER: password},
+        admin_user_companies={HR_USER: "acme"},
         webhook_secret=secrets.token_urlsafe(16),
     )
 
@@ -188,12 +244,29 @@ def _wait_until_started(server: EmbeddedServer, timeout: float = 15.0) -> None:
 
 def shots(tokens: dict[str, str]) -> list[Shot]:
     return [
-        Shot("landing-ja-mobile", f"/r/{tokens['acme']}", 390, 2400, "次のご縁を"),
-        Shot("landing-en-desktop", f"/r/{tokens['globex']}", 1280, 2000, "next opportunity"),
+        Shot("landing-ja-mobile", f"/r/{tokens['acme']}", 390, 2900, "次のご縁を"),
+        Shot("landing-en-desktop", f"/r/{tokens['globex']}", 1280, 2300, "next opportunity"),
         Shot("sent-ja-mobile", f"/r/{tokens['acme']}/sent", 390, 844, "確認メール"),
         Shot("confirm-en-mobile", "/confirm/sample-code?lang=en", 390, 844, "Confirm your registration"),
         Shot("invalid-link-mobile", "/r/not-a-real-token", 390, 1100, "リンクを確認できませんでした"),
-        Shot("admin-desktop", "/admin", 1280, 2100, "companies", admin=True),
+        Shot("admin-desktop", "/admin?lang=en", 1280, 900, "companies", user=ADMIN_USER),
+        Shot("admin-company-ja-desktop", "/admin?lang=ja", 1280, 3300, "株式会社ACME", user=HR_USER),
+        Shot(
+            "admin-operator-company-ja-desktop",
+            "/admin/companies/acme?lang=ja",
+            1280,
+            3300,
+            "株式会社ACME",
+            user=ADMIN_USER,
+        ),
+        Shot(
+            "admin-company-en-desktop",
+            "/admin/companies/globex?lang=en",
+            1280,
+            2600,
+            "Globex",
+            user=ADMIN_USER,
+        ),
     ]
 
 
@@ -217,8 +290,8 @@ def chromium_args(chromium: str, profile: Path) -> list[str]:
 
 def take(chromium: str, base: str, password: str, shot: Shot, out: Path, profile: Path) -> ShotResult:
     url = base + shot.path
-    if shot.admin:
-        url = url.replace("http://", f"http://{ADMIN_USER}:{password}@", 1)
+    if shot.user:
+        url = url.replace("http://", f"http://{shot.user}:{password}@", 1)
     png = out / f"{shot.name}.png"
     args = chromium_args(chromium, profile)
     size = f"--window-size={shot.width},{shot.height}"

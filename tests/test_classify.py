@@ -6,6 +6,7 @@ import base64
 import csv
 import importlib.util
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -103,9 +104,9 @@ def test_labelled_set_is_large_and_hard_enough() -> None:
         mine = [r for r in rows if r["language"] == language]
         labels = Counter(r["label"] for r in mine)
         hard = [r for r in mine if r["label"] == "other" and r["kind"] not in {"business", "newsletter"}]
-        assert len(mine) >= 60
-        assert labels["rejection"] >= 30 and labels["other"] >= 30
-        assert len(hard) >= 20
+        assert len(mine) >= 150
+        assert labels["rejection"] >= 60 and labels["other"] >= 60
+        assert len(hard) >= len(mine) // 3
     for row in rows:
         assert (DATA / row["file"]).is_file()
 
@@ -118,7 +119,7 @@ def test_labelled_set_files_match_their_sources() -> None:
 
 
 def test_report_script_exits_zero_on_the_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.main([]) == 0
+    assert report.main(["--set", "tuning"]) == 0
     out = capsys.readouterr().out
     assert "precision" in out and "PASS" in out
 
@@ -552,3 +553,199 @@ def test_real_world_corpus_never_raises_and_holds_no_rejection(corpus: list[Path
         verdict = run(path.read_bytes())
         assert verdict.reasons[0].where != "message", (path, reasons(verdict))
         assert verdict.label == "other", (path, reasons(verdict))
+
+
+# --- phrase tables as data, and a company's own phrases ------------------------------------------
+
+
+def test_default_phrases_come_from_the_data_files() -> None:
+    from relay_smtp.mail.phrasebook import load_phrasebook
+
+    ja, en = load_phrasebook("ja"), load_phrasebook("en")
+    assert RULES.body_phrases == ja.body + en.body
+    assert RULES.subject_phrases == ja.subject + en.subject
+    assert {p.source for p in RULES.body_phrases} == {"ja", "en"}
+    assert any(p.pattern == "regret to inform" for p in en.body)
+
+
+def test_a_broken_phrase_file_is_refused_with_its_name() -> None:
+    from relay_smtp.mail.phrasebook import parse_phrasebook
+
+    with pytest.raises(ValueError, match=re.escape("x.toml: body[0].weight")):
+        parse_phrasebook('[[body]]\npattern = "a"\nweight = 0\n', "x.toml")
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_phrasebook('[[bodies]]\npattern = "a"\n', "x.toml")
+
+
+def test_company_phrases_and_exclusions_change_only_that_companys_verdicts(tmp_path: Path) -> None:
+    from relay_smtp.config import load_settings
+    from relay_smtp.links import PersonalLink
+    from relay_smtp.pipeline import Envelope, PipelineConfig, process
+
+    config_file = tmp_path / "relay.toml"
+    config_file.write_text(
+        """
+[[companies]]
+id = "own"
+name = "Own"
+mode = "audit"
+recruiting_senders = ["@own.example"]
+rejection_phrases = ["re:we will not be extending an? (?:interview|offer)"]
+exclusions = ["partner programme"]
+
+[[companies]]
+id = "plain"
+name = "Plain"
+mode = "audit"
+recruiting_senders = ["@plain.example"]
+""",
+        encoding="utf-8",
+    )
+    settings = load_settings(config_file, {})
+    # Audit mode issues no links; the factory is there because every caller must name one.
+    config = PipelineConfig(
+        companies=settings.companies, link_for=lambda c, r, m: PersonalLink("https://relay.example.org/r/x")
+    )
+
+    def run(sender: str, body: str) -> str:
+        raw = (
+            f"From: {sender}\r\nTo: cand@example.net\r\nSubject: Your application\r\n\r\n{body}\r\n"
+        ).encode()
+        outcome = process(raw, Envelope(sender, ("cand@example.net",)), config)
+        return outcome.action
+
+    own_words = "Thank you for applying for the analyst position. We will not be extending an interview."
+    assert run("hr@own.example", own_words) == "audited"
+    assert run("hr@plain.example", own_words) == "passed"
+    excluded = (
+        "Unfortunately we regret to inform you that your application to our partner programme "
+        "for the analyst position was not successful."
+    )
+    assert run("hr@plain.example", excluded) == "audited"
+    assert run("hr@own.example", excluded) == "passed"
+
+
+def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> None:
+    from relay_smtp.config import ConfigError, load_settings
+
+    config_file = tmp_path / "relay.toml"
+    config_file.write_text(
+        '[[companies]]\nid = "a"\nname = "A"\nrejection_phrases = [{ pattern = "re:(open", weight = 3 }]\n',
+        encoding="utf-8",
+    )
+    expected = re.escape("companies[0].rejection_phrases: 're:(open': bad regular")
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(config_file, {})
+
+
+# --- the held-out set (written without reading the rules; never tuned on; its figures are reported,
+# not asserted: they do not meet the target, see docs/classifier.md) ----------------------------------
+
+HELDOUT = DATA / "heldout"
+
+
+def test_heldout_set_files_match_their_sources() -> None:
+    make_set = _load(DATA / "make_set.py", "_classify_make_set_heldout")
+    sources = [HELDOUT / f"source_heldout_{language}.txt" for language in ("ja", "en")]
+    for name, data in make_set.generate(sources).items():
+        assert (HELDOUT / name).read_bytes() == data, f"{name} is stale: rebuild it with make_set.py --out"
+
+
+def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    with (HELDOUT / "labels.tsv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for language in ("ja", "en"):
+        mine = [r for r in rows if r["language"] == language]
+        assert len(mine) >= 150
+        assert sum(r["label"] == "other" for r in mine) >= len(mine) // 3
+    report.main(["--set", "heldout"])  # its figures are the issue's measure; see docs/classifier.md
+    out = capsys.readouterr().out
+    assert "== held-out set" in out and "== tuning set" not in out
+
+
+# --- kinds of wording from tuning round 7 (general frames, not sentences) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi Ana,\n\nThanks for meeting us. We have appointed a colleague from Leeds to the role.\n",
+        "Hi Ana,\n\nThanks for your time. We've made a hire for the analyst position.\n",
+        "Dear Ana,\n\nYour application for the Buyer role was reviewed and will not be progressed.\n",
+        "Dear Ana,\n\nThank you for interviewing. We will not be extending an offer to you for this job.\n",
+        "Hi Ana,\n\nThanks for applying. The job will go to someone already on our crew.\n",
+    ],
+)
+def test_english_outcome_frames_without_regret_words(body: str) -> None:
+    verdict = run(mail(body, "Your application"))
+    assert verdict.label == "rejection", reasons(verdict)
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (
+            "木村様\n\n先日はありがとうございました。今回は調理経験の長い方を採用することにいたしました。\n",
+            "面接のお礼",
+        ),
+        (
+            "木村様\n\n店舗スタッフへのご応募ありがとうございました。今回はお断りすることになりました。\n",
+            "ご応募の件",
+        ),
+        ("木村 様\n\n選考の結果、今回は書類通過とはなりませんでした。\n", "書類選考の結果について"),
+        ("木村 様\n\n総務職の件、社内の人材を登用することとなりました。ご了承ください。\n", "選考結果"),
+    ],
+)
+def test_japanese_outcome_frames(body: str, subject: str) -> None:
+    verdict = run(mail(body, subject))
+    assert verdict.label == "rejection", reasons(verdict)
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        # an event cancelled or moved, with regret wording: a new date follows, not an outcome
+        (
+            "Dear Ana,\n\nWe regret to inform you that the assessment day for the graduate role has been "
+            "postponed. We will send a new date shortly.\n",
+            "Assessment day",
+        ),
+        ("Hi Ana,\n\nSorry to say our director is ill, so we need to postpone your interview.\n", "Thursday"),
+        # mail ABOUT rejection mail: a newsletter for HR people
+        (
+            "This month in Hiring Notes: how to write rejection emails that say 'we have filled the role' "
+            "kindly, and why 'unfortunately' is overused.\n",
+            "Hiring Notes",
+        ),
+    ],
+)
+def test_english_traps_from_round_7(body: str, subject: str) -> None:
+    verdict = run(mail(body, subject))
+    assert verdict.label == "other", reasons(verdict)
+
+
+def test_japanese_column_about_rejection_mail_is_not_a_rejection() -> None:
+    body = "会員の皆さま\n\n今月のコラムは不採用通知が届いたときの考え方です。見送りはご縁がなかっただけ。\n"
+    verdict = run(mail(body, "転職コラム:不採用の受け止め方"))
+    assert verdict.label == "other", reasons(verdict)
+
+
+def test_a_topic_word_in_a_job_title_is_the_job_not_the_topic() -> None:
+    body = "Dear Ana,\n\nThanks for applying for the Loan Officer position. We decided not to move forward.\n"
+    verdict = run(mail(body, "Loan Officer application"))
+    assert verdict.label == "rejection", reasons(verdict)
+    assert run(mail("We regret that your loan application was not approved.\n", "Your loan")).label == "other"
+
+
+def test_job_context_gate_second_way_an_application_and_no_other_kind() -> None:
+    """A recruiting sender's "your application" passes the gate when no other kind of application
+    (a loan, a flat, a scholarship ...) is named; the explanation says which way it passed."""
+    body = "Hi Ana,\n\nThanks for applying. We have gone with another applicant whose experience is closer.\n"
+    verdict = run(mail(body, "Update"))
+    assert verdict.label == "rejection", reasons(verdict)
+    assert verdict.reasons[-1].note == "job context: an application, no other kind named"
+    flat = body.replace("applying", "applying for the flat on Mill Lane")
+    assert run(mail(flat, "Update")).label == "other"
+    ja = "木村様\n\nご応募ありがとうございました。今回は見送らせていただきます。\n"
+    assert run(mail(ja, "ご連絡")).label == "rejection"
+    assert run(mail(ja.replace("ご応募", "奨学金へのご応募"), "ご連絡")).label == "other"

@@ -11,7 +11,7 @@ from test_transfer import b64, kept_around, qp
 
 from relay_smtp.mail.inject_html import splice_html_block
 from relay_smtp.mail.inject_text import LeafSplice, UnsupportedPart, ascii_view, resolve_charset
-from relay_smtp.mail.snippets import HTML_MARKER, TEXT_MARKER, RenderedBlock, SnippetRenderer
+from relay_smtp.mail.snippets import HTML_MARKER, RenderedBlock, SnippetRenderer
 from relay_smtp.mail.transfer import decode_body
 
 DATA = Path(__file__).parent / "data" / "inject"
@@ -183,7 +183,7 @@ def test_iso2022jp_page_with_nec_characters() -> None:
 
 def test_page_that_already_has_the_block_is_refused() -> None:
     once = splice_html_block(b"<p>Hi</p>", cte="8bit", charset="utf-8", block_html=block().html)
-    assert TEXT_MARKER.encode() in once.body
+    assert HTML_MARKER.encode() in once.body
     with pytest.raises(UnsupportedPart, match="already"):
         splice_html_block(once.body, cte="8bit", charset="utf-8", block_html=block().html)
 

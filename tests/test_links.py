@@ -18,7 +18,6 @@ from relay_smtp.links import (
     LinkSigner,
     MalformedToken,
     link,
-    short_message_id,
 )
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -227,12 +226,28 @@ def test_company_id_bounds(company: str) -> None:
 
 
 def test_short_message_id() -> None:
-    mid = short_message_id("<20260101.abc@acme.co.jp>")
-    assert len(mid) == 8
-    assert mid == short_message_id(" <20260101.abc@acme.co.jp> ")
-    assert mid != short_message_id("<20260101.abd@acme.co.jp>")
     s = signer()
+    mid = s.short_message_id("<20260101.abc@acme.co.jp>")
+    assert len(mid) == 8
+    assert mid == s.short_message_id(" <20260101.abc@acme.co.jp> ")
+    assert mid != s.short_message_id("<20260101.abd@acme.co.jp>")
     assert s.verify(s.issue("acme", ADDRESS, mid)).message_id == mid
+
+
+def test_nothing_in_a_token_can_be_checked_against_a_guessed_address_without_the_secret() -> None:
+    """With no Message-ID the relay uses "company:recipient"; the field must be keyed, not a hash."""
+    import hashlib
+
+    s = signer()
+    guess = f"acme:{ADDRESS}"
+    mid = s.short_message_id(guess)
+    unkeyed = base64.urlsafe_b64encode(hashlib.sha256(guess.encode()).digest()[:6]).rstrip(b"=").decode()
+    assert mid != unkeyed
+    other = LinkSigner(["another-secret-0123456789abcdef"])
+    assert other.short_message_id(guess) != mid  # a different key, a different field
+    # And the same under secret rotation (prepending a new signing secret), like the recipient hash.
+    rotated = LinkSigner(["a-new-secret-0123456789abcdef", SECRET])
+    assert rotated.short_message_id(guess) == mid
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from test_mime import Node, counter, serialise
 from test_mime import _tree as generated_tree
 
 from relay_smtp.config import Company
-from relay_smtp.links import PersonalLink
+from relay_smtp.links import LinkSigner, PersonalLink, link
 from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.mime import MimePart, body_bytes, parse_mime
+from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.mail.transfer import decode_body
 from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, process
 from relay_smtp.smtp.server import normalise_line_endings
@@ -120,12 +121,22 @@ def test_second_pass_adds_nothing() -> None:
 
 
 def test_quoted_reply_containing_our_block_is_not_injected_again() -> None:
-    original = run(b"From: a@acme.example\r\nSubject: x\r\n\r\nWe regret.\r\n").outgoing[0].data
+    # Our block is recognised in a quote by its link, whose token our key verifies.
+    signer = LinkSigner(["pipeline-test-secret-0123456789"])
+    config = PipelineConfig(
+        link_for=lambda company, recipient, mid: PersonalLink(
+            link("https://relay.example.co.jp", signer.issue("a", recipient, "m1"))
+        ),
+        own_link=own_link_check(signer),
+    )
+    original = (
+        run(b"From: a@acme.example\r\nSubject: x\r\n\r\nWe regret.\r\n", config=config).outgoing[0].data
+    )
     quoted_body = b"".join(
         b"> " + line + b"\r\n" for line in original.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
     )
     reply = b"From: cand@example.org\r\nSubject: Re: x\r\n\r\nThanks anyway.\r\n\r\n" + quoted_body
-    outcome = run(reply)
+    outcome = run(reply, config=config)
     assert (outcome.action, outcome.reason) == ("passed", "already carries the Career Relay block")
 
 

@@ -240,7 +240,7 @@ def assert_personal_signed_copies(received: list[Received], txt: str) -> None:
     signer = LinkSigner([SECRET], 180)
     tokens = set()
     for copy in received:
-        assert b"[career-relay:v1]" in copy.data
+        assert b"/r/" in copy.data
         assert b"X-Career-Relay: injected\r\n" in copy.data
         assert b"we have decided not to move forward with your application." in copy.data
         assert re.search(rb"^DKIM-Signature:[^\r]*", copy.data, re.MULTILINE), copy.data

@@ -9,7 +9,6 @@ import pytest
 
 from relay_smtp.mail.snippets import (
     HTML_MARKER,
-    TEXT_MARKER,
     SnippetRenderer,
     has_marker,
 )
@@ -30,7 +29,9 @@ def test_text_block_shape(renderer: SnippetRenderer, locale: str, company: str) 
     assert block.text.startswith("\n") and block.text.endswith("\n\n")
     lines = block.text.strip("\n").split("\n")
     assert 4 <= len(lines) <= 7
-    assert LINK in lines and TEXT_MARKER in lines  # each on a line of its own
+    assert LINK in lines  # on a line of its own
+    assert lines[-1] == LINK  # nothing machine-made after it: candidates read every line
+    assert not has_marker(block.text)  # no visible machine tag
     assert all(len(line) < 76 and line == line.rstrip() for line in lines)
     assert company in block.text
 
@@ -51,7 +52,7 @@ def test_html_block_is_self_contained_and_escaped(renderer: SnippetRenderer, loc
     assert "border-top:" in block.html and "font-size:" in block.html
     for outside in ("class=", "<table", "src=", "url(", "<style", "<link"):
         assert outside not in block.html
-    assert TEXT_MARKER in block.html  # survives webmail dropping the comment in a reply
+    assert "[career-relay" not in block.html  # the only marker is the invisible comment
     assert "A&B <Co>" in renderer.render(locale=locale, company_name="A&B <Co>", link=LINK).text
 
 
@@ -74,12 +75,12 @@ def copy_templates(tmp_path: Path) -> Path:
 def test_templates_dir_override_is_compiled_once(tmp_path: Path) -> None:
     root = copy_templates(tmp_path)
     (root / "snippets" / "block.en.txt").write_text(
-        "Custom words for {{ company_name }}.\n{{ link }}\n[career-relay:v1]\n", encoding="utf-8"
+        "Custom words for {{ company_name }}.\n{{ link }}\n", encoding="utf-8"
     )
     renderer = SnippetRenderer(root)
     (root / "snippets" / "block.en.txt").write_text("changed later\n", encoding="utf-8")
     block = renderer.render(locale="en", company_name="X", link=LINK)
-    assert block.text == f"\nCustom words for X.\n{LINK}\n[career-relay:v1]\n\n"
+    assert block.text == f"\nCustom words for X.\n{LINK}\n\n"
 
 
 def test_a_template_without_marker_is_refused(tmp_path: Path) -> None:
@@ -89,10 +90,17 @@ def test_a_template_without_marker_is_refused(tmp_path: Path) -> None:
         SnippetRenderer(root).render(locale="en", company_name="X", link=LINK)
 
 
+def test_a_text_template_without_the_link_on_its_own_line_is_refused(tmp_path: Path) -> None:
+    root = copy_templates(tmp_path)
+    (root / "snippets" / "block.en.txt").write_text("Register at {{ link }} today.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line of its own"):
+        SnippetRenderer(root).render(locale="en", company_name="X", link=LINK)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (TEXT_MARKER, True),
+        ("[career-relay:v1]", True),  # the visible last line of earlier versions' text blocks
         (HTML_MARKER, True),
         ("> [career-relay:v1]\n> quoted in a reply", True),
         ("<!--career-relay:v2-->", True),

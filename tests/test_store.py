@@ -37,6 +37,7 @@ from relay_smtp.store.ledger import (
     UnknownRegistration,
 )
 from relay_smtp.store.models import candidate_profiles, clicks, issued_links, ledger_entries, registrations
+from relay_smtp.store.outbox import Outbox, agency_outbox
 
 T = TypeVar("T")
 PG_URL = os.environ.get("RELAY_SMTP_TEST_DATABASE_URL", "")
@@ -128,6 +129,15 @@ def hosted(
     )
 
 
+def handed_over(ledger: Ledger, token: str) -> RegistrationOutcome:
+    """Confirm a hosted registration and let the agency acknowledge it (pull): then it may count."""
+    outcome = ledger.confirm(token)
+    outbox = Outbox(ledger)
+    ids = [h.outbox_id for h in outbox.undelivered(after=0, limit=1000)]
+    outbox.acknowledge(ids)
+    return outcome
+
+
 def query(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.connect() as connection:
         return work(connection)
@@ -147,8 +157,8 @@ def test_upgrade_is_versioned_and_idempotent(url: str) -> None:
         with pytest.raises(SchemaOutOfDate):
             Ledger.open(url)
         applied = upgrade(engine)
-        assert [line.split(":")[0] for line in applied] == ["1"]
-        assert current_version(engine) == db.latest_version() == 1
+        assert [line.split(":")[0] for line in applied] == [str(m[0]) for m in sorted(db.MIGRATIONS)]
+        assert current_version(engine) == db.latest_version()
         assert upgrade(engine) == []
         Ledger.open(url).close()  # a current schema needs no upgrade
     finally:
@@ -160,16 +170,17 @@ def test_upgrade_applies_only_the_missing_migrations(url: str, monkeypatch: pyte
     try:
         upgrade(engine)
         ran: list[int] = []
+        following = db.latest_version() + 1
 
-        def step_two(connection: Connection) -> None:
-            ran.append(2)
+        def step_next(connection: Connection) -> None:
+            ran.append(following)
             connection.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY)"))
 
-        monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, "extra table", step_two)])
-        assert upgrade(engine) == ["2: extra table"]
+        monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (following, "extra table", step_next)])
+        assert upgrade(engine) == [f"{following}: extra table"]
         assert upgrade(engine) == []
-        assert ran == [2]
-        assert current_version(engine) == 2
+        assert ran == [following]
+        assert current_version(engine) == following
         assert query(engine, lambda c: c.execute(text("SELECT count(*) FROM extra")).scalar()) == 0
     finally:
         engine.dispose()
@@ -186,8 +197,8 @@ def test_relays_starting_together_upgrade_once(url: str) -> None:
     try:
         with ThreadPoolExecutor(len(engines)) as pool:
             results = list(pool.map(start, engines))
-        assert sorted(len(r) for r in results) == [0, 0, 0, 1]
-        assert current_version(engines[0]) == 1
+        assert sorted(len(r) for r in results) == [0, 0, 0, len(db.MIGRATIONS)]
+        assert current_version(engines[0]) == db.latest_version()
     finally:
         for engine in engines:
             engine.dispose()
@@ -234,7 +245,7 @@ def test_a_replayed_webhook_changes_nothing(ledger: Ledger) -> None:
     assert (ledger.entries(), ledger.funnel("acme")) == before
 
 
-def test_hosted_registration_counts_when_confirmed(ledger: Ledger, clock: Clock) -> None:
+def test_hosted_registration_counts_when_the_agency_accepts_it(ledger: Ledger, clock: Clock) -> None:
     pending = hosted(ledger, "c1", "tok-1")
     assert (pending.counted, pending.reason, pending.company_counted) == (False, "awaiting confirmation", 0)
     stored = query(ledger.engine, lambda c: c.execute(select(candidate_profiles)).one())
@@ -244,8 +255,17 @@ def test_hosted_registration_counts_when_confirmed(ledger: Ledger, clock: Clock)
 
     clock.advance(hours=1)
     confirmed = ledger.confirm("tok-1")
-    assert (confirmed.counted, confirmed.duplicate, confirmed.company_counted) == (True, False, 1)
+    assert (confirmed.counted, confirmed.duplicate, confirmed.company_counted) == (False, False, 0)
+    assert confirmed.reason == "awaiting hand-off to the agency"
     assert confirmed.registration_id == pending.registration_id
+    (owed,) = query(ledger.engine, lambda c: c.execute(select(agency_outbox)).all())
+    assert (owed.event, owed.registration_id, owed.status) == (
+        "registered",
+        pending.registration_id,
+        "pending",
+    )
+    handed_over(ledger, "tok-1")
+    assert ledger.counted("acme") == 1
     again = ledger.confirm("tok-1")
     assert (again.counted, again.duplicate, again.company_counted) == (True, True, 1)
     assert hosted(ledger, "c1", "tok-1").duplicate  # the form posted twice
@@ -264,6 +284,7 @@ def test_unknown_or_expired_confirmation_is_refused(ledger: Ledger, clock: Clock
 def test_confirmation_of_a_candidate_counted_meanwhile(ledger: Ledger) -> None:
     hosted(ledger, "c1", "tok-1", company="beta")
     agency(ledger, "c1", company="acme")
+    handed_over(ledger, "tok-1")
     outcome = ledger.confirm("tok-1")
     assert (outcome.counted, outcome.reason) == (False, "candidate already counted for acme")
     assert ledger.counted("beta") == 0
@@ -375,7 +396,7 @@ def test_daily_series_includes_days_without_events(ledger: Ledger, clock: Clock)
     agency(ledger, "c2")
     ledger.record_click("beta", "h", "m", user_agent=None, suspected_bot=False)
     clock.advance(days=2)  # 2026-04-13
-    ledger.confirm("tok")
+    handed_over(ledger, "tok")
 
     days = ledger.daily("acme", days=5)
     assert [d.day for d in days] == [date(2026, 4, 9) + timedelta(days=n) for n in range(5)]
@@ -404,7 +425,7 @@ def test_times_are_timezone_aware_utc(ledger: Ledger) -> None:
 
 def test_purge_removes_personal_data_but_keeps_counts(ledger: Ledger, clock: Clock) -> None:
     hosted(ledger, "old", "tok-old")
-    ledger.confirm("tok-old")
+    handed_over(ledger, "tok-old")
     clock.advance(days=20)
     hosted(ledger, "expired", "tok-expired", ttl=timedelta(days=1))
     clock.advance(days=15)
@@ -427,7 +448,8 @@ def test_purge_removes_personal_data_but_keeps_counts(ledger: Ledger, clock: Clo
     assert reasons["hash-fresh"] == "awaiting confirmation"
     with pytest.raises(UnknownRegistration):
         ledger.confirm("tok-expired")
-    assert ledger.confirm("tok-fresh").counted
+    handed_over(ledger, "tok-fresh")
+    assert ledger.counted("acme") == 2
     assert ledger.purge_personal_data(older_than=timedelta(days=30)) == 0
 
 
@@ -516,4 +538,7 @@ def test_concurrent_confirmations_count_once(two_relays: tuple[Ledger, Ledger]) 
     results = [o for o in outcomes if isinstance(o, RegistrationOutcome)]
     assert len(results) == 8, outcomes
     assert sum(not o.duplicate for o in results) == 1
-    assert all(o.counted and o.company_counted == 1 for o in results)
+    assert not any(o.counted for o in results)  # counted when the agency accepts it, not before
+    assert query(two_relays[0].engine, lambda c: len(c.execute(select(agency_outbox)).all())) == 1
+    handed_over(two_relays[1], "tok")
+    assert two_relays[0].counted("acme") == 1

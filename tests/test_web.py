@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger
+from relay_smtp.store.outbox import Outbox as AgencyOutbox
 from relay_smtp.web.app import CompanyPage, WebConfig, create_app
 from relay_smtp.web.auth import (
     AdminCredentials,
@@ -304,7 +305,7 @@ def test_registration_counts_only_after_confirmation(relay: Relay) -> None:
     fields = open_form(relay, token) | registration()
     response = relay.client.post(f"/r/{token}/register", data=fields)
     assert response.status_code == 303
-    assert response.headers["location"] == f"/r/{token}/sent?lang=ja"
+    assert response.headers["location"].startswith(f"/r/{token}/sent?lang=ja&w=")
     assert "確認メールをお送りしました" in relay.client.get(response.headers["location"]).text
 
     ((to, subject, body),) = relay.outbox.sent
@@ -321,6 +322,11 @@ def test_registration_counts_only_after_confirmation(relay: Relay) -> None:
 
     done = relay.client.post(confirm_url)
     assert done.status_code == 200 and "ご登録が完了しました" in done.text
+    assert relay.ledger.funnel("acme").counted == 0  # counts when the agency has the candidate
+    outbox = AgencyOutbox(relay.ledger)
+    (owed,) = outbox.undelivered(after=0, limit=10)
+    assert owed.person is not None and owed.person.email == "hanako@example.jp" and owed.locale == "ja"
+    outbox.acknowledge([owed.outbox_id])
     assert relay.ledger.funnel("acme").counted == 1
     again = relay.client.post(confirm_url)
     assert again.status_code == 200
@@ -518,15 +524,19 @@ def test_admin_page_shows_funnel_ledger_and_chart(relay: Relay) -> None:
     relay.client.head(f"/r/{token}")
     earn_one_credit(relay)
     relay.client.post("/api/v1/companies/acme/redeem", headers=bearer(), json={"reason": "hire of 2026-03"})
-    page = relay.client.get("/admin", headers=bearer())
+    overview = relay.client.get("/admin?lang=en", headers=bearer())
+    assert overview.status_code == 200
+    html = overview.text
+    assert "株式会社ACME" in html and "Globex Ltd" in html
+    assert 'href="/admin/companies/acme?lang=en&amp;from=2025-10&amp;to=2026-03"' in html
+    page = relay.client.get("/admin/companies/acme?lang=en", headers=bearer())
     assert page.status_code == 200
     html = page.text
-    assert "株式会社ACME" in html and "Globex Ltd" in html
-    assert html.count("<svg") == 4  # one chart per configured company
-    assert "2026-03-02: 2 clicks, 0 registrations, 0 counted" in html  # globex's chart, today
-    assert "2026-03-02: 0 clicks, 10 registrations, 10 counted" in html  # acme's
+    assert html.count("<svg") == 1
+    assert "2026-03-02: 0 clicks, 10 registrations, 10 counted" in html
     assert "10 registrations counted" in html and "hire of 2026-03" in html
-    assert "1 suspected bots" in html
+    globex = relay.client.get("/admin/companies/globex?lang=en", headers=bearer()).text
+    assert "2026-03-02: 2 clicks, 0 registrations, 0 counted" in globex
     assert "<script" not in html.replace("&lt;script", "")
 
 
@@ -621,7 +631,13 @@ def test_typed_input_is_escaped_when_the_form_comes_back(relay: Relay) -> None:
 
 def test_openapi_documents_the_api_only(relay: Relay) -> None:
     schema = relay.client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/v1/registrations", "/api/v1/companies/{company}/redeem"}
+    assert set(schema["paths"]) == {
+        "/api/v1/registrations",
+        "/api/v1/companies/{company}/redeem",
+        "/api/v1/agency/registrations",
+        "/api/v1/agency/registrations/ack",
+        "/api/v1/companies/{company}/rejections",
+    }
     assert relay.client.get("/docs").status_code == 200
 
 

@@ -24,6 +24,9 @@ EXPECTED = {
     "confirm-en-mobile": 390,
     "invalid-link-mobile": 390,
     "admin-desktop": 1280,
+    "admin-company-ja-desktop": 1280,
+    "admin-operator-company-ja-desktop": 1280,
+    "admin-company-en-desktop": 1280,
 }
 
 

@@ -8,11 +8,13 @@ built for precision first, and for a mail admin who asks "why?":
 * explicit markers decide first (header ``X-Career-Relay``, a subject tag, a body placeholder);
 * then who: only mail from a recruiting sender to at least one outside recipient can qualify;
 * then what: weighted phrases over the subject and the sender's own visible text (quoted history,
-  attachments and attached messages are ignored). Rejection phrases add, strong "this is something
-  else" phrases (offers, pass notices, scheduling, supplier bids, contests, papers, loans ...)
-  subtract, and the message is a rejection when the sum reaches the threshold and the text also
-  names the job side (面接, 採用, position, interview ...): declining a loan, a supplier or a
-  scholarship uses the same polite wording, and no list of such topics is ever complete.
+  attachments and attached messages are ignored). The phrases are data: ``mail/phrases/ja.toml``
+  and ``en.toml`` (see ``phrasebook``), plus a company's own from the configuration. Rejection
+  phrases add, strong "this is something else" phrases (offers, pass notices, scheduling,
+  supplier bids, contests, papers, loans ...) subtract, and the message is a rejection when the
+  sum reaches the threshold and the text also names the job side (面接, 採用, position,
+  interview ...): declining a loan, a supplier or a scholarship uses the same polite wording, and
+  no list of such topics is ever complete.
 
 Every phrase that fired is returned as a :class:`Signal`, in order, so a verdict can be printed as
 it was reached. :func:`classify` never raises: an unreadable message is "other", with a reason.
@@ -25,7 +27,7 @@ import importlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import lxml.etree
@@ -35,6 +37,8 @@ from relay_smtp.mail.charsets import ascii_transparent, decode_lenient
 from relay_smtp.mail.history import QUOTE_CLASSES, QUOTE_IDS, own_text
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import MimePart, decode_encoded_words
+from relay_smtp.mail.phrasebook import Phrase, default_tables
+from relay_smtp.mail.structure import OUTCOME_MIN_WEIGHT, SHAPE_FULL, SHAPE_PLAIN, find_shape, in_wish
 
 try:  # the regex parser, to find literals for a fast pre-check (private; optional)
     _SRE_PARSER: Any = importlib.import_module("re._parser")
@@ -104,254 +108,16 @@ class Verdict:
         }
 
 
-@dataclass(frozen=True)
-class Phrase:
-    """A phrase and its weight (positive: rejection-like; negative: something else).
-
-    ``pattern`` is a literal matched after normalisation (NFKC, lower case; Japanese ignoring line
-    breaks and spaces, English with whitespace collapsed and whole words only), or a regular
-    expression after a ``re:`` prefix (case-insensitive; a pattern with Japanese characters runs
-    over the Japanese form of the text, where all whitespace and 、 are removed).
-
-    ``check_context``: a positive phrase does not count inside a condition ("if you are not
-    selected", 「不採用の場合」); a negative phrase does not count where the text negates it
-    ("cannot offer you the position", 「内定には至りませんでした」). Topic words (見積, loan)
-    turn it off: negated or not, the mail is about that topic.
-    """
-
-    pattern: str
-    weight: int
-    check_context: bool = True
-
-
-def _topic(pattern: str, weight: int) -> Phrase:
-    return Phrase(pattern, weight, check_context=False)
-
-
-# --- default phrases ------------------------------------------------------------------------
-# Weights: +4 a rejection by itself, +2/+3 typical rejection wording, +1 weak context.
-# Negatives are strong (-6 .. -10) so that one of them outweighs the usual rejection wording:
-# precision comes first. Negative patterns are written so that they never fire inside a positive
-# one (採用決定 but not 不採用; "pleased to offer" but not "cannot offer you").
-
-JA_SUBJECT_PHRASES: tuple[Phrase, ...] = (
-    Phrase("re:(?:選考|面接)結果", 1),
-    Phrase("不採用", 3),
-    Phrase("re:(?<!不)内定(?!者)", -10),
-    Phrase("内々定", -10),
-    Phrase("re:(?<!不)採用(?:の)?(?:決定|通知|のお知らせ)", -10),
-    Phrase("オファー", -8),
-    Phrase("面接のご案内", -8),
-    Phrase("面談のお誘い", -8),
-    Phrase("re:日程(?:の)?(?:調整|変更|確認)", -6),
-    Phrase("通過", -8),
-    Phrase("re:受付|受領", -6),
-    Phrase("入社", -6),
-    Phrase("辞退", -8),
-    Phrase("説明会", -6),
-    _topic("見積", -8),
-    _topic("入札", -8),
-    _topic("コンペ", -8),
-    _topic("コンテスト", -8),
-    _topic("re:出店|出品|掲載", -8),
-    _topic("re:論文|査読", -8),
-    _topic("re:助成|補助金", -8),
-    _topic("re:融資|ローン", -8),
-)
-
-EN_SUBJECT_PHRASES: tuple[Phrase, ...] = (
-    Phrase("unsuccessful", 2),
-    Phrase("re:\\boffer\\b", -8),
-    Phrase("re:\\binvitation\\b", -8),
-    Phrase("re:\\breschedul", -8),
-    Phrase("re:\\bwelcome\\b", -6),
-    Phrase("next steps", -6),
-    Phrase("congratulations", -8),
-    Phrase("re:(?:application|resume|cv) received|received your application", -6),
-    Phrase("onboarding", -6),
-    _topic("re:\\b(?:rfp|quote|proposal|bid|tender)s?\\b", -8),
-    _topic("re:\\b(?:contest|prize|hackathon|competition)\\b", -8),
-    _topic("re:\\blisting\\b", -8),
-    _topic("re:\\b(?:paper|manuscript|cfp)\\b", -8),
-    _topic("re:\\b(?:grant|funding|loan|credit card|rental)\\b", -8),
-)
-
-JA_BODY_PHRASES: tuple[Phrase, ...] = (
-    # rejection wording
-    Phrase("re:見送(?:らせ|りとさせ|りさせ|ることと|ることに|りと(?:なり|いたし))", 4),
-    Phrase("re:採用を見(?:送|合わせ)", 4),
-    Phrase("re:(?<!内)不採用", 4),
-    Phrase("不合格", 4),
-    Phrase(
-        "re:(?:期待|希望|要望|意向|貴意)に(?:(?:沿|添|そ)(?:えな|えず|えませ|いかね|い兼ね|わな|わず|う)"
-        "|お?応え(?:すること)?(?:が|は)?(?:でき(?:な|ず|ませ)|いたしかね|致しかね))",
-        3,
-    ),
-    Phrase("re:ご縁が(?:なかった|ございませんでした|なく)", 3),
-    Phrase("re:(?:採用|内定)(?:に|には|と)?(?:は)?(?:至り?ませ|至らな|至らず)", 3),
-    Phrase("re:(?:選考|面接)[^。]{0,12}(?:お?進み|進んで|進め)[^。]{0,16}(?:でき|かね)", 3),
-    Phrase("re:ご案内(?:を|は)?(?:差し控え|見送|いたしかね|致しかね|できかね)", 3),
-    Phrase("re:(?:採用|募集)枠が?充足", 2),
-    Phrase("re:残念(?:ながら|ではございますが|ですが|な結果)", 2),
-    Phrase("re:ご(?:活躍|健闘|健勝|成功|多幸)(?:を|と)[^。]{0,10}(?:お祈り|祈念|祈って|応援)", 2),
-    Phrase("re:(?:他の|別の|ほかの)(?:方|候補者|応募者)(?:に|で|を|の方)", 3),
-    Phrase("re:(?:難しい|困難な|叶わない|かなわない)結果", 3),
-    Phrase("re:(?:慎重|厳正)(?:に|な|なる)(?:選考|検討|審議|協議)", 1),
-    Phrase("re:書類[^。]{0,30}(?:返却|破棄|廃棄|返送|処分)", 1),
-    Phrase("募集を締め切", 1),
-    # pass notices and next steps
-    Phrase("re:(?:選考|審査)を?通過|通過(?:され|し|と|のご|いたし)", -8),
-    Phrase("re:(?<![一二三四五六七八九十\\d])次(?:の|回)?(?:選考|ステップ|ステージ)", -8),
-    Phrase("re:(?:一次|二次|三次|最終|次回)面接(?:に|へ|の)(?:お進み|進んで|ご案内|日程)", -8),
-    Phrase("お進みいただ", -6),
-    Phrase("re:(?<!不)合格", -8),
-    # offers and onboarding
-    Phrase("re:(?<!不)内定(?!者)", -10),
-    Phrase("内々定", -10),
-    Phrase("re:(?<!不)採用(?:することに|することが|が|を|と)?決定", -10),
-    Phrase("re:(?<!不)採用とさせていただ", -10),
-    Phrase("re:(?:入社|内定)承諾", -8),
-    Phrase("オファーレター", -8),
-    Phrase("re:入社(?:日|手続)", -6),
-    # interviews and scheduling
-    Phrase("面接のご案内", -8),
-    Phrase("re:ご都合の?(?:よい|良い|宜しい|よろしい)?(?:日時|日程|時間|候補)", -6),
-    Phrase("re:ご都合を(?:お知らせ|お聞かせ|ご返信)", -6),
-    Phrase("日程調整", -6),
-    Phrase("候補日", -6),
-    Phrase("re:(?:日程|日時|面接日)を?(?:ご)?変更", -6),
-    Phrase("お会いしたい", -6),
-    # acknowledgements
-    Phrase("re:(?:応募|エントリー|お?申込み?)を?(?:受け付け|受付)", -6),
-    Phrase("拝受", -4),
-    Phrase("re:結果(?:は|につきましては|については)[^。]{0,25}(?:ご連絡|お知らせ)(?:いたし|致し|し)ます", -4),
-    # withdrawals, events, agencies
-    Phrase("辞退", -8),
-    Phrase("re:満席|定員に達し", -6),
-    _topic("ご推薦", -8),
-    _topic("候補者様", -6),
-    _topic("re:ご本人(?:様)?(?:へ|に)", -4),
-    # other things than jobs: bids, contests, listings, papers, grants, loans
-    _topic("re:見積|入札|落札|発注|コンペ", -8),
-    _topic("ご提案", -6),
-    _topic("re:貴社|御中|ご担当者様", -4),
-    _topic("re:コンテスト|コンクール|応募作品|入賞|入選|受賞|落選|審査員", -8),
-    _topic("作品", -4),
-    _topic("re:出品|出店|掲載", -6),
-    _topic("re:論文|採択|採録|査読|投稿", -8),
-    _topic("re:助成|補助金", -8),
-    _topic("re:融資|ローン|お借入", -8),
-)
-
-EN_BODY_PHRASES: tuple[Phrase, ...] = (
-    # rejection wording
-    Phrase("regret to inform", 4),
-    Phrase("re:\\bwe regret that\\b", 3),
-    Phrase("re:\\bsorry to (?:inform|tell|let you know|say)\\b", 3),
-    Phrase("re:\\bdecided not to (?:move forward|proceed|progress|pursue|continue)", 4),
-    Phrase(
-        "re:(?:\\bnot|n't|\\bunable to|\\bnot able to) (?:be |to )?"
-        "(?:mov|tak|progress|proceed|continu|pursu|advanc)(?:e|es|ing)? (?:forward |ahead |further )?"
-        "(?:with )?(?:your (?:application|candidacy|candidature)|you)\\b",
-        4,
-    ),
-    Phrase(
-        "re:(?:\\bnot|n't|\\bunable to|\\bnot able to) (?:be |to )?(?:invit(?:e|ing) you"
-        "|(?:mov|progress|proceed|advanc)(?:e|es|ing)?(?: you| your application)? to the next)",
-        4,
-    ),
-    Phrase("re:(?:\\bcannot|can't|\\bunable to|\\bnot able to|\\bnot in a position to) offer you", 4),
-    Phrase("re:(?:\\bnot|n't) (?:been )?(?:selected|shortlisted|successful)\\b", 4),
-    Phrase("re:\\b(?:application|candidacy) (?:has been|was|is) unsuccessful", 4),
-    Phrase("re:\\b(?:position|role|vacancy|opening|job) (?:has|have) (?:now )?been filled", 4),
-    Phrase("re:\\bfilled the (?:[\\w-]+ ){0,3}(?:position|role|vacancy|opening)", 4),
-    Phrase(
-        "re:\\b(?:other|another|a different) (?:candidate|applicant|person)s?\\b"
-        "|\\bsomeone (?:else|who|whose)\\b|\\ba (?:candidate|applicant) (?:who|whose)\\b",
-        3,
-    ),
-    Phrase(
-        "re:\\b(?:another|other|a different) (?:candidate|applicant)s? (?:has|have) been "
-        "(?:selected|recommended|chosen|appointed|hired|offered)",
-        2,
-    ),
-    Phrase("re:\\bwhose (?:[\\w-]+ ){0,2}(?:more )?closely (?:match|align)", 3),
-    Phrase("re:\\boffered (?:the|this) (?:[\\w-]+ ){0,2}(?:position|role|job|post) to (?!you\\b)", 3),
-    Phrase("re:\\bgo in a different direction\\b", 3),
-    Phrase("re:(?:\\bnot|n't) (?:be )?(?:the|a) (?:right |good |strong )?(?:fit|match)\\b", 3),
-    Phrase("re:\\bpray for your\\b", 2),
-    Phrase("unfortunately", 2),
-    Phrase("re:\\b(?:decided|chosen|elected|made the (?:difficult |tough )?decision) to\\b", 1),
-    Phrase("sadly", 1),
-    Phrase("re:\\bafter (?:careful|much) (?:consideration|deliberation|review)", 1),
-    Phrase("re:\\bkeep your (?:resume|résumé|cv|details|application) on file\\b|retain your details", 1),
-    Phrase("re:\\b(?:best of luck|future endeavou?rs|(?:job|career) search)\\b", 1),
-    Phrase("re:\\bwish(?:ing)? you (?:all |every )?(?:the (?:very )?best|success|well|luck)\\b", 1),
-    Phrase("on this occasion", 1),
-    # offers and onboarding
-    Phrase("re:\\b(?:pleased|delighted|happy|thrilled|excited|glad) to (?:formally )?(?:offer|extend)", -10),
-    Phrase("re:(?:would like|'d like|want) to offer you\\b", -10),
-    Phrase("re:\\boffer you (?:the|a|this) (?:[\\w-]+ ){0,3}(?:position|role|job|place)\\b", -10),
-    Phrase("re:\\bextend (?:you )?an offer\\b", -10),
-    Phrase("re:\\b(?:offer of employment|offer letter|job offer)\\b", -10),
-    Phrase("re:\\b(?:your|written|formal|verbal) offer\\b", -8),
-    Phrase("re:\\bwelcome (?:aboard|to the team)\\b", -10),
-    Phrase("re:\\b(?:start date|first day|onboarding)\\b", -6),
-    # pass notices and next steps
-    Phrase("re:\\bnext (?:round|stage|step)s?\\b", -8),
-    Phrase("re:\\bfinal (?:round|stage)\\b", -6),
-    Phrase("re:\\bmov(?:e|ing) you forward\\b", -8),
-    Phrase("re:\\byou(?:'ve| have)? (?:been selected|passed)\\b", -8),
-    Phrase("congratulations", -6),
-    # interviews and scheduling
-    Phrase("re:\\binvit(?:e|ing) you to (?:an? )?(?:interview|a call|a phone screen|meet)", -8),
-    Phrase("re:\\bschedul(?:e|ing) (?:an? |your |the )?(?:interview|call|phone screen|meeting)", -6),
-    Phrase("re:\\bphone screen\\b", -6),
-    Phrase("re:(?:share|send|let (?:me|us) know|provide|confirm) (?:me |us )?your availability", -6),
-    Phrase("re:\\b(?:pick|choose|find|book|select) a (?:time|slot)\\b", -6),
-    Phrase("re:\\b(?:times?|slots?|days?|dates?) (?:that )?(?:work|works|suit|suits) (?:for )?you\\b", -6),
-    Phrase("re:\\b(?:calendar invite|reschedul\\w*)", -8),
-    Phrase("re:\\bmov(?:e|ing) your (?:[\\w-]+ ){0,2}interview\\b", -8),
-    # acknowledgements
-    Phrase("re:\\b(?:we(?:'ve| have)? received your application|application has been received)", -6),
-    Phrase("re:\\bwill (?:review|consider|be reviewing) your application\\b|will be considered", -6),
-    Phrase("re:\\bif you (?:have not|haven't|do not|don't) hear", -6),
-    Phrase("get back to you", -4),
-    # withdrawals, events, references, agencies
-    _topic("re:\\bwithdr[ae]wn?(?:ing)? (?:your|my) (?:application|candidacy)", -8),
-    Phrase("re:\\b(?:career fair|information session|webinar|session is (?:now )?full)\\b", -6),
-    _topic("re:\\bas a (?:professional )?reference\\b", -6),
-    _topic("re:\\b(?:this|your) candidate\\b", -8),
-    _topic("re:'s (?:profile|cv|resume)\\b", -8),
-    # other things than jobs: bids, contests, listings, papers, grants, loans, rentals
-    _topic("re:\\b(?:rfp|request for proposal|proposals?|vendor|supplier|quote|quotation)\\b", -8),
-    _topic("re:\\b(?:bid|bids|tender|procurement)\\b", -8),
-    _topic("re:\\b(?:contest|prize|judges|hackathon|finalist|entries|your entry)\\b", -8),
-    _topic("re:\\b(?:submissions?|awards?|awarded)\\b", -6),
-    _topic("re:\\b(?:listing|advertisement|seller|marketplace)\\b", -8),
-    _topic("re:\\b(?:manuscript|call for papers|program committee|programme committee)\\b", -8),
-    _topic("re:\\b(?:your paper|journal|conference|reviewers)\\b", -6),
-    _topic("re:\\b(?:grant (?:application|round|program|programme|proposal)|funding)\\b", -8),
-    _topic("re:\\b(?:loan|credit card|credit report|mortgage|reporting agency)\\b", -8),
-    _topic("re:\\b(?:rental|lease|tenant|landlord|apartment|application fee)\\b", -8),
-)
-
-DEFAULT_SUBJECT_PHRASES = JA_SUBJECT_PHRASES + EN_SUBJECT_PHRASES
-DEFAULT_BODY_PHRASES = JA_BODY_PHRASES + EN_BODY_PHRASES
-
-# Words that make it a job application. Rejection wording is shared with loans, card
-# applications, vendors, contests and scholarships, and no list of those topics is ever complete;
-# so rejection wording alone is not enough: the subject or text must also name the job side.
-# Deliberately narrow: 選考, 応募 and "application" are left out because contests and grants use
-# them too.
-DEFAULT_JOB_CONTEXT: tuple[str, ...] = (
-    "re:(?<!不)採用|面接|面談|求人|求職|就職|転職|就活|職種|職務|ポジション|エントリー",
-    "re:インターン|新卒|中途|履歴書|入社|内定|アルバイト|パート(?!ナー)|書類選考|適性検査|応募書類",
-    "re:[\u4e00-\u9fff]職(?!業|員)",  # 営業職, 事務職, 研究職 (not ご職業, 職員)
-    "re:\\b(?:positions?|roles?|jobs?|careers?|hiring|hire[ds]?|interview\\w*|candidacy|candidates?)\\b",
-    "re:\\b(?:resumes?|résumés?|cvs?|recruit\\w*|vacanc(?:y|ies)|openings?|employment)\\b",
-    "re:\\b(?:internships?|interns?|graduate scheme)\\b",
-)
+# The shipped phrase tables (relay_smtp/mail/phrases/*.toml, read once). Rejection wording is
+# shared with loans, card applications, vendors, contests and scholarships, and no list of those
+# topics is ever complete; so rejection wording alone is not enough: the subject or text must also
+# name the job side (the [context] words of each file).
+_DEFAULTS = default_tables()
+DEFAULT_SUBJECT_PHRASES: tuple[Phrase, ...] = _DEFAULTS.subject
+DEFAULT_BODY_PHRASES: tuple[Phrase, ...] = _DEFAULTS.body
+DEFAULT_JOB_CONTEXT: tuple[str, ...] = _DEFAULTS.context
+DEFAULT_APPLICATION_CONTEXT: tuple[str, ...] = _DEFAULTS.application
+DEFAULT_OTHER_KINDS: tuple[str, ...] = _DEFAULTS.other_kinds
 
 
 # --- normalisation ----------------------------------------------------------------------------
@@ -588,9 +354,14 @@ class ClassifierRules:
     subject_phrases: tuple[Phrase, ...] = DEFAULT_SUBJECT_PHRASES
     body_phrases: tuple[Phrase, ...] = DEFAULT_BODY_PHRASES
     job_context: tuple[str, ...] = DEFAULT_JOB_CONTEXT  # empty: no context needed
+    # The gate's second way: an application is named and no other kind of application is.
+    application_context: tuple[str, ...] = DEFAULT_APPLICATION_CONTEXT
+    other_kinds: tuple[str, ...] = DEFAULT_OTHER_KINDS
     _subject: _PhraseSet = field(init=False, repr=False, compare=False)
     _body: _PhraseSet = field(init=False, repr=False, compare=False)
     _context: _PhraseSet = field(init=False, repr=False, compare=False)
+    _application: _PhraseSet = field(init=False, repr=False, compare=False)
+    _other_kinds: _PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.header_name.strip():
@@ -599,6 +370,20 @@ class ClassifierRules:
         object.__setattr__(self, "_body", _PhraseSet.build(self.body_phrases))
         context = tuple(Phrase(p, 0, check_context=False) for p in self.job_context)
         object.__setattr__(self, "_context", _PhraseSet.build(context))
+        for name, patterns in (
+            ("_application", self.application_context),
+            ("_other_kinds", self.other_kinds),
+        ):
+            topic = tuple(Phrase(p, 0, check_context=False) for p in patterns)
+            object.__setattr__(self, name, _PhraseSet.build(topic))
+
+    def with_phrases(self, added: tuple[Phrase, ...]) -> ClassifierRules:
+        """These rules plus a company's own phrases (weighed in the subject and the body)."""
+        if not added:
+            return self
+        return replace(
+            self, subject_phrases=self.subject_phrases + added, body_phrases=self.body_phrases + added
+        )
 
 
 @dataclass(frozen=True)
@@ -815,7 +600,9 @@ def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str,
         start, end = match.span()
         if not phrase.check_context:
             return match.group(), ""
-        if phrase.weight < 0 and _negated(compiled, text, start, end):
+        if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
+            ignored = (match.group(), "in a wish for the reader's future")
+        elif phrase.weight < 0 and _negated(compiled, text, start, end):
             ignored = (match.group(), "negated")
         elif phrase.weight > 0 and _conditional(compiled, text, start, end):
             ignored = (match.group(), "conditional")
@@ -853,7 +640,8 @@ def _weigh(where: str, phrases: _PhraseSet, forms: _Forms, ignore: str = "") -> 
         if note or ignore:
             signals.append(Signal(where, pattern, 0, matched, note or ignore))
         else:
-            signals.append(Signal(where, pattern, weight, matched))
+            own = "company phrase" if compiled.phrase.source == "company" else ""
+            signals.append(Signal(where, pattern, weight, matched, own))
     return signals
 
 
@@ -935,10 +723,38 @@ def _all_internal(recipients: Sequence[str], domains: tuple[str, ...]) -> bool:
 
 
 def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signal | None:
+    """The job word that lets a rejection through the gate; or else an application that is not
+    named as any other kind (a loan, a flat, a scholarship ...): a recruiting sender's mail about
+    "your application" (ご応募) with no other kind in sight is about a job."""
     for where, forms in (("subject", subject), ("body", body)):
         for found in _weigh(where, rules._context, forms):
             return Signal(where, found.pattern, 0, found.matched, "job context")
+    sides = (("subject", subject), ("body", body))
+    if not rules.application_context or any(_weigh(w, rules._other_kinds, f) for w, f in sides):
+        return None
+    for where, forms in sides:
+        for found in _weigh(where, rules._application, forms):
+            return Signal(
+                where, found.pattern, 0, found.matched, "job context: an application, no other kind named"
+            )
     return None
+
+
+def _shape(signals: list[Signal], body: _Forms, locale: Locale) -> list[Signal]:
+    """The structure signal (see mail/structure.py): thanks -> outcome -> wish, or thanks ->
+    outcome with nothing asked; never when a "something else" phrase counted in the body."""
+    if any(s.weight < 0 for s in signals if s.where == "body"):
+        return []
+    outcomes = [s.matched for s in signals if s.where == "body" and s.weight >= OUTCOME_MIN_WEIGHT]
+    japanese = locale == "ja"
+    shape = find_shape(body.ja if japanese else body.en, outcomes, japanese)
+    if shape is None:
+        return []
+    if shape.wish:
+        seen = f"{shape.thanks} → {shape.outcome} → {shape.wish}"
+        return [Signal("structure", "thanks → outcome → wish", SHAPE_FULL, seen)]
+    seen = f"{shape.thanks} → {shape.outcome}"
+    return [Signal("structure", "thanks → outcome, nothing asked", SHAPE_PLAIN, seen)]
 
 
 def _classify(
@@ -959,6 +775,7 @@ def _classify(
     subject, body = _Forms.of(content.subject), _Forms.of(content.text)
     signals = _weigh("subject", rules._subject, subject, ignore)
     signals += _weigh("body", rules._body, body)
+    signals += _shape(signals, body, locale)
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"
     if not signals:

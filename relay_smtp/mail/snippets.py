@@ -1,35 +1,36 @@
 """Render the Career Relay block (text and HTML, Japanese and English) from jinja2 templates.
 
-The wording lives in ``templates/snippets/`` so that it can be reviewed and changed without code.
-Every rendered block carries a marker, so that a message (or a reply quoting it) that already holds a
-block is recognised and never gets a second one.
+The wording lives in ``templates/snippets/`` (package data, read through importlib.resources) so that
+it can be reviewed and changed without code.  Candidates read the block, so it carries no visible
+machine tag: a message (or a reply quoting it) that already holds a block is recognised by our header,
+by our own signed link, or by the invisible HTML comment that opens every HTML block (see
+``mail/own_block``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 __all__ = [
     "HTML_MARKER",
     "LOCALES",
-    "TEXT_MARKER",
     "RenderedBlock",
     "SnippetRenderer",
     "has_marker",
 ]
 
-# Visible in the text block (its last line) and, small and grey, in the HTML block: webmail clients
-# drop HTML comments when a candidate replies, the visible token survives quoting.
-TEXT_MARKER = "[career-relay:v1]"
-# First thing in every HTML block.
+# First thing in every HTML block; invisible to the reader.
 HTML_MARKER = "<!-- career-relay:v1 -->"
 LOCALES = ("ja", "en")
 
-# Any version of either marker: a block spliced by an older or newer relay counts too.
+# Any version of the HTML comment, and the visible last line ("[career-relay:v1]") of the text blocks
+# earlier versions spliced: their mail, quoted in a reply, must not get a second block either.
 _ANY_MARKER = re.compile(r"\[career-relay:v\d+\]|<!--\s*career-relay:v\d+\s*-->")
 
 
@@ -43,14 +44,15 @@ class RenderedBlock:
 
 
 def _default_templates_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "templates"
+    # An installed package is a directory on disk; jinja2's FileSystemLoader wants a real path.
+    return Path(str(resources.files("relay_smtp").joinpath("templates")))
 
 
 class SnippetRenderer:
     """Loads and compiles the four block templates once; renders them per message and recipient.
 
     ``templates_dir`` is the templates root (the one holding ``snippets/``); by default the
-    repository's top-level ``templates/`` directory.
+    package's ``relay_smtp/templates``.
     """
 
     def __init__(self, templates_dir: Path | None = None) -> None:
@@ -74,24 +76,29 @@ class SnippetRenderer:
         values = {"company_name": _one_line(company_name), "link": _one_line(link)}
         text = self._templates[locale, "txt"].render(values)
         html = self._templates[locale, "html"].render(values)
-        return RenderedBlock(text=_frame_text(text), html=_frame_html(html), locale=locale)
+        link = values["link"]
+        return RenderedBlock(text=_frame_text(text, link), html=_frame_html(html, link), locale=locale)
 
 
 def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _frame_text(text: str) -> str:
+def _frame_text(text: str, link: str) -> str:
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    if TEXT_MARKER not in lines:
-        raise ValueError("a text block template must contain the marker line " + TEXT_MARKER)
+    # The link on a line of its own is what a later pass recognises the block by (and what a
+    # candidate's mail program makes clickable).
+    if link not in lines:
+        raise ValueError("a text block template must hold {{ link }} on a line of its own")
     return "\n" + "\n".join(lines) + "\n\n"
 
 
-def _frame_html(html: str) -> str:
+def _frame_html(html: str, link: str) -> str:
     html = html.strip() + "\n"
     if not html.startswith(HTML_MARKER):
         raise ValueError("an HTML block template must start with " + HTML_MARKER)
+    if link and str(markupsafe.escape(link)) not in html:
+        raise ValueError("an HTML block template must hold {{ link }}")
     return html
 
 

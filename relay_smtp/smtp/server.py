@@ -25,17 +25,32 @@ from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
 from relay_smtp.smtp.protocol import BulkDataSMTP
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
+from relay_smtp.web.ratelimit import RateLimiter
 
 log = logging.getLogger("relay_smtp.transaction")
 
 RELAY_DENIED = Reply(554, "5.7.1 relaying denied: client not in allowed networks and not authenticated")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3 too many recipients")
+SHUTTING_DOWN = Reply(421, "4.3.2 service shutting down, try again later")
+BAD_SENDER = Reply(553, "5.1.7 sender address or MAIL parameter holds a control character")
+BAD_RECIPIENT = Reply(553, "5.1.3 recipient address or RCPT parameter holds a control character")
+
+# C0 and C1 controls and DEL: no mailbox (RFC 5321, RFC 6531) holds one, and a NUL or CR/LF passed
+# on would be a smuggling or log-forging vector; refuse before any next-hop work.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(address: str, options: list[str]) -> bool:
+    return _CONTROL.search(address) is not None or any(_CONTROL.search(o) for o in options)
+
 
 # aiosmtpd's own replies carry no enhanced status code (RFC 3463); mail admins grep for them.
+_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+_TOO_MUCH_DATA = "552 Error: Too much mail data"
 _ENHANCED = {
-    "552 Error: Too much mail data": "552 5.3.4 message too big",
+    _TOO_MUCH_DATA: "552 5.3.4 message too big",
     "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 message too big",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 line too long",
+    _LINE_TOO_LONG: "500 5.5.2 line too long",
 }
 
 
@@ -119,6 +134,15 @@ class RelayHandler:
         self.process = process
         self._sessions: dict[int, _SessionState] = {}
         self.in_flight = 0
+        # Set when the service drains (SIGTERM): new transactions get 421 and their session closes,
+        # so the count of open transactions reaches zero and clients go to another relay.
+        self.draining = False
+
+    @property
+    def open_transactions(self) -> int:
+        """Transactions a drain waits for: data being processed, or recipients already offered."""
+        opened = sum(1 for state in self._sessions.values() if state.transaction is not None)
+        return self.in_flight + opened
 
     def _state(self, session: Session) -> _SessionState:
         return self._sessions.setdefault(id(session), _SessionState())
@@ -133,6 +157,10 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self._abort(session)
+        if self.draining:
+            return str(SHUTTING_DOWN)
+        if has_control_character(address, options):
+            return str(BAD_SENDER)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         state = self._state(session)
@@ -147,6 +175,8 @@ class RelayHandler:
         if not (session.authenticated or peer_allowed(session.peer, self.settings.allowed_networks)):
             log.warning("refused relaying for %s from %s", address, session.peer)
             return str(RELAY_DENIED)
+        if has_control_character(address, options):
+            return str(BAD_RECIPIENT)
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return str(TOO_MANY_RECIPIENTS)
         state = self._state(session)
@@ -219,17 +249,37 @@ class RelaySMTP(BulkDataSMTP):
     """aiosmtpd's protocol (DATA read in bulk) with enhanced status codes and a hook when the
     client goes away."""
 
-    def __init__(self, handler: RelayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+    def __init__(self, handler: RelayHandler, *, line_length_limit: int | None, **kwargs: Any) -> None:
         # Real mail has lines longer than RFC 5321's 1000 octets; like Postfix, the relay passes
-        # them on rather than refuse them.
-        super().__init__(handler, line_length_limit=line_length_limit, **kwargs)
+        # them on rather than refuse them. None: a line may be as long as the whole message may
+        # be; a longer one is a message too big (552), not a line too long.
+        self._lines_up_to_size = line_length_limit is None
+        size = kwargs.get("data_size_limit") or 0
+        limit = line_length_limit or (size + 2 if size else 2**31)  # + CRLF
+        super().__init__(handler, line_length_limit=limit, **kwargs)
         self._relay_handler = handler
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
+            if status == _LINE_TOO_LONG and self._lines_up_to_size:
+                status = _TOO_MUCH_DATA
             await super().push(_ENHANCED.get(status, status))
+            if status.startswith("421") and self.transport is not None:
+                self.transport.close()  # RFC 5321 section 3.8: 421 closes the channel
         else:
             await super().push(status)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await super().smtp_DATA(arg)
+        if self._relay_handler.draining and self.transport is not None:
+            self.transport.close()  # the transaction is answered (close flushes it); no new one here
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._relay_handler.draining:  # accepted just before the listener closed
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(f"{SHUTTING_DOWN}\r\n".encode())
+            transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         session = self.session
@@ -238,21 +288,39 @@ class RelaySMTP(BulkDataSMTP):
             asyncio.get_running_loop().create_task(self._relay_handler.session_closed(session))
 
 
-def make_authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
-    """Check PLAIN/LOGIN credentials against the configured users in constant time."""
+# SMTP AUTH failures a client address may have in a minute before AUTH answers 454 for a while.
+AUTH_FAILURES_PER_MINUTE = 5
+AUTH_THROTTLED = "454 4.7.0 too many failed authentications, try again later"
+
+
+def make_authenticator(
+    users: Mapping[str, str], *, failures_per_minute: int = AUTH_FAILURES_PER_MINUTE
+) -> Callable[..., AuthResult]:
+    """Check PLAIN/LOGIN credentials against the configured users in constant time.
+
+    Failures are counted per client address; past the limit every AUTH from that address gets 454,
+    the right password included (else the throttle would still answer a guesser "yes" at once).
+    """
     import hmac
+
+    failures = RateLimiter(failures_per_minute, 60.0, time.monotonic)
 
     def authenticate(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        client = str(_peer_address(session.peer) or session.peer)
         user = auth_data.login.decode("utf-8", "replace")
+        if failures.blocked(client) > 0:
+            log.warning("AUTH %s throttled for user %r from %s", mechanism, user, client)
+            return AuthResult(success=False, handled=False, message=AUTH_THROTTLED)
         expected = users.get(user)
         given = auth_data.password
         ok = expected is not None and hmac.compare_digest(given, expected.encode("utf-8"))
         if not ok:
-            log.warning("AUTH %s failed for user %r from %s", mechanism, user, session.peer)
+            failures.acquire(client)
+            log.warning("AUTH %s failed for user %r from %s", mechanism, user, client)
         return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
     return authenticate

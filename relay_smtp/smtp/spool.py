@@ -4,7 +4,9 @@ When a rejection to several recipients becomes one personalised copy per recipie
 one reply for all of them. If the next hop takes some copies and defers others, the relay answers 250
 only after writing the deferred copies here: a directory of files written with fsync, so an
 acknowledged message survives a crash. A worker retries them with backoff, also after a restart, and
-after `max_age` hands a copy back to its sender as a delivery status notification (RFC 3464).
+after `max_age` hands a copy back to its sender as a delivery status notification (RFC 3464). That
+bounce is owed too: if the next hop defers it, it becomes a spool entry of its own, and the failed
+copy's entry is removed only after its bounce was handed over or spooled.
 
 Each entry is two files: `<id>.eml` (the exact bytes to send) and `<id>.json` (envelope and retry
 state). The JSON is written last, with rename, so a half-written entry is never picked up.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from relay_smtp.durable import write_durably
 from relay_smtp.logs import current_queue_id
+from relay_smtp.metrics import metrics
 from relay_smtp.smtp.upstream import NextHop, Reply
 
 log = logging.getLogger(__name__)
@@ -173,7 +176,9 @@ def delivery_status_notification(
 
 async def send_copy(next_hop: NextHop, mail_from: str, recipient: str, data: bytes) -> Reply:
     """One complete transaction at the next hop for one copy."""
-    transaction = next_hop.begin(mail_from, ["BODY=8BITMIME"])
+    # Each option goes on only where the next hop advertises it; a UTF-8 address needs SMTPUTF8.
+    utf8 = [] if mail_from.isascii() and recipient.isascii() else ["SMTPUTF8"]
+    transaction = next_hop.begin(mail_from, ["BODY=8BITMIME", *utf8])
     reply = await transaction.add_recipient(recipient, [])
     if not reply.accepted:
         await transaction.abort()
@@ -183,6 +188,7 @@ async def send_copy(next_hop: NextHop, mail_from: str, recipient: str, data: byt
 
 async def bounce(
     next_hop: NextHop,
+    spool: Spool,
     mail_from: str,
     recipient: str,
     queue_id: str,
@@ -190,13 +196,38 @@ async def bounce(
     reply: str,
     reporting_mta: str,
 ) -> None:
-    """Hand a copy that failed for good back to its sender (never to the null sender)."""
+    """Hand a copy that failed for good back to its sender (never to the null sender).
+
+    The bounce is owed as much as the copy was: if the next hop defers it, it is spooled (from the
+    null sender, so it can never bounce in turn) and retried like any copy. Raises OSError only when
+    it could neither be handed over nor spooled; the caller must then keep what it owes.
+    """
     if not mail_from:
         log.warning("copy to %s failed (%s); null sender: no bounce", recipient, reply)
         return
     dsn = delivery_status_notification(mail_from, recipient, queue_id, data, reply, reporting_mta)
     result = await send_copy(next_hop, "", mail_from, dsn)
-    log.warning("copy to %s failed (%s); bounce to <%s>: %s", recipient, reply, mail_from, result)
+    if result.accepted:
+        log.warning("copy to %s failed (%s); bounce to <%s>: %s", recipient, reply, mail_from, result)
+    elif result.temporary:
+        entry = await asyncio.to_thread(spool.put, "", mail_from, dsn, queue_id)
+        log.warning(
+            "copy to %s failed (%s); bounce to <%s> deferred (%s), spooled as %s",
+            recipient,
+            reply,
+            mail_from,
+            result,
+            entry.id,
+        )
+    else:
+        # RFC 5321 section 6.1 would send a double bounce to the postmaster; the log line is ours.
+        log.error(
+            "copy to %s failed (%s); bounce to <%s> refused for good (%s): dropped",
+            recipient,
+            reply,
+            mail_from,
+            result,
+        )
 
 
 def _status_of(reply: str) -> str:
@@ -207,31 +238,66 @@ def _status_of(reply: str) -> str:
 
 
 class SpoolWorker:
-    """Retries due entries through the next hop; bounces the expired and the permanently refused."""
+    """Retries due entries through the next hop; bounces the expired and the permanently refused.
+
+    The loop must outlive any error (a full disk while rewriting an entry, an unreadable directory):
+    it logs the error, counts it, waits longer (doubling up to `MAX_ERROR_WAIT`) and goes on. An
+    entry whose pass failed keeps its old schedule, so the next pass tries it again.
+    """
+
+    MAX_ERROR_WAIT = 300.0
 
     def __init__(self, spool: Spool, next_hop: NextHop, reporting_mta: str, interval: float = 5.0) -> None:
         self.spool = spool
         self.next_hop = next_hop
         self.reporting_mta = reporting_mta
         self.interval = interval
+        self.failures = 0  # errors since start, for tests and /healthz
+        self.consecutive_failures = 0
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
         while not self._stop.is_set():
-            await self.run_once()
+            try:
+                failed = await self.run_once() < 0
+            except Exception:
+                log.exception("spool pass failed; retrying later")
+                self._count_failure()
+                failed = True
+            self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+            wait = self.interval
+            if self.consecutive_failures:
+                backed_off = self.interval * 2 ** min(self.consecutive_failures, 16)
+                wait = max(self.interval, min(backed_off, self.MAX_ERROR_WAIT))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+                await asyncio.wait_for(self._stop.wait(), wait)
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run_once(self) -> int:
-        """Try every due entry once; return how many left the spool."""
-        done = 0
+        """Try every due entry once; return how many left the spool, or -1 if every attempt failed.
+
+        One broken entry does not slow the others down; only a pass in which every attempt failed
+        with an error (a full disk) makes the loop wait longer.
+        """
+        done, attempted, errors = 0, 0, 0
         for entry in await asyncio.to_thread(self.spool.due):
-            if await self._attempt(entry):
-                done += 1
-        return done
+            if self._stop.is_set():
+                break
+            attempted += 1
+            try:
+                if await self._attempt(entry):
+                    done += 1
+            except Exception:
+                log.exception("spooled copy %s: attempt failed; it stays spooled", entry.id)
+                self._count_failure()
+                errors += 1
+        return -1 if errors and errors == attempted else done
+
+    def _count_failure(self) -> None:
+        self.failures += 1
+        metrics().spool_failures.inc()
 
     async def _attempt(self, entry: SpoolEntry) -> bool:
         current_queue_id.set(entry.queue_id)
@@ -245,6 +311,6 @@ class SpoolWorker:
             return False
         else:
             args = (entry.mail_from, entry.recipient, entry.queue_id, data, str(reply), self.reporting_mta)
-            await bounce(self.next_hop, *args)
+            await bounce(self.next_hop, self.spool, *args)  # delivered or spooled before we remove
         await asyncio.to_thread(self.spool.remove, entry)
         return True

@@ -169,8 +169,16 @@ class SmtpHop:
             local_hostname=self.settings.helo_name or None,
         )
         await client.connect()
-        if self.settings.username is not None and self.settings.password is not None:
-            await client.login(self.settings.username, self.settings.password)
+        try:
+            # The MAIL step chooses its parameters and the address encoding from the next hop's
+            # EHLO extensions (8BITMIME, SMTPUTF8), so they must be known before it: greet now.
+            if client.is_ehlo_or_helo_needed:
+                await _greet(client)
+            if self.settings.username is not None and self.settings.password is not None:
+                await client.login(self.settings.username, self.settings.password)
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def take_idle(self) -> aiosmtplib.SMTP | None:
@@ -209,7 +217,22 @@ def _failure_reply(exc: BaseException) -> Reply:
     return UNREACHABLE
 
 
-_PASSED_MAIL_OPTIONS = ("BODY=8BITMIME", "SMTPUTF8")
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO for a next hop that knows no ESMTP (then no extension is used)."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
+
+
+# The client's MAIL parameters the relay passes on, each only if the next hop advertises the
+# extension that defines it (RFC 6152 BODY=8BITMIME, RFC 6531 SMTPUTF8).
+_PASSED_MAIL_OPTIONS = {"BODY=8BITMIME": "8BITMIME", "SMTPUTF8": "SMTPUTF8"}
+
+NO_SMTPUTF8 = Reply(553, "5.6.7 next hop does not accept non-ASCII addresses (no SMTPUTF8)")
+BAD_ADDRESS = Reply(553, "5.1.3 address cannot be passed to the next hop")
 
 
 class _SmtpTransaction:
@@ -218,7 +241,7 @@ class _SmtpTransaction:
     def __init__(self, hop: SmtpHop, mail_from: str, options: list[str]) -> None:
         self._hop = hop
         self._mail_from = mail_from
-        self._options = [o for o in options if o.upper() in _PASSED_MAIL_OPTIONS]
+        self._options = [o.upper() for o in options if o.upper() in _PASSED_MAIL_OPTIONS]
         self._client: aiosmtplib.SMTP | None = None
         self._open_failure: Reply | None = None
 
@@ -239,6 +262,10 @@ class _SmtpTransaction:
                 await _reset_or_close(pooled, self._hop)
                 self._open_failure = _failure_reply(exc)
                 return self._open_failure
+            except Exception as exc:
+                pooled.close()
+                self._open_failure = _unexpected(exc)
+                return self._open_failure
         try:
             client = await self._hop.connect()
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
@@ -251,17 +278,30 @@ class _SmtpTransaction:
             await _reset_or_close(client, self._hop)
             self._open_failure = _failure_reply(exc)
             return self._open_failure
+        except BaseException as exc:
+            client.close()  # whatever went wrong, never leave a next-hop connection behind
+            if not isinstance(exc, Exception):
+                raise
+            self._open_failure = _unexpected(exc)
+            return self._open_failure
         self._client = client
         return client
 
     async def _mail(self, client: aiosmtplib.SMTP) -> None:
-        options = [o for o in self._options if client.supports_extension(o.split("=")[0])]
+        options = [o for o in self._options if client.supports_extension(_PASSED_MAIL_OPTIONS[o])]
+        if not self._mail_from.isascii():
+            if not client.supports_extension("SMTPUTF8"):
+                raise UnicodeEncodeError("ascii", self._mail_from, 0, 1, "no SMTPUTF8 at the next hop")
+            if "SMTPUTF8" not in options:
+                options.append("SMTPUTF8")  # RFC 6531 section 3.4: a UTF-8 address needs it
         await client.mail(self._mail_from, options=options, encoding=_encoding(client))
 
     async def add_recipient(self, address: str, options: list[str]) -> Reply:
         client = await self._open()
         if isinstance(client, Reply):
             return client
+        if not address.isascii() and not client.supports_extension("SMTPUTF8"):
+            return NO_SMTPUTF8  # refused before anything is sent; the transaction stays usable
         try:
             response = await client.rcpt(address, encoding=_encoding(client))
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -270,6 +310,13 @@ class _SmtpTransaction:
                 self._client = None
                 self._open_failure = reply
             return reply
+        except BaseException as exc:
+            self._client = None
+            client.close()
+            if not isinstance(exc, Exception):
+                raise
+            self._open_failure = _unexpected(exc)
+            return self._open_failure
         return Reply(response.code, response.message)
 
     async def send(self, data: bytes) -> Reply:
@@ -282,8 +329,10 @@ class _SmtpTransaction:
         except aiosmtplib.SMTPDataError as exc:
             await _reset_or_close(client, self._hop)
             return _failure_reply(exc)
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        except BaseException as exc:
             client.close()
+            if not isinstance(exc, Exception):
+                raise
             return _failure_reply(exc)
         await self._hop.give_back(client)
         return _hop_reply(response.code, response.message)
@@ -292,6 +341,16 @@ class _SmtpTransaction:
         client, self._client = self._client, None
         if client is not None:
             await _reset_or_close(client, self._hop)
+
+
+def _unexpected(exc: Exception) -> Reply:
+    """A failure that is not the next hop's answer: an address it cannot take, or a bug of ours."""
+    if isinstance(exc, UnicodeError):
+        return NO_SMTPUTF8
+    if isinstance(exc, ValueError):
+        return BAD_ADDRESS
+    log.exception("next hop transaction failed unexpectedly")
+    return Reply(451, "4.3.0 local error talking to the next hop, try again later")
 
 
 async def _reset_or_close(client: aiosmtplib.SMTP, hop: SmtpHop) -> None:

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from relay_smtp.store import models
+from relay_smtp.store import kpi_tables, models, outbox, records
 from relay_smtp.store.models import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,22 @@ def _create_initial_schema(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection, tables=list(models.TABLES))
 
 
+def _create_handoff_tables(connection: Connection) -> None:
+    """Version 2 (issue 13): the agency outbox and the provision records (第三者提供記録)."""
+    SQLModel.metadata.create_all(connection, tables=[*outbox.TABLES, *records.TABLES])
+
+
+def _create_kpi_tables(connection: Connection) -> None:
+    SQLModel.metadata.create_all(connection, tables=list(kpi_tables.TABLES))
+
+
+def _create_ats_signals_and_audited_verdicts(connection: Connection) -> None:
+    # Imported here: those modules import this one for their transactions.
+    from relay_smtp.store import audit, signals
+
+    SQLModel.metadata.create_all(connection, tables=[*signals.TABLES, *audit.TABLES])
+
+
 #: (version, description, step).  Append only; never edit a released step.  Version 1 builds the tables
 #: from models.py as they are; the first change to a table must come with a step that alters it (and
 #: version 1 then frozen to the old definition), or databases made by version 1 would miss the change.
@@ -158,6 +174,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "initial schema: rejections, links, clicks, registrations, profiles, ledger, counters",
         _create_initial_schema,
     ),
+    (2, "agency hand-offs: outbox and provision records", _create_handoff_tables),
+    (3, "company KPIs: satisfaction counts, re-application, talent pool", _create_kpi_tables),
+    (4, "ATS rejection signals and audited verdicts", _create_ats_signals_and_audited_verdicts),
 ]
 
 

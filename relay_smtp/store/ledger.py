@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, Insert, Row, and_, delete, func, inse
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from relay_smtp.store import reports
+from relay_smtp.store import outbox, reports
 from relay_smtp.store.db import (
     create_engine_for,
     current_version,
@@ -80,6 +80,7 @@ T = TypeVar("T")
 
 COUNTED = "counted"
 AWAITING_CONFIRMATION = "awaiting confirmation"
+AWAITING_HANDOFF = "awaiting hand-off to the agency"
 CONFIRMATION_EXPIRED = "confirmation expired"
 #: Attempts at one write transaction before a race is reported as an error.
 RETRY_ATTEMPTS = 8
@@ -286,13 +287,18 @@ class Ledger:
                 _insert_profile(connection, registration_id, profile, confirmation_token, now, expires)
             decision = _Decision(False, AWAITING_CONFIRMATION, False)
             if confirmed:
+                _set_registration(connection, registration_id, confirmed_at=now)
                 decision = self._count(connection, registration_id, company, recipient_hash, now)
             return self._outcome_of(connection, registration_id, company, decision, duplicate=False)
 
         return self._write(work)
 
-    def confirm(self, confirmation_token: str) -> RegistrationOutcome:
-        """Confirm a hosted registration (double opt-in) and count it; again: the same outcome, duplicate."""
+    def confirm(self, confirmation_token: str, *, locale: str = "ja") -> RegistrationOutcome:
+        """Confirm a hosted registration (double opt-in); again: the same outcome, duplicate.
+
+        The registration is not counted yet: the hand-off to the agency is written to the outbox in this
+        same transaction, and it counts when the agency accepts it (`count_handed_over`).
+        """
         token_hash = _token_hash(confirmation_token)
 
         def work(connection: Connection) -> RegistrationOutcome:
@@ -303,7 +309,7 @@ class Ledger:
             ).one_or_none()
             if found is None:
                 raise UnknownRegistration("no registration has this confirmation token")
-            # Locked, so that two clicks on the confirmation mail cannot both count it.
+            # Locked, so that two clicks on the confirmation mail cannot both confirm it.
             row = connection.execute(
                 select(registrations).where(registrations.c.id == found.registration_id).with_for_update()
             ).one()
@@ -312,10 +318,40 @@ class Ledger:
             now = self._clock()
             if found.confirm_expires_at is not None and found.confirm_expires_at <= now:
                 raise UnknownRegistration("the confirmation token has expired")
-            decision = self._count(connection, row.id, row.company, row.recipient_hash, now)
+            _set_registration(connection, row.id, confirmed_at=now, not_counted_reason=AWAITING_HANDOFF)
+            outbox.enqueue(
+                connection,
+                event="registered",
+                registration_id=row.id,
+                public_id=row.external_id,
+                company=row.company,
+                locale=locale,
+                now=now,
+            )
+            decision = _Decision(False, AWAITING_HANDOFF, False)
             return self._outcome_of(connection, row.id, row.company, decision, duplicate=False)
 
         return self._write(work)
+
+    def count_handed_over(self, connection: Connection, registration_id: int, now: datetime) -> bool:
+        """Count a confirmed registration the agency accepted (inside the outbox's transaction).
+
+        Whether it counts follows the same rule as any other: once per candidate across companies.
+        Returns whether a credit was earned by it.
+        """
+        row = connection.execute(
+            select(registrations).where(registrations.c.id == registration_id).with_for_update()
+        ).one()
+        if row.counted:
+            return False
+        return self._count(connection, registration_id, row.company, row.recipient_hash, now).earned_now
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction, retried from the start when it lost a race."""
+        return self._write(work)
+
+    def now(self) -> datetime:
+        return self._clock()
 
     # ----------------------------------------------------------------------- credits
 
@@ -394,6 +430,8 @@ class Ledger:
                 .values(not_counted_reason=CONFIRMATION_EXPIRED)
             )
             stale = or_(candidate_profiles.c.consent_at < now - older_than, expired)
+            # A hand-off still owed for a purged profile has nothing left to send.
+            outbox.cancel_registered(connection, select(candidate_profiles.c.registration_id).where(stale))
             return int(connection.execute(delete(candidate_profiles).where(stale)).rowcount)
 
         removed = self._write(work)
@@ -419,7 +457,7 @@ class Ledger:
     def _count(
         self, connection: Connection, registration_id: int, company: str, recipient_hash: str, now: datetime
     ) -> _Decision:
-        """Confirm the registration and count it unless the candidate is counted anywhere already."""
+        """Count the (confirmed) registration unless the candidate is counted anywhere already."""
         counted, earned = _lock_counter(connection, company)
         holder = connection.scalar(
             select(registrations.c.company)
@@ -428,13 +466,12 @@ class Ledger:
         )
         if holder is not None:
             reason = f"candidate already counted for {holder}"
-            _set_registration(connection, registration_id, confirmed_at=now, not_counted_reason=reason)
+            _set_registration(connection, registration_id, not_counted_reason=reason)
             return _Decision(False, reason, False)
         seq = counted + 1
         _set_registration(
             connection,
             registration_id,
-            confirmed_at=now,
             counted=True,
             company_seq=seq,
             not_counted_reason="",

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.links import ExpiredToken, LinkClaims, LinkError
 from relay_smtp.store.ledger import InsufficientCredits, RegistrationOutcome
-from relay_smtp.web.admin import admin_guard
-from relay_smtp.web.auth import WebhookRejected, check_webhook
+from relay_smtp.web.admin import admin_guard, require_company
+from relay_smtp.web.auth import AdminPrincipal, WebhookRejected, check_webhook
 from relay_smtp.web.context import WebContext
 
 log = logging.getLogger("relay_smtp.web")
@@ -76,6 +76,7 @@ _WEBHOOK_BODY_SCHEMA: dict[str, Any] = {
 
 def api_routes(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["api"])
+    signed_in = Depends(admin_guard(ctx))
 
     @router.post(
         "/registrations",
@@ -109,11 +110,21 @@ def api_routes(ctx: WebContext) -> APIRouter:
     @router.post(
         "/companies/{company}/redeem",
         response_model=LedgerEntryOut,
-        dependencies=[Depends(admin_guard(ctx))],
-        responses={401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Problem}},
-        summary="Spend one of the company's free hire referral credits (admin)",
+        responses={
+            401: {"model": Problem},
+            403: {"model": Problem},
+            404: {"model": Problem},
+            409: {"model": Problem},
+        },
+        summary="Spend one of the company's free hire referral credits (admin of that company, or operator)",
     )
-    async def redeem(company: str, request: Request, body: RedeemIn | None = None) -> LedgerEntryOut:
+    async def redeem(
+        company: str,
+        request: Request,
+        body: RedeemIn | None = None,
+        principal: AdminPrincipal = signed_in,
+    ) -> LedgerEntryOut:
+        require_company(principal, company)
         _refuse_cross_site(ctx, request)
         reason = (body or RedeemIn()).reason
         try:

@@ -9,7 +9,7 @@ comes in as arguments; it opens nothing itself.  Routes live by audience in `can
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -21,16 +21,22 @@ from starlette.responses import Response
 from relay_smtp.links import LinkSigner
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.web.admin import admin_routes
+from relay_smtp.web.agency_admin import agency_admin_routes
+from relay_smtp.web.agency_api import agency_api_routes
 from relay_smtp.web.api import api_routes
+from relay_smtp.web.ats_api import ats_routes
 from relay_smtp.web.candidate import candidate_routes
 from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
 from relay_smtp.web.pages import page_locales
+from relay_smtp.web.satisfaction import satisfaction_routes
 from relay_smtp.web.settings import CompanyPage, WebConfig
+from relay_smtp.web.withdraw import withdraw_routes
 
 __all__ = ["CompanyPage", "SendMail", "WebConfig", "create_app", "utcnow"]
 
 log = logging.getLogger("relay_smtp.web")
+Health = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 STATIC_FILES = {"relay.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 
 
@@ -41,12 +47,16 @@ def create_app(
     *,
     send_mail: SendMail,
     clock: Callable[[], datetime] = utcnow,
+    health: Health | None = None,
 ) -> FastAPI:
-    """The web app.  `send_mail(to, subject, body)` sends the confirmation mail (True: accepted)."""
+    """The web app.  `send_mail(to, subject, body)` sends the confirmation mail (True: accepted).
+
+    `health()` (optional) says whether the relay is healthy and what to show on /healthz.
+    """
     ctx = WebContext.build(config, ledger, links, send_mail, clock)
     app = FastAPI(
         title="relay-smtp Career Relay API",
-        summary="Registration webhook for the partner agency, credit redemption for the admin",
+        summary=("Registration webhook and pull API for the partner agency, credit redemption for the admin"),
         version="1",
         docs_url="/docs",
         redoc_url=None,
@@ -55,19 +65,28 @@ def create_app(
     app.add_middleware(WebGuard, https=ctx.https)
     app.include_router(candidate_routes(ctx))
     app.include_router(api_routes(ctx))
+    app.include_router(ats_routes(ctx))
     app.include_router(admin_routes(ctx))
-    _add_basics(app, ctx)
+    app.include_router(withdraw_routes(ctx))
+    app.include_router(agency_api_routes(ctx))
+    app.include_router(agency_admin_routes(ctx))
+    app.include_router(satisfaction_routes(ctx))
+    _add_basics(app, ctx, health)
     _add_error_pages(app, ctx)
     _warn_about_missing_settings(config)
     return app
 
 
-def _add_basics(app: FastAPI, ctx: WebContext) -> None:
+def _add_basics(app: FastAPI, ctx: WebContext, health: Health | None) -> None:
     static = {name: (ctx.pages.static(name), media) for name, media in STATIC_FILES.items()}
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        if health is None:
+            return JSONResponse({"status": "ok"})
+        healthy, details = await health()
+        body = {"status": "ok" if healthy else "degraded", **details}
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static_file(name: str) -> Response:
@@ -105,7 +124,7 @@ def _add_error_pages(app: FastAPI, ctx: WebContext) -> None:
 def _warn_about_missing_settings(config: WebConfig) -> None:
     if not config.webhook_secret:
         log.warning("agency.webhook_secret is not set: the registration webhook answers 503")
-    if not config.admin_token and not config.admin_users:
+    if not config.admin_token and not config.admin_users and not config.admin_open_on_loopback:
         log.warning("admin.token and admin.users are not set: the admin page answers 503")
     if config.landing == "hosted" and not config.partner_name:
         log.warning("agency.name is not set: the consent text cannot name the partner agency")

@@ -5,7 +5,11 @@ requests, tokens in URLs that end up in logs), so they live apart from the route
 of headers and bytes that the tests can call directly.
 
 - Admin: ``Authorization: Bearer <admin_token>`` or HTTP basic auth against ``admin_users``.  Never a
-  token in the query string: URLs are logged by proxies and kept in browser history.
+  token in the query string: URLs are logged by proxies and kept in browser history.  A basic-auth
+  user may belong to one company (`AdminPrincipal.company`); the routes ask `AdminPrincipal.may_see`.
+  The embedded demo (no configuration file at all) opens /admin to loopback peers without
+  credentials: it holds only the demo's own data, and whoever is on the machine could read the
+  SQLite file anyway.
 - Webhook: ``X-CareerRelay-Timestamp: <unix seconds>`` and ``X-CareerRelay-Signature: sha256=<hex>``
   where the hex is HMAC-SHA256(secret, timestamp + "." + raw body); requests outside a window around
   our clock are refused, so a captured request cannot be replayed later.
@@ -17,8 +21,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SIGNATURE_PREFIX = "sha256="
 TIMESTAMP_HEADER = "X-CareerRelay-Timestamp"
@@ -26,13 +31,34 @@ SIGNATURE_HEADER = "X-CareerRelay-Signature"
 
 
 @dataclass(frozen=True)
+class AdminPrincipal:
+    """Who is looking at the admin pages: an operator (``company is None``) or one company's HR user."""
+
+    name: str
+    company: str | None = None
+    time_zone: str | None = None
+
+    @property
+    def operator(self) -> bool:
+        return self.company is None
+
+    def may_see(self, company: str) -> bool:
+        """Company scoping: an HR user sees, exports and redeems for its own company only."""
+        return self.company is None or self.company == company
+
+
+@dataclass(frozen=True)
 class AdminCredentials:
     token: str | None
     users: Mapping[str, str]
+    #: user name -> company id of company HR users; the bearer token and other users are operators.
+    user_companies: Mapping[str, str] = field(default_factory=dict)
+    user_time_zones: Mapping[str, str] = field(default_factory=dict)
+    open_on_loopback: bool = False  # the embedded demo only
 
     @property
     def configured(self) -> bool:
-        return bool(self.token) or bool(self.users)
+        return bool(self.token) or bool(self.users) or self.open_on_loopback
 
     def challenges(self) -> list[str]:
         """The WWW-Authenticate values of a 401: one per scheme we accept."""
@@ -47,30 +73,56 @@ class AdminCredentials:
 
 def admin_allowed(credentials: AdminCredentials, authorization: str | None) -> bool:
     """Whether an Authorization header value carries valid admin credentials."""
+    return admin_principal(credentials, authorization) is not None
+
+
+def admin_principal(credentials: AdminCredentials, authorization: str | None) -> AdminPrincipal | None:
+    """Who the Authorization header value authenticates, or None."""
     if not authorization:
-        return False
+        return None
     scheme, _, value = authorization.strip().partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer" and credentials.token:
-        return _same(value.strip(), credentials.token)
+        return AdminPrincipal("token") if _same(value.strip(), credentials.token) else None
     if scheme == "basic" and credentials.users:
-        return _basic_allowed(credentials.users, value.strip())
-    return False
+        name = _basic_user(credentials.users, value.strip())
+        if name is None:
+            return None
+        company = credentials.user_companies.get(name)
+        return AdminPrincipal(name, company, credentials.user_time_zones.get(name))
+    return None
 
 
-def _basic_allowed(users: Mapping[str, str], value: str) -> bool:
+def demo_admin_allowed(credentials: AdminCredentials, peer: str | None) -> bool:
+    """The demo's open /admin: only when enabled, and only for a peer on loopback.
+
+    `peer` is the TCP peer as the server sees it (uvicorn replaces it with X-Forwarded-For only for
+    proxies it trusts, and the demo trusts none but loopback itself).
+    """
+    if not credentials.open_on_loopback or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
+def _basic_user(users: Mapping[str, str], value: str) -> str | None:
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return False
+        return None
     name, sep, password = decoded.partition(":")
     if not sep:
-        return False
+        return None
     # Compare against every user so the time taken does not say which names exist.
-    matched = False
+    found = None
     for user, expected in users.items():
-        matched |= _same(name, user) & _same(password, expected)
-    return matched
+        if _same(name, user) & _same(password, expected):
+            found = user
+    return found
 
 
 def _same(given: str, expected: str) -> bool:

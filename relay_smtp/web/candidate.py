@@ -29,12 +29,13 @@ from starlette.responses import RedirectResponse, Response
 
 from relay_smtp.links import ExpiredToken, LinkClaims, LinkError, _decode_claims
 from relay_smtp.store.ledger import Profile, UnknownRegistration
-from relay_smtp.web import csrf
+from relay_smtp.web import csrf, talent_pool
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.forms import JOB_TYPES, RegistrationInput, read_form, validate
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.ratelimit import RateLimiter, retry_after_header
 from relay_smtp.web.settings import PageLocale
+from relay_smtp.web.withdraw_links import registration_of, withdraw_token, withdraw_url
 
 log = logging.getLogger("relay_smtp.web")
 MAX_FORM_FIELDS = 20
@@ -73,7 +74,10 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
         if isinstance(claims, Response):
             return claims
         locale = _locales(ctx, request, claims.company)[0]
-        return ctx.pages.page("sent", locale, company_name=ctx.config.company_name(claims.company))
+        sealed = request.query_params.get("w", "")
+        withdraw = f"/w/{sealed}?lang={locale}" if registration_of(ctx, sealed) is not None else None
+        name = ctx.config.company_name(claims.company)
+        return ctx.pages.page("sent", locale, company_name=name, withdraw_url=withdraw)
 
     @router.get("/confirm/{code}")
     async def confirm_page(code: str, request: Request) -> Response:
@@ -90,12 +94,15 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
             return refused
         locale = _locales(ctx, request, None)[0]
         try:
-            outcome = await run_in_threadpool(ctx.ledger.confirm, code)
+            outcome = await run_in_threadpool(partial(ctx.ledger.confirm, code, locale=locale))
         except UnknownRegistration:
             return ctx.pages.notice("confirm_unknown", [locale], 404)
         log.info("registration confirmed company=%s counted=%s", outcome.company, outcome.counted)
         name = ctx.config.company_name(outcome.company)
-        return ctx.pages.page("confirmed", locale, company_name=name)
+        response = ctx.pages.page("confirmed", locale, company_name=name)
+        if not outcome.duplicate:  # the talent pool's entry, if any, is delivered after the response
+            response.background = await talent_pool.confirmed(ctx, outcome.registration_id)
+        return response
 
     return router
 
@@ -115,6 +122,10 @@ def _limited(ctx: WebContext, limiter: RateLimiter, request: Request) -> Respons
     wait = limiter.acquire(client_key(request))
     if wait <= 0:
         return None
+    return _rate_limited(ctx, request, wait)
+
+
+def _rate_limited(ctx: WebContext, request: Request, wait: float) -> Response:
     locales = page_locales(None, request.headers.get("accept-language"), request.query_params.get("lang"))
     response = ctx.pages.notice("rate_limited", locales, 429)
     response.headers["Retry-After"] = retry_after_header(wait)
@@ -210,6 +221,7 @@ def _form_page(
         company_name=ctx.config.company_name(claims.company),
         action=f"/r/{token}/register?lang={locale}",
         switch_url=f"/r/{token}/register?lang={other}",
+        satisfaction_action=f"/r/{token}/satisfaction?lang={locale}",
         csrf_field=csrf.FIELD_NAME,
         csrf_value=form_token.field,
         values=values,
@@ -239,15 +251,23 @@ async def _register(ctx: WebContext, request: Request, token: str, claims: LinkC
     checked = validate(read_form(fields))
     if not checked.ok:
         return _form_page(ctx, request, token, claims, checked.values, dict(checked.errors), 422)
+    link_key = f"{claims.company}:{claims.recipient_hash}:{claims.message_id}"
+    wait = ctx.mail_throttle.acquire(link_key, checked.values.email)
+    if wait > 0:  # no more confirmation mails for this link or to this address for now
+        log.info("registration refused: confirmation mail rate limit company=%s", claims.company)
+        return _rate_limited(ctx, request, wait)
     code = secrets.token_urlsafe(24)
-    await _store_registration(ctx, claims, checked.values, code)
-    if not await _send_confirmation(ctx, checked.values, code, locale, claims.company):
+    # The public id the agency will know the registration by; random, so it says nothing about anybody.
+    public_id = f"hosted-{secrets.token_urlsafe(12)}"
+    await _store_registration(ctx, claims, checked.values, code, public_id)
+    if not await _send_confirmation(ctx, checked.values, code, locale, claims.company, public_id):
         return ctx.pages.notice("mail_failed", [locale], 503, back_url=f"/r/{token}/register?lang={locale}")
-    return RedirectResponse(f"/r/{token}/sent?lang={locale}", status_code=303)
+    sealed = withdraw_token(ctx, public_id)
+    return RedirectResponse(f"/r/{token}/sent?lang={locale}&w={sealed}", status_code=303)
 
 
 async def _store_registration(
-    ctx: WebContext, claims: LinkClaims, values: RegistrationInput, code: str
+    ctx: WebContext, claims: LinkClaims, values: RegistrationInput, code: str, public_id: str
 ) -> None:
     profile = Profile(
         name=values.name,
@@ -259,7 +279,7 @@ async def _store_registration(
     register = partial(
         ctx.ledger.register,
         source="hosted",
-        external_id=f"hosted-{secrets.token_urlsafe(12)}",
+        external_id=public_id,
         company=claims.company,
         recipient_hash=claims.recipient_hash,
         message_id=claims.message_id,
@@ -269,13 +289,14 @@ async def _store_registration(
         confirm_ttl=ctx.config.confirm_ttl,
     )
     outcome = await run_in_threadpool(register)
+    await talent_pool.opt_in(ctx, claims.company, outcome.registration_id, values)
     log.info(
         "hosted registration company=%s id=%s awaiting confirmation", outcome.company, outcome.registration_id
     )
 
 
 async def _send_confirmation(
-    ctx: WebContext, values: RegistrationInput, code: str, locale: PageLocale, company: str
+    ctx: WebContext, values: RegistrationInput, code: str, locale: PageLocale, company: str, public_id: str
 ) -> bool:
     url = f"{ctx.config.public_base}/confirm/{code}?lang={locale}"
     mail = ctx.pages.mail(
@@ -283,6 +304,7 @@ async def _send_confirmation(
         locale,
         name=values.name,
         confirm_url=url,
+        withdraw_url=withdraw_url(ctx, public_id, locale),
         company_name=ctx.config.company_name(company),
     )
     try:

@@ -45,8 +45,15 @@ def nice_ceiling(value: int) -> int:
         step *= 10
 
 
-def daily_chart(days: Sequence[Day], label: str) -> Markup:
-    """The SVG for `days` (oldest first); `label` names the chart for screen readers."""
+#: How a day's tooltip reads: "{day}: {clicks} clicks, {registrations} registrations, {counted} counted".
+DAY_TEXT = "{day}: {clicks} clicks, {registrations} registrations, {counted} counted"
+
+
+def daily_chart(days: Sequence[Day], label: str, day_text: str = DAY_TEXT) -> Markup:
+    """The SVG for `days` (oldest first); `label` names the chart for screen readers.
+
+    ``day_text`` words each day's tooltip (the admin pages pass their language's).
+    """
     top = nice_ceiling(max((max(d.clicks, d.registrations) for d in days), default=0))
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
@@ -55,7 +62,7 @@ def daily_chart(days: Sequence[Day], label: str) -> Markup:
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}"'
         ' xmlns="http://www.w3.org/2000/svg">',
         *_grid(top, plot_w, plot_h),
-        *(_day_bars(i, d, slot, top, plot_h) for i, d in enumerate(days)),
+        *(_day_bars(i, d, slot, top, plot_h, day_text) for i, d in enumerate(days)),
         *_date_labels(days, slot),
         "</svg>",
     ]
@@ -76,10 +83,12 @@ def _grid(top: int, plot_w: int, plot_h: int) -> list[str]:
     return lines
 
 
-def _day_bars(index: int, day: Day, slot: float, top: int, plot_h: int) -> str:
+def _day_bars(index: int, day: Day, slot: float, top: int, plot_h: int, day_text: str) -> str:
     x = LEFT + index * slot
-    numbers = f"{day.clicks} clicks, {day.registrations} registrations, {day.counted} counted"
-    title = escape(f"{day.day.isoformat()}: {numbers}")
+    words = day_text.format(
+        day=day.day.isoformat(), clicks=day.clicks, registrations=day.registrations, counted=day.counted
+    )
+    title = escape(words)
     bars = [
         _bar("clicks", x + slot * 0.05, slot * 0.9, day.clicks, top, plot_h),
         _bar("registrations", x + slot * 0.2, slot * 0.6, day.registrations, top, plot_h),

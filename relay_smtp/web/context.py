@@ -19,13 +19,16 @@ from relay_smtp.store.ledger import Ledger
 from relay_smtp.web.bots import BotDetector
 from relay_smtp.web.csrf import FormGuard
 from relay_smtp.web.pages import Pages
-from relay_smtp.web.ratelimit import RateLimiter
+from relay_smtp.web.ratelimit import MailThrottle, RateLimiter
 from relay_smtp.web.settings import WebConfig
 
 log = logging.getLogger("relay_smtp.web")
 
 #: send_mail(to, subject, body) -> whether the next hop accepted it.
 SendMail = Callable[[str, str, str], Awaitable[bool]]
+# Confirmation mails an hour: per link (someone retrying a typo) and per target address.
+CONFIRMATIONS_PER_LINK = 3
+CONFIRMATIONS_PER_ADDRESS = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class WebContext:
     link_limiter: RateLimiter
     register_limiter: RateLimiter
     admin_failures: RateLimiter
+    mail_throttle: MailThrottle
 
     @classmethod
     def build(
@@ -66,6 +70,7 @@ class WebContext:
             link_limiter=RateLimiter(config.link_rate_per_minute, 60.0, seconds),
             register_limiter=RateLimiter(config.register_rate_per_minute, 60.0, seconds),
             admin_failures=RateLimiter(config.admin_failures_per_minute, 60.0, seconds),
+            mail_throttle=MailThrottle(CONFIRMATIONS_PER_LINK, CONFIRMATIONS_PER_ADDRESS, 3600.0, seconds),
         )
 
     def now(self) -> float:

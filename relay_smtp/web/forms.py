@@ -46,6 +46,8 @@ class RegistrationInput:
     phone: str = ""
     job_type: str = ""
     consent: bool = False
+    #: The separate, optional talent-pool consent: the company itself may contact them again.
+    talent_pool: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def read_form(form: Mapping[str, str]) -> RegistrationInput:
         phone=_clean(form.get("phone", ""), 64),
         job_type=_clean(form.get("job_type", ""), 64),
         consent=form.get("consent", "") == "yes",
+        talent_pool=form.get("talent_pool", "") == "yes",
     )
 
 

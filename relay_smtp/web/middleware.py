@@ -36,7 +36,7 @@ DOCS_CSP = (
     "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
-_SECRET_SEGMENTS = re.compile(r"^/(r|confirm)/[^/]+")
+_SECRET_SEGMENTS = re.compile(r"^/(r|confirm|w)/[^/]+")
 
 
 def redact_path(path: str) -> str:

@@ -91,6 +91,9 @@ class Pages:
             retention_days=config.personal_data_retention_days,
             consent_version=config.consent_version,
             confirm_hours=int(config.confirm_ttl.total_seconds() // 3600),
+            provision_record_years=config.provision_record_years,
+            talent_pool_consent_version=config.talent_pool_consent_version,
+            talent_pool_retention_days=config.talent_pool_retention_days,
         )
 
     def html(self, template_name: str, status: int = 200, **context: Any) -> HTMLResponse:

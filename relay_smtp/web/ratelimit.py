@@ -8,7 +8,9 @@ table is pruned so that a stream of new addresses cannot grow it without bound.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,3 +82,29 @@ class RateLimiter:
 def retry_after_header(wait: float) -> str:
     """Whole seconds, rounded up, at least 1 (RFC 9110 section 10.2.3)."""
     return str(max(1, math.ceil(wait)))
+
+
+class MailThrottle:
+    """Confirmation mails: at most `per_link` per link and `per_address` per target address a period.
+
+    One valid link must not let anyone send signed mail to any address they choose: each link may
+    ask for a few confirmation mails, and each address receive a few, whoever asks. Addresses are
+    kept only as a salted hash (the salt lives in this process only).
+    """
+
+    def __init__(self, per_link: int, per_address: int, period: float, clock: Callable[[], float]) -> None:
+        self._links = RateLimiter(per_link, period, clock)
+        self._addresses = RateLimiter(per_address, period, clock)
+        self._salt = secrets.token_bytes(16)
+        self._lock = threading.Lock()
+
+    def acquire(self, link: str, address: str) -> float:
+        """0.0 when this mail may go (and it is counted), else the seconds to wait."""
+        key = hashlib.sha256(self._salt + address.strip().lower().encode("utf-8")).hexdigest()
+        with self._lock:
+            wait = max(self._links.blocked(link), self._addresses.blocked(key))
+            if wait > 0:
+                return wait
+            self._links.acquire(link)
+            self._addresses.acquire(key)
+            return 0.0

@@ -76,6 +76,17 @@ class CompanyPage:
 
     name: str
     locale: CompanyLocale = "auto"
+    #: The company's ATS, which receives new talent-pool entries (signed with the secret), if any.
+    talent_pool_webhook: str | None = None
+    talent_pool_webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class AtsAccess:
+    """A company's ATS rejection-signal API: its bearer token and default window (web/ats_api.py)."""
+
+    token: str
+    window_hours: int = 72
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,18 @@ class WebConfig:
     #: Admin authentication: a bearer token, and/or users for HTTP basic auth (name -> password).
     admin_token: str | None = None
     admin_users: Mapping[str, str] = field(default_factory=dict)
+    #: The embedded demo only (no configuration file): /admin opens without credentials from loopback.
+    admin_open_on_loopback: bool = False
+    #: Company HR users (name -> company id; the others are operators) and their time zones.
+    admin_user_companies: Mapping[str, str] = field(default_factory=dict)
+    admin_user_time_zones: Mapping[str, str] = field(default_factory=dict)
+    #: The re-application rate: a later mail counts from this many days after the rejection, for this
+    #: many days (kpi.reapply_min_days, kpi.reapply_window_days).
+    reapply_min_days: int = 14
+    reapply_window_days: int = 365
+    #: The talent-pool opt-in: its consent text's version and how long entries are kept.
+    talent_pool_consent_version: str = "2026-01"
+    talent_pool_retention_days: int = 730
     #: Shared secret of the agency webhook; without it the webhook answers 503.
     webhook_secret: str | None = None
     webhook_tolerance_seconds: int = 300
@@ -125,6 +148,12 @@ class WebConfig:
     #: behind one address must share it).
     form_secret: str | None = None
     form_max_age_seconds: int = 12 * 3600
+    #: Bearer token of the agency's pull API (``/api/v1/agency/...``); without it the pull API answers 503.
+    agency_pull_token: str | None = None
+    #: Years a provision record (第三者提供記録) is kept.
+    provision_record_years: int = 3
+    #: Companies whose ATS may announce rejections, by company id.
+    ats: Mapping[str, AtsAccess] = field(default_factory=dict)
     #: Directory of the web templates; by default the repository's ``templates/web``.
     templates_dir: Path | None = None
 
@@ -151,7 +180,10 @@ def web_config(settings: Settings) -> WebConfig:
     web, agency, admin = settings.web, settings.agency, settings.admin
     return WebConfig(
         public_url=web.public_url,
-        companies={c.id: CompanyPage(c.name, c.locale) for c in settings.companies},
+        companies={
+            c.id: CompanyPage(c.name, c.locale, c.talent_pool_webhook, c.talent_pool_webhook_secret)
+            for c in settings.companies
+        },
         landing=web.landing,
         operator_name=web.operator_name,
         partner_name=agency.name,
@@ -161,6 +193,13 @@ def web_config(settings: Settings) -> WebConfig:
         partner_ref_param=agency.ref_param,
         admin_token=admin.token,
         admin_users=dict(admin.users),
+        admin_open_on_loopback=settings.demo,
+        admin_user_companies=dict(admin.user_companies),
+        admin_user_time_zones=dict(admin.user_time_zones),
+        reapply_min_days=settings.kpi.reapply_min_days,
+        reapply_window_days=settings.kpi.reapply_window_days,
+        talent_pool_consent_version=settings.talent_pool.consent_version,
+        talent_pool_retention_days=settings.talent_pool.retention_days,
         webhook_secret=agency.webhook_secret,
         consent_version=web.consent_version,
         personal_data_retention_days=web.personal_data_retention_days,
@@ -170,4 +209,7 @@ def web_config(settings: Settings) -> WebConfig:
         register_rate_per_minute=web.register_rate_per_minute,
         confirm_ttl=timedelta(hours=web.confirm_ttl_hours),
         form_secret=web.form_secret,
+        agency_pull_token=agency.pull_token,
+        provision_record_years=agency.provision_record_years,
+        ats={c.id: AtsAccess(c.ats_token, c.ats_window_hours) for c in settings.companies if c.ats_token},
     )

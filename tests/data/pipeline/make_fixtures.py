@@ -122,6 +122,7 @@ def main() -> None:
     write(
         "related_inline_image.eml",
         headers("Your application", 'multipart/related; boundary="rel"; type="text/html"')
+        + "\r\n"
         + lines(
             """
 --rel
@@ -156,6 +157,7 @@ Content-Disposition: inline; filename="logo.png"
     write(
         "gmail_reply_html.eml",
         headers("Re: Interview", 'multipart/alternative; boundary="g"')
+        + "\r\n"
         + lines(
             """
 --g
@@ -199,6 +201,7 @@ MIIBdummysignature
     write(
         "untouched_calendar.eml",
         headers("Interview", 'multipart/alternative; boundary="c"')
+        + "\r\n"
         + lines(
             """
 --c

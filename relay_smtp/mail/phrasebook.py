@@ -1,0 +1,144 @@
+"""The classifier's phrase tables, read once from data files per language.
+
+Why this module exists: which words make a rejection is data that HR people and operators read and
+extend, not code. The defaults live in ``relay_smtp/mail/phrases/ja.toml`` and ``en.toml`` (package
+data, so a wheel carries them); a company adds its own phrases and exclusions in the configuration
+(``[[companies]] rejection_phrases`` and ``exclusions``), which :func:`company_phrases` turns into the
+same :class:`Phrase` values. Files are parsed once per process (``functools.cache``); a broken data
+file is a bug of the release and raises at import, never while a message is being classified.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Language = Literal["ja", "en"]
+LANGUAGES: tuple[Language, ...] = ("ja", "en")
+
+#: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py).
+STRUCTURE_KEYS = ("thanks", "wish", "future")
+#: The lists of the [context] table: job words; application words; other kinds of application.
+CONTEXT_KEYS = ("patterns", "application", "other_kinds")
+#: Weight of a company's own rejection phrase given as a plain string: a rejection by itself.
+COMPANY_PHRASE_WEIGHT = 4
+#: Weight of a company's exclusion: stronger than any rejection wording, so the mail is never a rejection.
+EXCLUSION_WEIGHT = -20
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A phrase and its weight (positive: rejection-like; negative: something else).
+
+    ``pattern`` is a literal matched after normalisation (NFKC, lower case; Japanese ignoring line
+    breaks and spaces, English with whitespace collapsed and whole words only), or a regular
+    expression after a ``re:`` prefix (case-insensitive; a pattern with Japanese characters runs
+    over the Japanese form of the text, where all whitespace and 、 are removed).
+
+    ``check_context``: a positive phrase does not count inside a condition ("if you are not
+    selected", 「不採用の場合」); a negative phrase does not count where the text negates it
+    ("cannot offer you the position", 「内定には至りませんでした」). Topic words (見積, loan)
+    turn it off: negated or not, the mail is about that topic. ``source`` says where the phrase
+    came from ("ja", "en", or "company"), for the explanation of a verdict.
+    """
+
+    pattern: str
+    weight: int
+    check_context: bool = True
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Phrasebook:
+    """One language's tables: subject phrases, body phrases and the job-context words.
+
+    ``application`` and ``other_kinds`` are the second way to pass the job-context gate: a mail
+    that names an application (応募, "your application") and no other kind of application (a
+    loan, a flat, a scholarship, a stall ...) is taken to be about a job; see ``[context]``.
+    """
+
+    subject: tuple[Phrase, ...]
+    body: tuple[Phrase, ...]
+    context: tuple[str, ...]
+    structure: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # thanks, wish, future
+    application: tuple[str, ...] = ()
+    other_kinds: tuple[str, ...] = ()
+
+
+def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: must be an array of tables")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or set(entry) - {"pattern", "weight", "topic"}:
+            raise ValueError(f"{where}[{i}]: needs pattern, weight and optionally topic")
+        pattern, weight, topic = entry.get("pattern"), entry.get("weight"), entry.get("topic", False)
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise ValueError(f"{where}[{i}].pattern: must be a non-empty string")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight == 0:
+            raise ValueError(f"{where}[{i}].weight: must be a non-zero integer")
+        if not isinstance(topic, bool):
+            raise ValueError(f"{where}[{i}].topic: must be true or false")
+        out.append(Phrase(pattern, weight, check_context=not topic, source=source))
+    return tuple(out)
+
+
+def parse_phrasebook(text: str, name: str) -> Phrasebook:
+    """A phrasebook from the TOML text of one data file (``name`` for error messages)."""
+    data = tomllib.loads(text)
+    unknown = set(data) - {"subject", "body", "context", "structure"}
+    if unknown:
+        raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
+    context_table = data.get("context", {})
+    if set(context_table) - set(CONTEXT_KEYS):
+        raise ValueError(f"{name}: context takes lists of strings: {', '.join(CONTEXT_KEYS)}")
+    lists = {key: context_table.get(key, []) for key in CONTEXT_KEYS}
+    for key, value in lists.items():
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise ValueError(f"{name}: context.{key} must be a list of strings")
+    structure = data.get("structure", {})
+    if set(structure) - set(STRUCTURE_KEYS) or not all(
+        isinstance(v, list) and all(isinstance(p, str) and p for p in v) for v in structure.values()
+    ):
+        raise ValueError(f"{name}: structure takes lists of strings: {', '.join(STRUCTURE_KEYS)}")
+    source = name.removesuffix(".toml")
+    return Phrasebook(
+        _phrases(data.get("subject", []), f"{name}: subject", source),
+        _phrases(data.get("body", []), f"{name}: body", source),
+        tuple(lists["patterns"]),
+        {key: tuple(structure.get(key, ())) for key in STRUCTURE_KEYS},
+        tuple(lists["application"]),
+        tuple(lists["other_kinds"]),
+    )
+
+
+@functools.cache
+def load_phrasebook(language: Language) -> Phrasebook:
+    """The shipped tables of one language (read once per process)."""
+    resource = importlib.resources.files("relay_smtp.mail").joinpath("phrases", f"{language}.toml")
+    return parse_phrasebook(resource.read_text(encoding="utf-8"), f"{language}.toml")
+
+
+def default_tables() -> Phrasebook:
+    """Every shipped language's tables together, Japanese first (as the classifier weighs them)."""
+    books = [load_phrasebook(language) for language in LANGUAGES]
+    return Phrasebook(
+        tuple(p for b in books for p in b.subject),
+        tuple(p for b in books for p in b.body),
+        tuple(p for b in books for p in b.context),
+        application=tuple(p for b in books for p in b.application),
+        other_kinds=tuple(p for b in books for p in b.other_kinds),
+    )
+
+
+def company_phrases(rejection: Iterable[tuple[str, int]], exclusions: Iterable[str]) -> tuple[Phrase, ...]:
+    """A company's own additions: rejection phrases with their weights, and exclusions (a phrase that
+    means "never a rejection" for this company, e.g. the name of its supplier programme). Exclusions
+    are topic phrases: they count negated or not."""
+    added = [Phrase(pattern, weight, source="company") for pattern, weight in rejection]
+    added += [Phrase(p, EXCLUSION_WEIGHT, check_context=False, source="company") for p in exclusions]
+    return tuple(added)

@@ -1,0 +1,89 @@
+"""The shape of a rejection, as a signal beside the phrases.
+
+Why this module exists: phrase lists never cover every way to say no, but rejections share a shape.
+HR guides and the templates of ATS products agree on it: the mail thanks the reader, states an
+outcome about the application, and closes with a wish for the reader's future; a non-rejection asks
+for an action instead (a date, a document, a reply). So:
+
+* :func:`shape_signals` adds a small weight when a real outcome phrase (weight >= 3) is preceded
+  by thanks and followed by a wish (+2), or preceded by thanks with nothing asked (+1). It adds
+  nothing when any "something else" phrase counted (an offer, a pass, a request for a reply or a
+  date are negative phrases in ``phrases/*.toml``), so the shape never rescues such a mail.
+* :func:`in_wish` tells the classifier that a negative phrase stands inside a wish for the
+  reader's future ("一日も早く内定を手にされますよう応援しております", "all the best in your next
+  steps"): there an offer, a pass or a next step belongs to another employer, not to this mail.
+
+The markers are data (``[structure]`` in ``phrases/ja.toml`` and ``en.toml``), compiled once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from relay_smtp.mail.phrasebook import Language, load_phrasebook
+
+OUTCOME_MIN_WEIGHT = 3
+SHAPE_FULL = 2  # thanks -> outcome -> wish
+SHAPE_PLAIN = 1  # thanks -> outcome, nothing asked
+
+_JA_SENTENCE_END = re.compile(r"[。!?\n]")
+_EN_SENTENCE_END = re.compile(r"[.!?;]")
+
+
+@dataclass(frozen=True)
+class _Markers:
+    thanks: re.Pattern[str]
+    wish: re.Pattern[str]
+    future: re.Pattern[str]
+
+
+def _union(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
+
+
+@functools.cache
+def _markers(language: Language) -> _Markers:
+    book = load_phrasebook(language)
+    return _Markers(*(_union(book.structure.get(key, ())) for key in ("thanks", "wish", "future")))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What was found: the matched texts, for the explanation (empty when absent)."""
+
+    thanks: str
+    outcome: str
+    wish: str
+
+
+def _sentence(text: str, start: int, end: int, japanese: bool) -> str:
+    pattern = _JA_SENTENCE_END if japanese else _EN_SENTENCE_END
+    head = text[max(0, start - 200) : start]
+    cuts = [m.end() for m in pattern.finditer(head)]
+    tail = text[end : end + 200]
+    stop = pattern.search(tail)
+    return head[cuts[-1] if cuts else 0 :] + text[start:end] + (tail[: stop.start()] if stop else tail)
+
+
+def in_wish(text: str, start: int, end: int, japanese: bool) -> bool:
+    """Whether text[start:end] stands in a sentence that wishes the reader well elsewhere."""
+    markers = _markers("ja" if japanese else "en")
+    sentence = _sentence(text, start, end, japanese)
+    return bool(markers.wish.search(sentence) and markers.future.search(sentence))
+
+
+def find_shape(text: str, outcomes: Sequence[str], japanese: bool) -> Shape | None:
+    """Thanks before the first outcome phrase found in ``text``, and a wish after it (if any)."""
+    markers = _markers("ja" if japanese else "en")
+    positions = [(text.find(o), o) for o in outcomes if o and text.find(o) >= 0]
+    if not positions:
+        return None
+    at, outcome = min(positions)
+    thanks = markers.thanks.search(text, 0, at)
+    if thanks is None:
+        return None
+    wish = markers.wish.search(text, at + len(outcome))
+    return Shape(thanks.group(), outcome, wish.group() if wish else "")

@@ -1,0 +1,149 @@
+"""Watch the company's outgoing mail for the re-application rate (再応募率), off the SMTP path.
+
+Why this module exists: the relay already sees every mail the company sends.  When a recruiting sender
+writes again to a person it rejected (an interview invitation for another opening, say), that person
+is in a new selection process with the company: the one KPI no form can measure.  What is needed is
+small: who (the keyed recipient hash the links use), which thread (keyed hashes of Message-ID,
+In-Reply-To and References, so a reply in the rejection's own thread is told apart), and when.
+
+Two halves, so that nothing is added to the SMTP reply's path but a queue append:
+
+- `observed_mail` runs after the next hop answered: it keeps the header section's bytes (a slice, not
+  the body), the envelope and the time, and is put on the `LinkRecorder`'s queue (microseconds);
+- `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, finds the
+  company and whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes,
+  and hands the result to `store.kpi.record_mail` in one transaction per batch.
+
+No address, subject or Message-ID is stored, only keyed hashes and dates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from relay_smtp.config import Company, KpiSettings
+from relay_smtp.links import LinkSigner
+from relay_smtp.pipeline import Outcome, find_company
+from relay_smtp.store import kpi
+from relay_smtp.store.kpi import ObservedMail
+
+log = logging.getLogger(__name__)
+
+#: References beyond this many ids are ignored (a thread's root and its latest are at the ends).
+MAX_REFERENCES = 30
+_MSG_ID = re.compile(r"<([^<>\s]{1,998})>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """What the writer needs of one relayed message: its header bytes, envelope and verdict, and when."""
+
+    header: bytes
+    mail_from: str
+    recipients: tuple[str, ...]
+    rejection_company: str | None  # the company a rejection was recorded for, else None
+    at: datetime
+
+
+def observed_mail(
+    data: bytes,
+    mail_from: str,
+    recipients: Sequence[str],
+    outcome: Outcome,
+    at: datetime,
+) -> OutgoingMail | None:
+    """The record to queue for one relayed message (cheap: a slice of the header, no parsing)."""
+    if not recipients:
+        return None
+    end = _HEADER_END.search(data)
+    header = data[: end.end()] if end else data[:65536]
+    rejection = outcome.company if outcome.action in ("injected", "audited") else None
+    return OutgoingMail(header, mail_from, tuple(recipients), rejection, at)
+
+
+def message_ids(value: str | None) -> list[str]:
+    """The <ids> in a Message-ID, In-Reply-To or References field, in order."""
+    return _MSG_ID.findall(value or "")
+
+
+class ContactWriter:
+    """Turns a batch of `OutgoingMail` into hashed `ObservedMail` rows and records them."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        links: LinkSigner,
+        companies: Sequence[Company],
+        settings: KpiSettings,
+    ) -> None:
+        self._engine = engine
+        self._links = links
+        self._companies = tuple(companies)
+        self._by_id = {c.id: c for c in companies}
+        self._settings = settings
+
+    def __call__(self, batch: Sequence[OutgoingMail]) -> int:
+        observed = [row for mail in batch for row in self._observe_safely(mail)]
+        if not observed:
+            return 0
+        return kpi.record_mail(
+            self._engine,
+            observed,
+            min_days=self._settings.reapply_min_days,
+            window_days=self._settings.reapply_window_days,
+        )
+
+    def _observe_safely(self, mail: OutgoingMail) -> list[ObservedMail]:
+        """A message we cannot read is left out (and logged): it must not hold up the recorder's queue,
+        which the store's errors alone may do (they are transient and the batch is retried)."""
+        try:
+            return self.observe(mail)
+        except Exception:
+            log.exception("re-application: a relayed message's header could not be read; left out")
+            return []
+
+    def observe(self, mail: OutgoingMail) -> list[ObservedMail]:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(mail.header)
+        header_from = parseaddr(str(headers.get("From", "")))[1]
+        company, recruiting = find_company(self._companies, mail.mail_from, header_from)
+        kind: Literal["rejection", "contact"]
+        if mail.rejection_company is not None:
+            kind, company_id = "rejection", mail.rejection_company
+        elif company is not None and recruiting:
+            kind, company_id = "contact", company.id
+        else:
+            return []
+        own = message_ids(str(headers.get("Message-ID", "")))
+        refs = message_ids(str(headers.get("In-Reply-To", ""))) + message_ids(
+            str(headers.get("References", ""))
+        )
+        refs = refs[:2] + refs[2:][-MAX_REFERENCES:]
+        message_hash = self._hash(own[0]) if own else ""
+        references = tuple(dict.fromkeys(self._hash(r) for r in refs))
+        return [
+            ObservedMail(
+                kind,
+                company_id,
+                self._links.recipient_hash(recipient),
+                message_hash,
+                references,
+                mail.at,
+            )
+            for recipient in mail.recipients
+        ]
+
+    def _hash(self, message_id: str) -> str:
+        # The links' recipient key, on a prefixed value: keyed, so the store cannot be searched for a
+        # known Message-ID, and never equal to an address's hash.
+        return self._links.recipient_hash(f"message-id:{message_id}")

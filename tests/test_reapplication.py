@@ -1,0 +1,192 @@
+"""The re-application rate, measured from the mail stream that goes through the relay's real SMTP path.
+
+A rejection to A, then 20 days later an interview invitation from the same company's recruiting sender
+to A: counted.  A reply in the rejection's own thread (2 days later, or 20): not counted.  A mail from
+another company to A: not counted.  A new mail only 5 days after a rejection: not counted
+(kpi.reapply_min_days is 14).  The recorder's clock is the test's; the store keeps hashes and dates only.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import urllib.request
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
+from sqlalchemy import select
+
+from relay_smtp.config import AdminSettings, Company, Settings
+from relay_smtp.recontact import message_ids
+from relay_smtp.store.kpi_tables import kpi_rejections
+
+T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
+ADMIN_TOKEN = "reapply-admin-token-0123456789"
+LINK = re.compile(rb"/r/([A-Za-z0-9_\-.]+)")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def settings(sink: Sink) -> Settings:
+    base = settings_for_sink(sink.port)
+    acme = Company("acme", "ACME Inc.", "en", "enforce", ("recruit@acme.example",))
+    globex = Company("globex", "Globex", "en", "enforce", ("jobs@globex.example",))
+    return replace(
+        base,
+        companies=(acme, globex),
+        links=replace(base.links, secrets=("reapply-link-secret-0123456789",)),
+        admin=AdminSettings(token=ADMIN_TOKEN),
+    )
+
+
+def mail(sender: str, to: str, message_id: str, body: str, *, reply_to: str | None = None) -> bytes:
+    thread = f"In-Reply-To: <{reply_to}>\r\nReferences: <{reply_to}>\r\n" if reply_to else ""
+    return (
+        f"From: Recruiting <{sender}>\r\nTo: {to}\r\nSubject: Your application\r\n"
+        f"Message-ID: <{message_id}>\r\n{thread}\r\n{body}\r\n"
+    ).encode()
+
+
+REJECTION = (
+    "Dear candidate,\r\n\r\nThank you for interviewing for the analyst position. Unfortunately we\r\n"
+    "have decided not to move forward with your application.\r\n\r\nBest of luck in your job search.\r\n"
+)
+INVITATION = "Dear candidate,\r\n\r\nWe would like to invite you to an interview for our new opening.\r\n"
+REPLY = "Dear candidate,\r\n\r\nThank you for your message; we wish you all the best.\r\n"
+
+
+def test_reapplication_is_measured_from_the_mail_stream(
+    loop_thread: LoopThread, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = Relay(loop_thread, settings(sink)).start()
+    assert relay.service is not None
+    recorder = relay.service.recorder  # the service owns the recorder (issue 15)
+    assert recorder is not None
+    clock = Clock()
+    recorder.clock = clock
+
+    def send(at: timedelta, sender: str, to: str, data: bytes) -> None:
+        clock.now = T0 + at
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+            assert client.sendmail(sender, [to], data) == {}
+
+    try:
+        for person in ("a", "b", "c"):
+            to = f"{person}@example.org"
+            send(
+                timedelta(0),
+                "recruit@acme.example",
+                to,
+                mail("recruit@acme.example", to, f"rej-{person}@acme.example", REJECTION),
+            )
+        assert len(sink.received) == 3 and all(b"/r/" in r.data for r in sink.received)
+        token_a = LINK.search(sink.received[0].data).group(1).decode()  # type: ignore[union-attr]
+
+        # A reply in the rejection's thread, 2 days and 20 days later: not a new selection process.
+        send(
+            timedelta(days=2),
+            "recruit@acme.example",
+            "a@example.org",
+            mail(
+                "recruit@acme.example",
+                "a@example.org",
+                "re1@acme.example",
+                REPLY,
+                reply_to="rej-a@acme.example",
+            ),
+        )
+        send(
+            timedelta(days=20),
+            "recruit@acme.example",
+            "b@example.org",
+            mail(
+                "recruit@acme.example",
+                "b@example.org",
+                "re2@acme.example",
+                REPLY,
+                reply_to="rej-b@acme.example",
+            ),
+        )
+        # Another company writes to A: not acme's re-application.
+        send(
+            timedelta(days=20),
+            "jobs@globex.example",
+            "a@example.org",
+            mail("jobs@globex.example", "a@example.org", "g1@globex.example", INVITATION),
+        )
+        # Too soon after the rejection to be a new process.
+        send(
+            timedelta(days=5),
+            "recruit@acme.example",
+            "c@example.org",
+            mail("recruit@acme.example", "c@example.org", "early@acme.example", INVITATION),
+        )
+        loop_thread.run(recorder.flush())
+        assert came_back(relay) == set()
+
+        # The interview invitation 20 days later, new thread: counted.
+        send(
+            timedelta(days=20),
+            "recruit@acme.example",
+            "a@example.org",
+            mail("recruit@acme.example", "a@example.org", "inv1@acme.example", INVITATION),
+        )
+        loop_thread.run(recorder.flush())
+        assert came_back(relay) == {relay.service.links.recipient_hash("a@example.org")}
+
+        # A registered through Career Relay; the dashboard shows 1 of 3 rejected came back, 1 registered.
+        ledger = relay.service.ledger
+        assert ledger is not None
+        claims = relay.service.links.verify(token_a)
+        ledger.register(
+            source="agency",
+            external_id="agency-a",
+            company="acme",
+            recipient_hash=claims.recipient_hash,
+            message_id=claims.message_id,
+            confirmed=True,
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{relay.web_port}/admin/companies/acme?lang=en&from=2026-10&to=2026-10",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = response.read().decode()
+        row = re.search(
+            r"<tr class=\"total\"><th scope=\"row\">Period total</th>(.*?)</tr>",
+            page.split("Re-application rate</h2>")[1],
+        )
+        assert row is not None
+        assert re.findall(r">([^<]+)</td>", row.group(1)) == ["3", "1", "33.3%", "1"]
+
+        with ledger.engine.connect() as connection:
+            stored = connection.execute(select(kpi_rejections)).all()
+        text = repr(stored)
+        assert "example.org" not in text and "acme.example" not in text  # only hashes and dates
+        assert "housekeeping failed" not in caplog.text and "store write failed" not in caplog.text
+    finally:
+        relay.stop()
+
+
+def came_back(relay: Relay) -> set[str]:
+    assert relay.service is not None and relay.service.ledger is not None
+    with relay.service.ledger.engine.connect() as connection:
+        rows = connection.execute(
+            select(kpi_rejections.c.recipient_hash).where(kpi_rejections.c.recontacted_at.is_not(None))
+        )
+        return {str(r.recipient_hash) for r in rows}
+
+
+def test_message_ids_are_read_from_thread_fields() -> None:
+    assert message_ids("<a@x> <b@y>\r\n <c@z>") == ["a@x", "b@y", "c@z"]
+    assert message_ids("not an id") == []
+    assert message_ids(None) == []
