@@ -770,6 +770,9 @@ KIMURA = "木村様\n\n"
         # "finalist" and "submission" name a job search's stages too, not only contests and papers
         SAM + "You were one of three finalists. We decided not to extend an offer for the role.\n",
         SAM + "Thanks for your submission. We decided not to advance you for the role.\n",
+        SAM + "Your status for Job 5521 (Warehouse Operative) has been updated to: Unsuccessful.\n",
+        SAM + "We inform you that your candidature was not retained for the position of Planner.\n",
+        SAM + "Thank you. We have opted to continue with applicants whose experience fits the role.\n",
     ],
 )
 def test_english_frames_in_any_form(body: str) -> None:
@@ -792,6 +795,11 @@ def test_english_frames_in_any_form(body: str) -> None:
         ),
         # 補助 inside a job title (事務補助) is the job, not a subsidy applied for
         (KIMURA + "事務補助へのご応募ありがとうございました。今回は不採用となりました。\n", "選考結果"),
+        (KIMURA + "今回は面接の機会を設けることができず、大変申し訳ございません。\n", "ご応募の件"),
+        (KIMURA + "ご応募ありがとうございました。すでに採用が決まってしまいました。\n", "パート応募の件"),
+        (KIMURA + "今回は面接に進んでいただく判断には至りませんでした。\n", "選考結果"),
+        # 選考 with no other kind named passes the gate's second way
+        (KIMURA + "選考の結果、今回はご期待に沿うことができませんでした。\n", "選考結果"),
     ],
 )
 def test_japanese_frames_in_any_form(body: str, subject: str) -> None:
@@ -818,6 +826,24 @@ def test_japanese_frames_in_any_form(body: str, subject: str) -> None:
             "日程",
         ),
         (KIMURA + "書類選考を通過されましたので、二次面接のご案内をいたします。\n", "二次面接のご案内"),
+        (
+            SAM + "Another candidate was selected for the morning slot, so you are at 2pm. Please confirm.\n",
+            "Interview",
+        ),
+        (
+            "Hi Alex,\n\nWe found someone to cover your Saturday shift, so you're free that day.\n",
+            "Your shift",
+        ),
+        (
+            KIMURA
+            + "奨学金へのご応募ありがとうございました。選考の結果、今回は採用を見送らせていただきます。\n",
+            "選考結果",
+        ),
+        (KIMURA + "ご紹介いただいた候補者の方につきまして、今回は見送らせていただきます。\n", "候補者の件"),
+        (
+            "Hi team,\n\nWe have filled the analyst role internally. Please close the requisition.\n",
+            "Hiring update",
+        ),
     ],
 )
 def test_offers_invitations_and_reschedules_stay_other(body: str, subject: str) -> None:
