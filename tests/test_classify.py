@@ -771,6 +771,7 @@ KIMURA = "木村様\n\n"
         SAM + "You were one of three finalists. We decided not to extend an offer for the role.\n",
         SAM + "Thanks for your submission. We decided not to advance you for the role.\n",
         SAM + "Your status for Job 5521 (Warehouse Operative) has been updated to: Unsuccessful.\n",
+        SAM + "Thanks for sending your portfolio for the designer role. We're going to pass this time.\n",
         SAM + "We inform you that your candidature was not retained for the position of Planner.\n",
         SAM + "Thank you. We have opted to continue with applicants whose experience fits the role.\n",
     ],
