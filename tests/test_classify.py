@@ -772,6 +772,9 @@ KIMURA = "木村様\n\n"
         SAM + "Thanks for your submission. We decided not to advance you for the role.\n",
         SAM + "Your status for Job 5521 (Warehouse Operative) has been updated to: Unsuccessful.\n",
         SAM + "Thanks for sending your portfolio for the designer role. We're going to pass this time.\n",
+        SAM + "We are sorry but you have not made it through to the next stage for the Fitter role.\n",
+        SAM + "We've concluded our search for the Marketing Manager and appointed a candidate.\n",
+        SAM + "Sadly we won't be offering you an interview for the Receptionist role this time.\n",
         SAM + "We inform you that your candidature was not retained for the position of Planner.\n",
         SAM + "Thank you. We have opted to continue with applicants whose experience fits the role.\n",
     ],
@@ -799,6 +802,10 @@ def test_english_frames_in_any_form(body: str) -> None:
         (KIMURA + "今回は面接の機会を設けることができず、大変申し訳ございません。\n", "ご応募の件"),
         (KIMURA + "ご応募ありがとうございました。すでに採用が決まってしまいました。\n", "パート応募の件"),
         (KIMURA + "今回は面接に進んでいただく判断には至りませんでした。\n", "選考結果"),
+        (KIMURA + "面接の件、今回はご縁がありませんでした。\n", "結果"),
+        (KIMURA + "今回の募集では、よりご経験のある方を優先させていただきました。\n", "選考結果"),
+        (KIMURA + "ご応募いただいた職種は、社内からの異動で補充することになりました。\n", "選考結果"),
+        (KIMURA + "総合的に判断した結果、今回は採用とはならない結論に至りました。\n", "選考結果"),
         # 選考 with no other kind named passes the gate's second way
         (KIMURA + "選考の結果、今回はご期待に沿うことができませんでした。\n", "選考結果"),
     ],
@@ -841,6 +848,15 @@ def test_japanese_frames_in_any_form(body: str, subject: str) -> None:
             "選考結果",
         ),
         (KIMURA + "ご紹介いただいた候補者の方につきまして、今回は見送らせていただきます。\n", "候補者の件"),
+        (
+            SAM + "We are unable to proceed with your application for the Driver role until we receive "
+            "your licence. Please upload it.\n",
+            "Your application",
+        ),
+        (
+            "Hi Dana,\n\nWe have found a candidate for your Office Manager vacancy. When can you meet her?\n",
+            "CV",
+        ),
         (
             "Hi team,\n\nWe have filled the analyst role internally. Please close the requisition.\n",
             "Hiring update",
