@@ -775,6 +775,8 @@ KIMURA = "木村様\n\n"
         SAM + "We are sorry but you have not made it through to the next stage for the Fitter role.\n",
         SAM + "We've concluded our search for the Marketing Manager and appointed a candidate.\n",
         SAM + "Sadly we won't be offering you an interview for the Receptionist role this time.\n",
+        SAM + "Candidate notification: you were not recommended for hire for the position of Clerk.\n",
+        SAM + "I'm afraid we've had to say no to your application for the apprenticeship.\n",
         SAM + "We inform you that your candidature was not retained for the position of Planner.\n",
         SAM + "Thank you. We have opted to continue with applicants whose experience fits the role.\n",
     ],
@@ -806,6 +808,9 @@ def test_english_frames_in_any_form(body: str) -> None:
         (KIMURA + "今回の募集では、よりご経験のある方を優先させていただきました。\n", "選考結果"),
         (KIMURA + "ご応募いただいた職種は、社内からの異動で補充することになりました。\n", "選考結果"),
         (KIMURA + "総合的に判断した結果、今回は採用とはならない結論に至りました。\n", "選考結果"),
+        (KIMURA + "慎重に審査した結果、他の候補者の資格が要件により近いと判断しました。\n", "応募について"),
+        (KIMURA + "残念ながら、今回はあなたの応募を次の段階に進めることができません。\n", "応募の更新"),
+        (KIMURA + "選考の結果、今回はご期待にお応えできかねる結果となりました。\n", "結果のお知らせ"),
         # 選考 with no other kind named passes the gate's second way
         (KIMURA + "選考の結果、今回はご期待に沿うことができませんでした。\n", "選考結果"),
     ],
@@ -852,6 +857,10 @@ def test_japanese_frames_in_any_form(body: str, subject: str) -> None:
             SAM + "We are unable to proceed with your application for the Driver role until we receive "
             "your licence. Please upload it.\n",
             "Your application",
+        ),
+        (
+            KIMURA + "ご応募書類に不備があり、次の選考に進めることができません。再提出をお願いします。\n",
+            "書類",
         ),
         (
             "Hi Dana,\n\nWe have found a candidate for your Office Manager vacancy. When can you meet her?\n",
