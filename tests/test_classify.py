@@ -899,3 +899,9 @@ def test_other_kind_is_what_is_applied_for_not_a_word_anywhere() -> None:
     assert verdict.reasons[-1].note == "job context: an application, no other kind named"
     policy = body.replace("applying", "applying for an insurance policy")
     assert run(mail(policy, "Update")).label == "other"
+    flat = (
+        "Dear Ana,\n\nThank you for your interest in the flat on Mill Lane. We went with another applicant.\n"
+    )
+    assert run(mail(flat, "Mill Lane")).label == "other"
+    monitor = KIMURA + "モニター募集にご応募ありがとうございました。選考の結果、ご期待に沿えない結果です。\n"
+    assert run(mail(monitor, "ご応募の件")).label == "other"
