@@ -642,8 +642,12 @@ def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> No
 # not asserted: they do not meet the target, see docs/classifier.md) ----------------------------------
 
 HELDOUT = DATA / "heldout"
+# Between rounds (a held-out set seen becomes tuning data; the next one is written elsewhere and copied
+# in only after the rules are frozen) there is no held-out set in the repository.
+needs_heldout = pytest.mark.skipif(not (HELDOUT / "labels.tsv").is_file(), reason="no held-out set yet")
 
 
+@needs_heldout
 def test_heldout_set_files_match_their_sources() -> None:
     make_set = _load(DATA / "make_set.py", "_classify_make_set_heldout")
     sources = [HELDOUT / f"source_heldout_{language}.txt" for language in ("ja", "en")]
@@ -651,6 +655,7 @@ def test_heldout_set_files_match_their_sources() -> None:
         assert (HELDOUT / name).read_bytes() == data, f"{name} is stale: rebuild it with make_set.py --out"
 
 
+@needs_heldout
 def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.CaptureFixture[str]) -> None:
     with (HELDOUT / "labels.tsv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
@@ -749,3 +754,158 @@ def test_job_context_gate_second_way_an_application_and_no_other_kind() -> None:
     ja = "木村様\n\nご応募ありがとうございました。今回は見送らせていただきます。\n"
     assert run(mail(ja, "ご連絡")).label == "rejection"
     assert run(mail(ja.replace("ご応募", "奨学金へのご応募"), "ご連絡")).label == "other"
+
+
+# --- round 8: frames from verb classes and inflections; strong negatives by role; the gate looks at
+# what is applied for; quoted examples in mail about rejection mail (general kinds, our own words) ----
+
+SAM = "Dear Sam,\n\n"
+KIMURA = "木村様\n\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        SAM + "Thanks. Your candidacy will not be considered any further for the Planner role.\n",
+        SAM + "Quick one: we found somebody for the barista shift already. Thanks for dropping by.\n",
+        SAM + "Thank you. Your application for the Accounts Clerk vacancy has now been declined.\n",
+        SAM + "Thanks for applying. We're not able to move you forward for the designer role.\n",
+        SAM + "Thank you for interviewing. A different candidate has been chosen for the position.\n",
+        # "finalist" and "submission" name a job search's stages too, not only contests and papers
+        SAM + "You were one of three finalists. We decided not to extend an offer for the role.\n",
+        SAM + "Thanks for your submission. We decided not to advance you for the role.\n",
+        SAM + "Your status for Job 5521 (Warehouse Operative) has been updated to: Unsuccessful.\n",
+        SAM + "Thanks for sending your portfolio for the designer role. We're going to pass this time.\n",
+        SAM + "We are sorry but you have not made it through to the next stage for the Fitter role.\n",
+        SAM + "We've concluded our search for the Marketing Manager and appointed a candidate.\n",
+        SAM + "Sadly we won't be offering you an interview for the Receptionist role this time.\n",
+        SAM + "Candidate notification: you were not recommended for hire for the position of Clerk.\n",
+        SAM + "I'm afraid we've had to say no to your application for the apprenticeship.\n",
+        SAM + "We inform you that your candidature was not retained for the position of Planner.\n",
+        SAM + "Thank you. We have opted to continue with applicants whose experience fits the role.\n",
+    ],
+)
+def test_english_frames_in_any_form(body: str) -> None:
+    verdict = run(mail(body, "Update"))
+    assert verdict.label == "rejection", reasons(verdict)
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (KIMURA + "今回は最終面接へのご案内は差し控えさせていただきます。\n", "選考結果"),
+        (KIMURA + "残念ながら採用の決定には結びつかない結果となりました。\n", "選考結果"),
+        (KIMURA + "書類選考を通過されなかったことをお知らせします。\n", "ご応募の件"),
+        (KIMURA + "今回は別の店舗経験者の方にお願いすることになりました。\n", "面接結果"),
+        # an offer named inside the encouragement, with another employer: not this mail's offer
+        (
+            KIMURA
+            + "今回は採用を見送らせていただきます。他社で内定を得られますよう陰ながら応援しております。\n",
+            "結果",
+        ),
+        # 補助 inside a job title (事務補助) is the job, not a subsidy applied for
+        (KIMURA + "事務補助へのご応募ありがとうございました。今回は不採用となりました。\n", "選考結果"),
+        (KIMURA + "今回は面接の機会を設けることができず、大変申し訳ございません。\n", "ご応募の件"),
+        (KIMURA + "ご応募ありがとうございました。すでに採用が決まってしまいました。\n", "パート応募の件"),
+        (KIMURA + "今回は面接に進んでいただく判断には至りませんでした。\n", "選考結果"),
+        (KIMURA + "面接の件、今回はご縁がありませんでした。\n", "結果"),
+        (KIMURA + "今回の募集では、よりご経験のある方を優先させていただきました。\n", "選考結果"),
+        (KIMURA + "ご応募いただいた職種は、社内からの異動で補充することになりました。\n", "選考結果"),
+        (KIMURA + "総合的に判断した結果、今回は採用とはならない結論に至りました。\n", "選考結果"),
+        (KIMURA + "慎重に審査した結果、他の候補者の資格が要件により近いと判断しました。\n", "応募について"),
+        (KIMURA + "残念ながら、今回はあなたの応募を次の段階に進めることができません。\n", "応募の更新"),
+        (KIMURA + "選考の結果、今回はご期待にお応えできかねる結果となりました。\n", "結果のお知らせ"),
+        # 選考 with no other kind named passes the gate's second way
+        (KIMURA + "選考の結果、今回はご期待に沿うことができませんでした。\n", "選考結果"),
+    ],
+)
+def test_japanese_frames_in_any_form(body: str, subject: str) -> None:
+    verdict = run(mail(body, subject))
+    assert verdict.label == "rejection", reasons(verdict)
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (SAM + "You were one of three finalists and we are delighted to offer you the role.\n", "Offer"),
+        (
+            SAM + "We have not yet made a hire for the analyst role and would like to invite you to a "
+            "final interview. Which day suits you?\n",
+            "Next steps",
+        ),
+        (
+            SAM + "Your application for the role is incomplete and will not be considered until "
+            "we receive your references. Please send them by Friday.\n",
+            "Your application",
+        ),
+        (
+            KIMURA + "ご希望の日程で面接のご案内ができず申し訳ございません。別の日程をご提示ください。\n",
+            "日程",
+        ),
+        (KIMURA + "書類選考を通過されましたので、二次面接のご案内をいたします。\n", "二次面接のご案内"),
+        (
+            SAM + "Another candidate was selected for the morning slot, so you are at 2pm. Please confirm.\n",
+            "Interview",
+        ),
+        (
+            "Hi Alex,\n\nWe found someone to cover your Saturday shift, so you're free that day.\n",
+            "Your shift",
+        ),
+        (
+            KIMURA
+            + "奨学金へのご応募ありがとうございました。選考の結果、今回は採用を見送らせていただきます。\n",
+            "選考結果",
+        ),
+        (KIMURA + "ご紹介いただいた候補者の方につきまして、今回は見送らせていただきます。\n", "候補者の件"),
+        (
+            SAM + "We are unable to proceed with your application for the Driver role until we receive "
+            "your licence. Please upload it.\n",
+            "Your application",
+        ),
+        (
+            KIMURA + "ご応募書類に不備があり、次の選考に進めることができません。再提出をお願いします。\n",
+            "書類",
+        ),
+        (
+            "Hi Dana,\n\nWe have found a candidate for your Office Manager vacancy. When can you meet her?\n",
+            "CV",
+        ),
+        (
+            "Hi team,\n\nWe have filled the analyst role internally. Please close the requisition.\n",
+            "Hiring update",
+        ),
+    ],
+)
+def test_offers_invitations_and_reschedules_stay_other(body: str, subject: str) -> None:
+    verdict = run(mail(body, subject))
+    assert verdict.label == "other", reasons(verdict)
+
+
+def test_quoted_examples_in_mail_about_rejection_mail_do_not_count() -> None:
+    memo = (
+        "採用担当各位\n\n今週の不採用通知は「今回は採用を見送らせていただきます」の文例でお送りください。\n"
+    )
+    verdict = run(mail(memo, "社内連絡"))
+    assert verdict.label == "other", reasons(verdict)
+    assert any(s.note == "quoted example in mail about rejection mail" for s in verdict.reasons)
+    news = 'Seeing "we have decided not to move forward with your application" stings. How to reply.\n'
+    assert run(mail(news, "Career newsletter")).label == "other"
+    # the same words quoted in a real rejection that does not talk about rejection mail still count
+    real = SAM + 'Thanks for applying for the role. Status: "not selected". We wish you well.\n'
+    assert run(mail(real, "Your application")).label == "rejection"
+
+
+def test_other_kind_is_what_is_applied_for_not_a_word_anywhere() -> None:
+    body = "Hi Ana,\n\nThanks for applying. We will not be moving ahead with your application.\n\n"
+    body += "Harbor Insurance\n"
+    verdict = run(mail(body, "Update"))
+    assert verdict.label == "rejection", reasons(verdict)
+    assert verdict.reasons[-1].note == "job context: an application, no other kind named"
+    policy = body.replace("applying", "applying for an insurance policy")
+    assert run(mail(policy, "Update")).label == "other"
+    flat = (
+        "Dear Ana,\n\nThank you for your interest in the flat on Mill Lane. We went with another applicant.\n"
+    )
+    assert run(mail(flat, "Mill Lane")).label == "other"
+    monitor = KIMURA + "モニター募集にご応募ありがとうございました。選考の結果、ご期待に沿えない結果です。\n"
+    assert run(mail(monitor, "ご応募の件")).label == "other"

@@ -38,7 +38,14 @@ from relay_smtp.mail.history import QUOTE_CLASSES, QUOTE_IDS, own_text
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import MimePart, decode_encoded_words
 from relay_smtp.mail.phrasebook import Phrase, default_tables
-from relay_smtp.mail.structure import OUTCOME_MIN_WEIGHT, SHAPE_FULL, SHAPE_PLAIN, find_shape, in_wish
+from relay_smtp.mail.structure import (
+    OUTCOME_MIN_WEIGHT,
+    SHAPE_FULL,
+    SHAPE_PLAIN,
+    find_shape,
+    in_wish,
+    quoted_example,
+)
 
 try:  # the regex parser, to find literals for a fast pre-check (private; optional)
     _SRE_PARSER: Any = importlib.import_module("re._parser")
@@ -535,6 +542,7 @@ _JA_SENTENCE_END = re.compile(r"[。!?]")
 _JA_NEGATION = re.compile(
     r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
     r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
+    r"|なかった|ていない"
 )
 # Polite set phrases that end in a negative form but negate nothing.
 _JA_NOT_NEGATION = re.compile(
@@ -606,6 +614,8 @@ def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str,
             ignored = (match.group(), "negated")
         elif phrase.weight > 0 and _conditional(compiled, text, start, end):
             ignored = (match.group(), "conditional")
+        elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
+            ignored = (match.group(), "quoted example in mail about rejection mail")
         else:
             return match.group(), ""
     return ignored

@@ -20,8 +20,9 @@ from typing import Any, Literal
 Language = Literal["ja", "en"]
 LANGUAGES: tuple[Language, ...] = ("ja", "en")
 
-#: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py).
-STRUCTURE_KEYS = ("thanks", "wish", "future")
+#: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py);
+#: ``about_rejections``: the mail talks about rejection mail in general (then quoted lines are examples).
+STRUCTURE_KEYS = ("thanks", "wish", "future", "about_rejections")
 #: The lists of the [context] table: job words; application words; other kinds of application.
 CONTEXT_KEYS = ("patterns", "application", "other_kinds")
 #: Weight of a company's own rejection phrase given as a plain string: a rejection by itself.

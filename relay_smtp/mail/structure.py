@@ -9,6 +9,9 @@ for an action instead (a date, a document, a reply). So:
   by thanks and followed by a wish (+2), or preceded by thanks with nothing asked (+1). It adds
   nothing when any "something else" phrase counted (an offer, a pass, a request for a reply or a
   date are negative phrases in ``phrases/*.toml``), so the shape never rescues such a mail.
+* :func:`quoted_example` tells the classifier that a rejection phrase stands inside quotation marks
+  (「...」, "...") in a mail that talks about rejection mail in general (an HR newsletter, an internal
+  memo on the template): there the phrase is an example being discussed, not this mail's outcome.
 * :func:`in_wish` tells the classifier that a negative phrase stands inside a wish for the
   reader's future ("一日も早く内定を手にされますよう応援しております", "all the best in your next
   steps"): there an offer, a pass or a next step belongs to another employer, not to this mail.
@@ -38,6 +41,7 @@ class _Markers:
     thanks: re.Pattern[str]
     wish: re.Pattern[str]
     future: re.Pattern[str]
+    about: re.Pattern[str]
 
 
 def _union(patterns: Sequence[str]) -> re.Pattern[str]:
@@ -47,7 +51,8 @@ def _union(patterns: Sequence[str]) -> re.Pattern[str]:
 @functools.cache
 def _markers(language: Language) -> _Markers:
     book = load_phrasebook(language)
-    return _Markers(*(_union(book.structure.get(key, ())) for key in ("thanks", "wish", "future")))
+    keys = ("thanks", "wish", "future", "about_rejections")
+    return _Markers(*(_union(book.structure.get(key, ())) for key in keys))
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,27 @@ def in_wish(text: str, start: int, end: int, japanese: bool) -> bool:
     markers = _markers("ja" if japanese else "en")
     sentence = _sentence(text, start, end, japanese)
     return bool(markers.wish.search(sentence) and markers.future.search(sentence))
+
+
+# Quoted stretches: 「」『』 and straight double quotes; in English also single quotes that open
+# after a non-letter and close before one (an apostrophe inside, as in we've, stays inside).
+_JA_QUOTED = re.compile(r"「[^「」]{1,300}」|『[^『』]{1,300}』|\"[^\"]{1,300}\"")
+_EN_QUOTED = re.compile(r"\"[^\"]{1,300}\"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w)){1,300}?'(?!\w)")
+
+
+def _inside_quotes(text: str, start: int, end: int, japanese: bool) -> bool:
+    """Whether text[start:end] lies inside a quoted stretch (looked for within 300 characters)."""
+    lo = max(0, start - 300)
+    window = text[lo : end + 300]
+    pattern = _JA_QUOTED if japanese else _EN_QUOTED
+    return any(m.start() + lo <= start and end <= m.end() + lo for m in pattern.finditer(window))
+
+
+def quoted_example(text: str, start: int, end: int, japanese: bool) -> bool:
+    """Whether text[start:end] is a quoted example in a mail about rejection mail in general."""
+    if not _inside_quotes(text, start, end, japanese):
+        return False
+    return bool(_markers("ja" if japanese else "en").about.search(text))
 
 
 def find_shape(text: str, outcomes: Sequence[str], japanese: bool) -> Shape | None:
