@@ -230,7 +230,7 @@ class Sink(Proc):
         return self.count()
 
 
-def start_sink(use_smtp_sink: bool, capture: Path | None = None) -> Sink:
+def start_sink(use_smtp_sink: bool, capture: Path | None = None, bulk: bool = False) -> Sink:
     port = free_port()
     if use_smtp_sink and SMTP_SINK and capture is None:
         cmd = [SMTP_SINK, "-c"]
@@ -242,6 +242,8 @@ def start_sink(use_smtp_sink: bool, capture: Path | None = None) -> Sink:
         cmd = [PYTHON, str(BENCH / "sink.py"), str(port)]
         if capture is not None:
             cmd += ["--capture", str(capture)]
+        if bulk:
+            cmd += ["--bulk"]
         name = "bench/sink.py"
     popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     sink = Sink(name, popen, port)

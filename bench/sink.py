@@ -1,11 +1,12 @@
 """A loopback SMTP sink of our own (aiosmtpd), for machines without Postfix's smtp-sink.
 
-    python bench/sink.py PORT [--capture DIR]
+    python bench/sink.py PORT [--capture DIR] [--bulk]
 
 Accepts every message with 250 and prints a running count as smtp-sink -c does ("mesg=N", one line
 per message), so bench/run.py reads both the same way. With --capture every message is also written
 to DIR (envelope sender and recipients as the first lines), for checking what the relay sent.
-Runs in its own process so that its CPU time is not the load generator's or the relay's.
+Runs in its own process so that its CPU time is not the load generator's or the relay's. With --bulk
+it reads DATA as the relay does (relay_smtp.smtp.protocol), for bench/profile_stages.py.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class CountingSink:
         return "250 2.0.0 Ok: queued"
 
 
-async def serve(port: int, capture: Path | None) -> None:
+async def serve(port: int, capture: Path | None, bulk: bool = False) -> None:
     handler = CountingSink(capture)
     loop = asyncio.get_running_loop()
     options: dict[str, Any] = {
@@ -45,7 +46,14 @@ async def serve(port: int, capture: Path | None) -> None:
         "hostname": "bench-sink",
         "data_size_limit": 64 * 1024 * 1024,
     }
-    server = await loop.create_server(lambda: SMTP(handler, **options), "127.0.0.1", port, backlog=512)
+    protocol: Any = SMTP
+    if bulk:
+        from functools import partial
+
+        from relay_smtp.smtp.protocol import BulkDataSMTP
+
+        protocol = partial(BulkDataSMTP, line_length_limit=64 * 1024)
+    server = await loop.create_server(lambda: protocol(handler, **options), "127.0.0.1", port, backlog=512)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -59,10 +67,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="loopback SMTP sink that counts messages")
     parser.add_argument("port", type=int)
     parser.add_argument("--capture", type=Path)
+    parser.add_argument("--bulk", action="store_true", help="read DATA as the relay does")
     args = parser.parse_args()
     if args.capture is not None:
         args.capture.mkdir(parents=True, exist_ok=True)
-    asyncio.run(serve(args.port, args.capture))
+    asyncio.run(serve(args.port, args.capture, args.bulk))
     return 0
 
 

@@ -26,6 +26,7 @@ from relay_smtp import __version__, logs, systemd
 from relay_smtp.agency import outbox_policy
 from relay_smtp.audit_report import parse_since, render_json, render_text
 from relay_smtp.config import (
+    Company,
     ConfigError,
     HostPort,
     Settings,
@@ -37,7 +38,7 @@ from relay_smtp.demo import sample_rejection, send_message
 from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from relay_smtp.init_command import add_init_command
-from relay_smtp.links import LinkSigner
+from relay_smtp.links import LinkSigner, PersonalLink
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.dkim import (
     check_key,
@@ -56,8 +57,9 @@ from relay_smtp.pipeline import (
     process,
     recipients_of,
 )
+from relay_smtp.relay import pipeline_config
 from relay_smtp.report import add_report_parser, cmd_report
-from relay_smtp.service import RelayService, pipeline_config
+from relay_smtp.service import RelayService
 from relay_smtp.smtp.server import normalise_line_endings
 from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.db import create_engine_for, current_version
@@ -282,10 +284,15 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _no_links(company: Company, recipient: str, message_id: str) -> PersonalLink:
+    raise RuntimeError("`relay-smtp classify` issues no links")
+
+
 @with_settings
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     """One verdict per file, as the relay would judge it (recruiting sender as configured)."""
-    config = PipelineConfig(companies=settings.companies)  # no links, no keys: only the verdict
+    # No links, no keys: only the verdict (a link asked for here would be a bug).
+    config = PipelineConfig(companies=settings.companies, link_for=_no_links)
     results = []
     for name in args.files:
         raw = normalise_line_endings(Path(name).read_bytes())

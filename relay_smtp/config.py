@@ -64,6 +64,7 @@ class SmtpSettings:
     auth_require_tls: bool = True
     idle_timeout: float = 300.0
     drain_timeout: float = 30.0
+    max_bytes_in_flight: int = 8_388_608  # octets of mail a worker processes and sends at once
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class WebSettings:
     form_secret: str | None = None  # several workers or relays behind one address must share it
     trusted_proxies: str | None = None  # reverse proxies whose X-Forwarded-For is believed
     mail_from: str = ""  # sender of the confirmation mail; empty: noreply@<public_url host>
+    every_worker: bool = False  # with --workers N > 1: HTTP in every worker, not only in worker 0
 
 
 @dataclass(frozen=True)
@@ -501,6 +503,7 @@ def _smtp(t: _Table, env: Mapping[str, str]) -> SmtpSettings:
         auth_require_tls=t.get("auth_require_tls", d.auth_require_tls, _bool),
         idle_timeout=t.get("idle_timeout", d.idle_timeout, _positive_seconds),
         drain_timeout=t.get("drain_timeout", d.drain_timeout, _positive_seconds),
+        max_bytes_in_flight=t.get("max_bytes_in_flight", d.max_bytes_in_flight, _positive_int),
     )
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         t.problem("tls_cert_file", "tls_cert_file and tls_key_file must be set together")
@@ -550,6 +553,7 @@ def _web(t: _Table, env: Mapping[str, str]) -> WebSettings:
         form_secret=t.get("form_secret", None, _secret(env)),
         trusted_proxies=t.get("trusted_proxies", None, _proxies),
         mail_from=t.get("mail_from", "", _string),
+        every_worker=t.get("every_worker", d.every_worker, _bool),
     )
 
 

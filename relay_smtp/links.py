@@ -92,6 +92,16 @@ class LinkClaims:
     issued_at: int
 
 
+@dataclass(frozen=True)
+class PersonalLink:
+    """A link as issued: the URL that goes into the block, and what it says (None for links that
+    are not recorded, such as offline previews). Whoever issued it passes this on, so nothing has
+    to parse the URL or verify its own token again."""
+
+    url: str
+    claims: LinkClaims | None = None
+
+
 class _TruncatedHMAC(HMACAlgorithm):
     """HMAC-SHA256 cut to SIGNATURE_BYTES; itsdangerous compares in constant time."""
 
@@ -164,12 +174,18 @@ class LinkSigner:
 
     def issue(self, company: str, recipient: str, message_id: str) -> str:
         """A token for one recipient of one message, dated now."""
+        return self.issue_with_claims(company, recipient, message_id)[0]
+
+    def issue_with_claims(self, company: str, recipient: str, message_id: str) -> tuple[str, LinkClaims]:
+        """A token for one recipient of one message, dated now, and the claims it carries."""
         company_bytes = _bounded_utf8("company", company, MAX_COMPANY_BYTES)
         mid_bytes = _bounded_utf8("message_id", message_id, MAX_MESSAGE_ID_BYTES)
         issued_at = int(self._clock())
-        header = _HEADER.pack(issued_at, self._recipient_digest(recipient), len(mid_bytes))
+        digest = self._recipient_digest(recipient)
+        header = _HEADER.pack(issued_at, digest, len(mid_bytes))
         payload = _b64encode(header + mid_bytes + company_bytes)
-        return self._signer.sign(payload).decode("ascii")
+        claims = LinkClaims(company, _b64encode(digest), message_id, issued_at)
+        return self._signer.sign(payload).decode("ascii"), claims
 
     def verify(self, token: str) -> LinkClaims:
         """The claims of a genuine, current token; otherwise MalformedToken, BadSignature or ExpiredToken."""

@@ -13,7 +13,6 @@ original bytes and is logged: the relay never loses or bounces a message because
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.header import decode_header, make_header
@@ -24,10 +23,12 @@ from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
 from relay_smtp.header_check import header_problem
+from relay_smtp.links import PersonalLink
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.dkim import DkimSigner, strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import splice_html_block
 from relay_smtp.mail.inject_text import LeafSplice, splice_text_block
+from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import (
     Edit,
     MimePart,
@@ -36,6 +37,7 @@ from relay_smtp.mail.mime import (
     body_bytes,
     choose_parts,
     get_header,
+    header_fields,
     parse_mime,
     set_content_type_param_edit,
     set_header_edit,
@@ -62,7 +64,7 @@ class Outgoing:
 
     recipients: tuple[str, ...]
     data: bytes
-    link: str | None = None
+    link: PersonalLink | None = None
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,7 @@ class Outcome:
         return self.action == "injected"
 
 
-LinkFactory = Callable[[Company, str, str], str]  # (company, recipient, Message-ID) -> URL
-
-
-def example_link(company: Company, recipient: str, message_id: str) -> str:
-    return "http://127.0.0.1:8025/r/example"
+LinkFactory = Callable[[Company, str, str], PersonalLink]  # (company, recipient, Message-ID) -> link
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class PipelineConfig:
     companies: tuple[Company, ...] = ()
     rules: ClassifierRules = field(default_factory=ClassifierRules)
     renderer: SnippetRenderer = field(default_factory=SnippetRenderer)
-    link_for: LinkFactory = example_link
+    link_for: LinkFactory = field(kw_only=True)  # no silent default: every caller says how
     signer: DkimSigner | None = None
     sign_all_domains: tuple[str, ...] = ()
     self_check: bool = False
@@ -232,21 +230,18 @@ def _part_edits(raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
     return edits
 
 
-_SUBJECT_FIELD = re.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*")
-
-
 def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
     """Remove the ATS subject tag (e.g. "[CR]") and one space after it, byte for byte."""
     if not tag:
         return None
-    field_match = _SUBJECT_FIELD.search(raw, root.start, root.header_end)
-    if field_match is None:
+    subject = next((f for f in header_fields(raw, root) if f.name == b"subject"), None)
+    if subject is None:
         return None
     tag_bytes = tag.encode("utf-8")
-    at = field_match.group().find(tag_bytes)
+    at = raw.find(tag_bytes, subject.start, subject.end)
     if at < 0:
         return None
-    start = field_match.start() + at
+    start = at
     end = start + len(tag_bytes)
     if raw[end : end + 1] == b" ":
         end += 1
@@ -259,7 +254,6 @@ def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
 class _Plan:
     """What splicing a message means, computed once; rendering per link is the only per-copy work."""
 
-    root: MimePart
     targets: tuple[MimePart, ...]
     skipped: tuple[tuple[str, str], ...]
     fixed_edits: tuple[Edit, ...]
@@ -329,8 +323,7 @@ class _Decision:
 
 
 def _decide(
-    raw: bytes,
-    root: MimePart,
+    message: ParsedMessage,
     envelope: Envelope,
     config: PipelineConfig,
     header_from: str,
@@ -338,9 +331,10 @@ def _decide(
     ats: AtsSignals,
 ) -> _Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
+    raw, root = message.raw, message.root
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
-    verdict = classify(raw, config.rules_for(company), sender, envelope.recipients)
+    verdict = classify(message, config.rules_for(company), sender, envelope.recipients)
     if company is not None:  # the ATS's word (looked up by the edge, passed in as data)
         decided = apply_signal(verdict, company.id, recruiting, envelope.recipients, company.domains, ats)
         verdict = decided.verdict
@@ -398,7 +392,7 @@ class Personaliser:
     def copy_for(self, recipient: str) -> PersonalCopy:
         d, config, raw = self.decision, self.config, self.raw
         link = config.link_for(d.company, recipient, self.message_id)
-        block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link)
+        block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link.url)
         data, reports = _render_copy(raw, self.plan, block, config.rules.placeholder)
         skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
         parts = (*reports, *skipped)
@@ -424,7 +418,7 @@ def _personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: _Decisi
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
         fixed.append(tag_edit)
-    plan = _Plan(root, d.selection.targets, d.selection.skipped, tuple(fixed))
+    plan = _Plan(d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
     domains = (*d.company.domains, _address_domain(from_address(raw, root)))
@@ -452,9 +446,10 @@ def _decided(
 ) -> Outcome | tuple[MimePart, _Decision]:
     """Parse, classify and guard: the unchanged outcome, or where and for whom to inject.
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
-    root = parse_mime(raw)
+    message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
+    root = message.root
     header_from = from_address(raw, root)
-    decision = _decide(raw, root, envelope, config, header_from, force, ats)
+    decision = _decide(message, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return _sign_unchanged(raw, decision, config, header_from)
     return root, decision

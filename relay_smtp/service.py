@@ -1,4 +1,5 @@
-"""One relay process: the SMTP server and its next hop, started, drained and stopped together.
+"""One relay process: the SMTP server, its next hop, the store and (optionally) the web side,
+started, drained and stopped together. What happens to each message is ``relay.py``'s business.
 
 `RelayService` is what `relay-smtp serve` runs and what the tests start on a free loopback port. Stopping
 is a drain: stop accepting, let the transactions in flight finish (bounded by `smtp.drain_timeout`), then
@@ -18,168 +19,26 @@ import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from relay_smtp.ats import NO_SIGNALS, AtsSignals
-from relay_smtp.config import Company, ConfigError, Settings, load_settings
-from relay_smtp.links import LinkSigner, link
-from relay_smtp.mail.dkim import DkimKeyError, DkimSigner
-from relay_smtp.mail.own_block import own_link_check
-from relay_smtp.metrics import metrics, reply_class
-from relay_smtp.pipeline import Envelope, LinkFactory, Outcome, PipelineConfig, process_first
-from relay_smtp.recontact import observed_mail
-from relay_smtp.recorder import LinkRecorder, Rejection, audit_of
-from relay_smtp.smtp.delivery import CopySender, Sent
-from relay_smtp.smtp.server import Delivery, Message, RelayHandler, RelaySMTP, make_authenticator
+from relay_smtp.budget import ByteBudget
+from relay_smtp.config import ConfigError, Settings, load_settings
+from relay_smtp.links import LinkSigner
+from relay_smtp.mail.dkim import DkimKeyError
+from relay_smtp.recontact import ContactWriter
+from relay_smtp.recorder import LinkRecorder
+from relay_smtp.relay import Relay, pipeline_config
+from relay_smtp.smtp.delivery import CopySender
+from relay_smtp.smtp.server import RelayHandler, RelaySMTP, make_authenticator
 from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
-from relay_smtp.store.signals import AtsLookup
-from relay_smtp.webside import WebSide
+from relay_smtp.store.ledger import Ledger, utcnow
+from relay_smtp.store.signals import SignalStore
+
+if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI and uvicorn
+    from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
-
-
-INLINE_LIMIT = 256 * 1024  # octets
-
-
-def _delivery_action(outcome: Outcome, code: int) -> str:
-    if code >= 500:
-        return "refused"
-    if code >= 400:
-        return "deferred"
-    return {"injected": "injected", "audited": "audited"}.get(outcome.action, "forwarded")
-
-
-class PipelineProcessor:
-    """Run each message through the pipeline (off the event loop) and send what it produced."""
-
-    def __init__(self, config: PipelineConfig, sender: CopySender) -> None:
-        self.config = config
-        self.sender = sender
-        self.recorder: LinkRecorder | None = None
-        self.ats_lookup: AtsLookup | None = None  # plugged in by the web side, which owns the store
-
-    async def __call__(self, message: Message) -> Delivery:
-        envelope = Envelope(message.mail_from, tuple(message.recipients))
-        ats = await self._ats_signals(envelope)
-        started = time.perf_counter()
-        # A rejection to several recipients comes back with its first copy; the sender makes the
-        # others one at a time, off the event loop (memory O(message), not O(recipients x message)).
-        if len(message.data) <= INLINE_LIMIT:
-            # A few milliseconds of CPU: handing them to a thread gains nothing under the GIL, and
-            # measured with bench/run.py it cost ~40% more CPU per message in thread switches.
-            outcome, more = process_first(message.data, envelope, self.config, ats)
-        else:
-            # Large mail takes tens of milliseconds; a thread lets other sessions interleave.
-            outcome, more = await asyncio.to_thread(process_first, message.data, envelope, self.config, ats)
-        added = time.perf_counter() - started
-        self._log_verdict(message.queue_id, outcome)
-        sent = await self.sender.send(message, outcome, more)
-        self._count(outcome, sent, added)
-        self._record(message.queue_id, outcome, sent, message)
-        return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
-
-    async def _ats_signals(self, envelope: Envelope) -> AtsSignals:
-        """The ATS signals for these recipients, read before the pure pipeline runs; only when some
-        company has the ATS API on. A store failure only loses the signal: the text still decides."""
-        companies = [c.id for c in self.config.companies if c.ats_token]
-        if self.ats_lookup is None or not companies or not envelope.recipients:
-            return NO_SIGNALS
-        try:
-            return await asyncio.to_thread(self.ats_lookup, companies, envelope.recipients)
-        except Exception:
-            log.exception("ATS signal lookup failed; classifying on the text alone")
-            return NO_SIGNALS
-
-    def _record(self, queue_id: str, outcome: Outcome, sent: Sent, message: Message) -> None:
-        """Rejections and the links of accepted copies go to the store, after the next hop's answer."""
-        if self.recorder is None:
-            return
-        try:  # for the re-application rate (see recontact.py); never at the cost of the reply
-            accepted = [r for copy in sent.accepted for r in copy.recipients]
-            mail = observed_mail(message.data, message.mail_from, accepted, outcome, self.recorder.clock())
-            if mail is not None:
-                self.recorder.record(mail)
-        except Exception:
-            log.exception("could not note a relayed message for the re-application rate")
-        if outcome.company is None:
-            return
-        if outcome.action not in ("injected", "audited") or (
-            outcome.action == "injected" and not sent.accepted
-        ):
-            return
-        tokens = tuple(
-            copy.link.rsplit("/r/", 1)[1] for copy in sent.accepted if copy.link and "/r/" in copy.link
-        )
-        audit = audit_of(outcome.verdict, message.data) if outcome.action == "audited" else None
-        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, tokens, audit))
-
-    @staticmethod
-    def _count(outcome: Outcome, sent: Sent, added: float) -> None:
-        m = metrics()
-        m.added_latency.observe(added)
-        label = outcome.verdict.label if outcome.verdict else "none"
-        m.messages.labels(verdict=label, action=outcome.action).inc()
-        for _, reply in sent.replies:
-            m.upstream_replies.labels(reply_class=reply_class(reply.code)).inc()
-        if outcome.action == "injected":
-            m.blocks.inc(len(sent.accepted))
-            m.links.inc(sum(1 for copy in sent.accepted if copy.link))
-
-    @staticmethod
-    def _log_verdict(queue_id: str, outcome: Outcome) -> None:
-        verdict = outcome.verdict
-        reasons = "; ".join(str(r) for r in verdict.reasons) if verdict else ""
-        label = verdict.label if verdict else "-"
-        level = logging.WARNING if outcome.action == "failed" else logging.INFO
-        log.log(
-            level,
-            "verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
-            label,
-            verdict.score if verdict else "-",
-            outcome.action,
-            outcome.company or "-",
-            outcome.reason,
-            outcome.signing or "-",
-            reasons,
-            extra={"queue_id": queue_id, "verdict": label, "pipeline_action": outcome.action},
-        )
-
-
-def link_factory(settings: Settings, signer: LinkSigner) -> LinkFactory:
-    public_url = settings.web.public_url
-
-    def link_for(company: Company, recipient: str, message_id: str) -> str:
-        mid = signer.short_message_id(message_id or f"{company.id}:{recipient}")  # keyed
-        return link(public_url, signer.issue(company.id, recipient, mid))
-
-    return link_for
-
-
-def pipeline_config(
-    settings: Settings, links: LinkSigner | None = None, *, quiet: bool = False
-) -> PipelineConfig:
-    """The pipeline's view of the settings; loads DKIM keys and templates once.
-
-    `quiet`: offline commands that report signing themselves (`preview`) need no warning about it.
-    """
-    dkim = settings.dkim
-    signer = DkimSigner(dkim.keys, parent_domains=dkim.parent_domains) if dkim.keys else None
-    if signer is None and not quiet:
-        # The demo signs nothing on purpose: a key no DNS publishes would not help.
-        log.log(
-            logging.INFO if settings.demo else logging.WARNING,
-            "no DKIM keys configured: changed mail goes out without a DKIM signature",
-        )
-    links = links or LinkSigner.from_settings(settings.links)
-    return PipelineConfig(
-        companies=settings.companies,
-        link_for=link_factory(settings, links),
-        own_link=own_link_check(links),
-        signer=signer,
-        sign_all_domains=dkim.sign_all_domains,
-        self_check=dkim.self_check,
-    )
 
 
 def reporting_mta(settings: Settings) -> str:
@@ -194,10 +53,12 @@ class RelayService:
         *,
         config_path: Path | None = None,
         run_spool: bool = True,
+        serve_web: bool = True,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
         self.run_spool = run_spool
+        self.serve_web = serve_web
         self.next_hop = next_hop or open_next_hop(settings.upstream)
         self.spool = Spool(
             settings.spool.directory,
@@ -212,11 +73,12 @@ class RelayService:
         )
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
         self.links = LinkSigner.from_settings(settings.links)
-        self.processor = PipelineProcessor(pipeline_config(settings, self.links), sender)
+        budget = ByteBudget(settings.smtp.max_bytes_in_flight)
+        self.processor = Relay(pipeline_config(settings, self.links), sender, budget=budget)
         self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
-        self.web = WebSide(
-            settings, self.links, self.next_hop, self.processor.config.signer, self.spool, primary=run_spool
-        )
+        self.ledger: Ledger | None = None
+        self.recorder: LinkRecorder | None = None
+        self.web: WebSide | None = None
         self._spool_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._protocols: weakref.WeakSet[RelaySMTP] = weakref.WeakSet()
@@ -273,9 +135,39 @@ class RelayService:
         web_sock: socket.socket | None = None,
     ) -> None:
         """Listen where configured, on host/port if given, or on inherited sockets."""
-        await self.web.start(sock=web_sock, port=web_port)
-        self.processor.recorder = self.web.recorder
-        self.processor.ats_lookup = self.web.ats_lookup
+        store = self.settings.store.url
+        self.ledger = await asyncio.to_thread(
+            Ledger.open,
+            store,
+            registrations_per_credit=self.settings.credits.registrations_per_credit,
+            # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
+            upgrade=store.startswith("sqlite"),
+        )
+        # Every worker relays mail, so every worker records it and reads the ATS signals; the web
+        # side (worker 0, or all with web.every_worker) only serves HTTP and runs its loops.
+        settings = self.settings
+        contacts = ContactWriter(self.ledger.engine, self.links, settings.companies, settings.kpi)
+        self.recorder = LinkRecorder(self.ledger, contacts=contacts)
+        self.recorder.start()
+        self.processor.recorder = self.recorder
+        signals, hasher = SignalStore(self.ledger.engine, utcnow), self.links.recipient_hash
+        self.processor.ats_lookup = lambda companies, recipients: signals.lookup(
+            companies, recipients, hasher
+        )
+        if self.serve_web:
+            from relay_smtp.webside import WebSide
+
+            signer = self.processor.config.signer
+            self.web = WebSide(
+                self.settings,
+                self.links,
+                self.next_hop,
+                signer,
+                self.spool,
+                self.ledger,
+                primary=self.run_spool,
+            )
+            await self.web.start(sock=web_sock, port=web_port)
         listen = self.settings.smtp.listen
         options = self._protocol_options()
         loop = asyncio.get_running_loop()
@@ -325,7 +217,12 @@ class RelayService:
             if protocol.transport is not None:
                 protocol.transport.close()
         await asyncio.sleep(0)  # let connection_lost callbacks abort next-hop transactions
-        await self.web.stop()
+        if self.web is not None:
+            await self.web.stop()
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.ledger is not None:
+            self.ledger.close()
         self.spool_worker.stop()
         if self._spool_task is not None:
             await self._spool_task

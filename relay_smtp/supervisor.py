@@ -1,8 +1,9 @@
 """Several worker processes on one port, supervised like the daemons mail admins already run.
 
-The parent binds the listening socket once and forks N workers that all accept on it (a pre-forked
-listener: the kernel hands each connection to one of them, and a restarted worker starts accepting
-at once on the same socket, so no connection is refused while it comes back). The parent runs no event
+The parent binds the SMTP port once (reserving it; see ``reuseport.py``) and forks N workers, each
+listening on its own ``SO_REUSEPORT`` socket on that port, so the kernel spreads sessions evenly and a
+dead worker's share goes to the others until it is back. HTTP is one shared listener, served by
+worker 0 only unless ``web.every_worker`` is set. The parent runs no event
 loop and holds no connections; it only:
 
 - restarts a worker that died (with a pause if workers keep dying at once),
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay_smtp import systemd
+from relay_smtp import reuseport, systemd
 from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
 from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
@@ -88,7 +89,7 @@ class Supervisor:
         self.settings = with_development_secrets(self.settings)
         _prepare_store(self.settings)
         listener = Listeners(
-            bind_listener(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
+            reuseport.reserve(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
         )
         self._metrics_dir = _fresh_metrics_dir()
         ready_read, ready_write = os.pipe()
@@ -245,9 +246,12 @@ def run_worker(
     from relay_smtp.service import RelayService
 
     async def run() -> None:
-        service = RelayService(settings, config_path=config_path, run_spool=index == 0)
+        serve_web = index == 0 or settings.web.every_worker
+        service = RelayService(settings, config_path=config_path, run_spool=index == 0, serve_web=serve_web)
         await service.run_until_signalled(
-            sock=listeners.smtp, web_sock=listeners.web, on_ready=lambda: os.write(ready_fd, b"r")
+            sock=reuseport.worker_listener(listeners.smtp),
+            web_sock=listeners.web,
+            on_ready=lambda: os.write(ready_fd, b"r"),
         )
 
     asyncio.run(run())

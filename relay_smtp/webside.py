@@ -1,9 +1,12 @@
 """The HTTP half of a relay process: store, candidate pages, webhook, admin and /metrics.
 
 It runs on the same event loop as the SMTP server (uvicorn embedded), shares the relay's link signer
-(so the links it issues verify here, even with a development secret), sends confirmation mail through
-the relay's own next hop, and owns the background work that belongs to the store: writing issued
-links, and purging personal data past its retention.
+(so the links it issues verify here, even with a development secret) and its store, sends
+confirmation mail through the relay's own next hop, serves /healthz and /metrics (spool gauges).
+In the primary worker only (worker 0, which always serves HTTP) it also runs the background loops
+that must run once: the agency push, purging personal data past its retention, and the talent
+pool's housekeeping (KPI purge, ATS webhook retries). Only processes that serve HTTP import it (see
+``service.py``): it carries FastAPI and uvicorn.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from relay_smtp.config import Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimSigner
 from relay_smtp.metrics import CallbackGauges, render
-from relay_smtp.recontact import ContactWriter
-from relay_smtp.recorder import LinkRecorder
 from relay_smtp.smtp.spool import Spool, send_copy
 from relay_smtp.smtp.spool_health import spool_status
 from relay_smtp.smtp.upstream import NextHop
@@ -33,7 +34,7 @@ from relay_smtp.store.audit import AuditStore
 from relay_smtp.store.kpi_purge import purge_kpi_data
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.store.outbox import Outbox
-from relay_smtp.store.signals import AtsLookup, SignalStore
+from relay_smtp.store.signals import SignalStore
 from relay_smtp.web.app import create_app
 from relay_smtp.web.private import metrics_allowed
 from relay_smtp.web.server import EmbeddedServer, make_server
@@ -53,6 +54,7 @@ class WebSide:
         next_hop: NextHop,
         signer: DkimSigner | None,
         spool: Spool,
+        ledger: Ledger,
         *,
         primary: bool,
     ) -> None:
@@ -62,11 +64,9 @@ class WebSide:
         self.signer = signer
         self.spool = spool
         self.primary = primary
-        self.ledger: Ledger | None = None
-        self.outbox: Outbox | None = None
-        self.recorder: LinkRecorder | None = None
-        self.signals: SignalStore | None = None
-        self.ats_lookup: AtsLookup | None = None
+        self.ledger = ledger
+        self.outbox = Outbox(ledger, outbox_policy(settings.agency))
+        self.signals = SignalStore(ledger.engine, utcnow)  # the relay's lookups are the service's
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -77,21 +77,6 @@ class WebSide:
         return str(host), int(port)
 
     async def start(self, *, sock: socket.socket | None = None, port: int | None = None) -> None:
-        store = self.settings.store.url
-        self.ledger = await asyncio.to_thread(
-            Ledger.open,
-            store,
-            registrations_per_credit=self.settings.credits.registrations_per_credit,
-            # SQLite upgrades itself; a shared PostgreSQL store is upgraded by `relay-smtp db upgrade`.
-            upgrade=store.startswith("sqlite"),
-        )
-        self.outbox = Outbox(self.ledger, outbox_policy(self.settings.agency))
-        contacts = ContactWriter(self.ledger.engine, self.links, self.settings.companies, self.settings.kpi)
-        self.recorder = LinkRecorder(self.ledger, self.links, contacts=contacts)
-        self.recorder.start()
-        self.signals = SignalStore(self.ledger.engine, utcnow)
-        signals, hasher = self.signals, self.links.recipient_hash
-        self.ats_lookup = lambda companies, recipients: signals.lookup(companies, recipients, hasher)
         app = create_app(
             web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail, health=self.health
         )
@@ -121,10 +106,6 @@ class WebSide:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self.recorder is not None:
-            await self.recorder.stop()
-        if self.ledger is not None:
-            self.ledger.close()
 
     def _start_push(self) -> None:
         """Hand confirmed registrations to the agency (every relay may: the outbox leases each one)."""
@@ -182,8 +163,6 @@ class WebSide:
             ),
             ("relay_smtp_spool_stalled", "1 when the spool is not being retried", float(spool.stalled)),
         ]
-        if self.ledger is None:
-            return gauges
         funnels = self.ledger.funnels()
         totals = {
             "clicks": "Link clicks recorded (all companies)",
@@ -231,7 +210,6 @@ class WebSide:
     async def _purge_periodically(self) -> None:
         retention = timedelta(days=self.settings.web.personal_data_retention_days)
         while True:
-            assert self.ledger is not None
             try:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:

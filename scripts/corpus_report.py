@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from relay_smtp.links import PersonalLink
 from relay_smtp.pipeline import Envelope, PipelineConfig, process
 from relay_smtp.smtp.server import normalise_line_endings
 
@@ -27,7 +28,9 @@ def main(argv: list[str]) -> int:
         return 2
     with manifest.open(encoding="utf-8", newline="") as f:
         files = [corpus / row["file"] for row in csv.DictReader(f, delimiter="\t")]
-    config = PipelineConfig(link_for=lambda company, recipient, message_id: "https://relay.example/r/TOKEN")
+    config = PipelineConfig(
+        link_for=lambda company, recipient, message_id: PersonalLink("https://relay.example/r/TOKEN")
+    )
     envelope = Envelope("sender@example.org", ("candidate@example.org",))
     actions: Counter[str] = Counter()
     reasons: Counter[str] = Counter()

@@ -179,6 +179,7 @@ class Relay:
 
         self.service = self._lt.run(start())
         self.port = self.service.smtp_address[1]
+        assert self.service.web is not None
         self.web_port = self.service.web.address[1]
         return self
 

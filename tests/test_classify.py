@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from relay_smtp.mail import classify as classify_module
 from relay_smtp.mail.classify import ClassifierRules, Phrase, Sender, Signal, Verdict, classify
+from relay_smtp.mail.message import ParsedMessage
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "classify"
@@ -531,8 +532,7 @@ def test_anchored_matching_finds_what_a_full_scan_finds() -> None:
     with a plain regex search for every default phrase over every text of the set."""
     phrase_sets = (RULES._subject, RULES._body, RULES._context)
     for path in sorted(DATA.glob("*.eml")):
-        msg = classify_module.email.message_from_bytes(path.read_bytes(), policy=classify_module.compat32)
-        content = classify_module._read(msg, RULES.placeholder)
+        content = classify_module._read(ParsedMessage.parse(path.read_bytes()), RULES.placeholder)
         for text in (content.subject, content.text):
             forms = classify_module._Forms.of(text)
             for phrases in phrase_sets:
@@ -579,6 +579,7 @@ def test_a_broken_phrase_file_is_refused_with_its_name() -> None:
 
 def test_company_phrases_and_exclusions_change_only_that_companys_verdicts(tmp_path: Path) -> None:
     from relay_smtp.config import load_settings
+    from relay_smtp.links import PersonalLink
     from relay_smtp.pipeline import Envelope, PipelineConfig, process
 
     config_file = tmp_path / "relay.toml"
@@ -601,7 +602,10 @@ recruiting_senders = ["@plain.example"]
         encoding="utf-8",
     )
     settings = load_settings(config_file, {})
-    config = PipelineConfig(companies=settings.companies)
+    # Audit mode issues no links; the factory is there because every caller must name one.
+    config = PipelineConfig(
+        companies=settings.companies, link_for=lambda c, r, m: PersonalLink("https://relay.example.org/r/x")
+    )
 
     def run(sender: str, body: str) -> str:
         raw = (

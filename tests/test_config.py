@@ -146,6 +146,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_serve_on_embedded_defaults_delivers_into_outbox_and_drains_on_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -161,7 +169,9 @@ def test_serve_on_embedded_defaults_delivers_into_outbox_and_drains_on_sigterm(
     )
     try:
         deadline = time.monotonic() + 20
-        while _port_free(10025):
+        # The supervisor reserves the port before its workers listen on it (SO_REUSEPORT, see
+        # reuseport.py): wait until a connection is accepted, not merely until the port is taken.
+        while not _accepts(10025):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "relay did not start listening"
             time.sleep(0.05)

@@ -13,7 +13,7 @@ import pytest
 from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
 
 from relay_smtp.config import DkimKey, Settings
-from relay_smtp.links import LinkSigner
+from relay_smtp.links import LinkSigner, PersonalLink
 from relay_smtp.mail.dkim import DkimSigner, generate_key, load_key, verify_with_key
 from relay_smtp.mail.mime import parse_mime
 from relay_smtp.pipeline import Envelope, PipelineConfig, from_address, process
@@ -199,7 +199,7 @@ def test_every_rewritten_corpus_message_verifies(
     }
     links = LinkSigner([SECRET], 180)
     base = PipelineConfig(
-        link_for=lambda company, recipient, mid: (
+        link_for=lambda company, recipient, mid: PersonalLink(
             f"https://r.example/r/{links.issue(company.id[:20], recipient, 'm')}"
         )
     )

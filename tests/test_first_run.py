@@ -19,6 +19,7 @@ from relay_smtp.devsecrets import (
     secrets_path,
     with_development_secrets,
 )
+from relay_smtp.links import PersonalLink
 from relay_smtp.pipeline import Envelope, PipelineConfig, process
 from relay_smtp.web.auth import AdminCredentials, demo_admin_allowed
 from relay_smtp.web.settings import web_config
@@ -103,6 +104,10 @@ def test_embedded_defaults_run_the_demo_and_a_file_turns_it_off(tmp_path: Path) 
     assert configured.web.scanner_window_seconds == 60
 
 
+def _example_link(company: object, recipient: str, message_id: str) -> PersonalLink:
+    return PersonalLink("https://relay.example.org/r/example-token")
+
+
 def test_the_demo_takes_any_sender_as_recruiting() -> None:
     raw = (
         b"From: someone@anywhere.example\r\nTo: cand@example.org\r\nSubject: Your application\r\n\r\n"
@@ -110,9 +115,11 @@ def test_the_demo_takes_any_sender_as_recruiting() -> None:
         b"move forward with your application.\r\n\r\nWe wish you the best of luck.\r\n"
     )
     envelope = Envelope("someone@anywhere.example", ("cand@example.org",))
-    outcome = process(raw, envelope, PipelineConfig(companies=(DEMO_COMPANY,)))
+    outcome = process(raw, envelope, PipelineConfig(companies=(DEMO_COMPANY,), link_for=_example_link))
     assert (outcome.action, outcome.company) == ("injected", "demo"), outcome.reason
-    assert process(raw, envelope, PipelineConfig()).action == "passed"  # no demo: no company
+    assert (
+        process(raw, envelope, PipelineConfig(link_for=_example_link)).action == "passed"
+    )  # no demo: no company
 
 
 @pytest.mark.parametrize(
@@ -178,7 +185,11 @@ def test_the_block_never_names_a_role() -> None:
         b"Subject: [CR] x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         + "山田様\r\n\r\n今回は採用を見送らせていただくことになりました。\r\n".encode()
     )
-    outcome = process(raw, Envelope("saiyo@recruit.acme.co.jp", ("cand@example.org",)), PipelineConfig())
+    outcome = process(
+        raw,
+        Envelope("saiyo@recruit.acme.co.jp", ("cand@example.org",)),
+        PipelineConfig(link_for=_example_link),
+    )
     assert outcome.action == "injected", outcome.reason
     message = email.message_from_bytes(outcome.outgoing[0].data, policy=email.policy.default)
     text = message.get_content()

@@ -50,6 +50,15 @@ def test_round_trip() -> None:
     assert claims == LinkClaims("acme", s.recipient_hash(ADDRESS), QUEUE_ID, NOW)
 
 
+# 16 characters are at most 64 octets of UTF-8: within the limits of company and message id.
+@given(st.text(min_size=1, max_size=16), st.emails(), st.text(min_size=1, max_size=16))
+def test_the_claims_given_at_issue_are_what_the_token_says(company: str, address: str, mid: str) -> None:
+    """Links travel as data: the issuer's claims must be exactly what verifying the token gives."""
+    s = signer()
+    token, claims = s.issue_with_claims(company, address, mid)
+    assert s.verify(token) == claims
+
+
 def test_recipient_hash_ignores_case_and_surrounding_space() -> None:
     s = signer()
     assert s.recipient_hash(ADDRESS) == s.recipient_hash(" taro.yamada@EXAMPLE.co.jp ")

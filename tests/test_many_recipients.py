@@ -17,7 +17,7 @@ from dataclasses import replace
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from smtp_fixtures import LoopThread, Received, Relay, Sink, settings_for_sink
 
-from relay_smtp.smtp.budget import ByteBudget
+from relay_smtp.budget import ByteBudget
 from relay_smtp.smtp.delivery import COPY_OVERHEAD
 
 RECIPIENTS = [f"cand{i:03d}@example.org" for i in range(500)]
@@ -98,14 +98,15 @@ def test_a_big_rejection_to_many_recipients_neither_stalls_others_nor_eats_memor
 
 
 def test_copies_in_flight_stay_within_the_workers_byte_budget(loop_thread: LoopThread, sink: Sink) -> None:
-    """Four clients at once, each a rejection to three recipients: copies wait for room in the budget."""
+    """Four clients at once, each a rejection to three recipients: each message waits for room in the
+    budget for itself and the one copy it makes at a time."""
     base = settings_for_sink(sink.port)
     settings = replace(base, links=replace(base.links, secrets=("many-recipients-secret-0123456789",)))
     relay = Relay(loop_thread, settings).start()
     assert relay.service is not None
     message = BIG[: BIG.index(FILLER_LINE)] + FILLER_LINE * 30  # ~240 KB
     one_copy = len(message) + COPY_OVERHEAD
-    budget = relay.service.processor.sender.budget = ByteBudget(cap=2 * one_copy)
+    budget = relay.service.processor.budget = ByteBudget(2 * one_copy)
 
     def send(n: int) -> dict[str, tuple[int, bytes]]:
         with smtplib.SMTP("127.0.0.1", relay.port, timeout=60) as client:
@@ -119,5 +120,5 @@ def test_copies_in_flight_stay_within_the_workers_byte_budget(loop_thread: LoopT
     finally:
         relay.stop()
     assert len(sink.received) == 12
-    assert one_copy <= budget.peak <= budget.cap  # held while made and sent, never beyond the cap
+    assert one_copy <= budget.peak <= budget.limit  # held while made and sent, never beyond the cap
     assert budget.used == 0

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.mime import (
     Edit,
     MimePart,
@@ -27,7 +28,6 @@ from relay_smtp.mail.mime import (
     apply_edits,
     body_bytes,
     choose_parts,
-    codec_name,
     get_header,
     header_block,
     line_ending,
@@ -588,7 +588,9 @@ def test_set_content_type_param_edit_quotes_when_needed_and_rejects_bad_values()
 def test_codec_name() -> None:
     assert codec_name("ISO-2022-JP") == "iso2022_jp"
     assert codec_name("windows-31j") == "cp932"
-    assert codec_name("x-sjis") == "shift_jis"
+    # One alias table for reading and splicing (charsets.py): x-sjis is what Windows mailers write
+    # for cp932, which the splicer always used; reading it as plain shift_jis lost NEC/IBM characters.
+    assert codec_name("x-sjis") == "cp932"
     assert codec_name('"utf-8"') == "utf-8"
     assert codec_name("x-unknown") is None
     assert codec_name("base64") is None

@@ -11,7 +11,7 @@ import base64
 import quopri
 
 from relay_smtp.config import Company
-from relay_smtp.links import LinkSigner, link
+from relay_smtp.links import LinkSigner, PersonalLink, link
 from relay_smtp.mail.own_block import holds_own_block, own_link_check
 from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, process
 
@@ -34,7 +34,9 @@ ACME = Company(id="acme", name="ACME Inc.", mode="enforce", recruiting_senders=(
 def config_for(signer: LinkSigner) -> PipelineConfig:
     return PipelineConfig(
         companies=(ACME,),
-        link_for=lambda company, recipient, mid: link(PUBLIC, signer.issue(company.id, recipient, "m1")),
+        link_for=lambda company, recipient, mid: PersonalLink(
+            link(PUBLIC, signer.issue(company.id, recipient, "m1"))
+        ),
         own_link=own_link_check(signer),
     )
 

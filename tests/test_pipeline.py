@@ -13,15 +13,16 @@ from test_mime import Node, counter, serialise
 from test_mime import _tree as generated_tree
 
 from relay_smtp.config import Company
-from relay_smtp.links import LinkSigner, link
-from relay_smtp.mail.mime import MimePart, body_bytes, codec_name, parse_mime
+from relay_smtp.links import LinkSigner, PersonalLink, link
+from relay_smtp.mail.charsets import codec_name
+from relay_smtp.mail.mime import MimePart, body_bytes, parse_mime
 from relay_smtp.mail.own_block import own_link_check
 from relay_smtp.mail.transfer import decode_body
 from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, process
 from relay_smtp.smtp.server import normalise_line_endings
 
 LINK = "https://relay.example.co.jp/r/TESTTOKEN"
-CONFIG = PipelineConfig(link_for=lambda company, recipient, message_id: LINK)
+CONFIG = PipelineConfig(link_for=lambda company, recipient, message_id: PersonalLink(LINK))
 ENVELOPE = Envelope("recruit@acme.example", ("cand@example.org",))
 DATA = Path(__file__).parent / "data" / "pipeline"
 
@@ -123,8 +124,8 @@ def test_quoted_reply_containing_our_block_is_not_injected_again() -> None:
     # Our block is recognised in a quote by its link, whose token our key verifies.
     signer = LinkSigner(["pipeline-test-secret-0123456789"])
     config = PipelineConfig(
-        link_for=lambda company, recipient, mid: link(
-            "https://relay.example.co.jp", signer.issue("a", recipient, "m1")
+        link_for=lambda company, recipient, mid: PersonalLink(
+            link("https://relay.example.co.jp", signer.issue("a", recipient, "m1"))
         ),
         own_link=own_link_check(signer),
     )
@@ -147,7 +148,7 @@ def test_subject_tag_is_removed_byte_for_byte() -> None:
 
 def test_audit_mode_changes_nothing() -> None:
     company = Company(id="acme", name="ACME", mode="audit", recruiting_senders=("@acme.example",))
-    config = PipelineConfig(companies=(company,), link_for=lambda c, r, m: LINK)
+    config = PipelineConfig(companies=(company,), link_for=lambda c, r, m: PersonalLink(LINK))
     raw = b"From: r@acme.example\r\nX-Career-Relay: rejection\r\nSubject: x\r\n\r\nWe regret.\r\n"
     outcome = process(raw, ENVELOPE, config)
     assert outcome.action == "audited"

@@ -10,7 +10,6 @@ import pytest
 from relay_smtp.mail.snippets import (
     HTML_MARKER,
     SnippetRenderer,
-    guess_locale,
     has_marker,
 )
 
@@ -112,18 +111,3 @@ def test_a_text_template_without_the_link_on_its_own_line_is_refused(tmp_path: P
 )
 def test_has_marker(text: str, expected: bool) -> None:
     assert has_marker(text) is expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("このたびは弊社の求人にご応募いただき、誠にありがとうございました。", "ja"),
-        ("山田様\n選考の結果、今回は見送らせていただきます。", "ja"),
-        ("Thank you for applying. We will not be moving forward.", "en"),
-        ("Thank you for your interest in 株式会社サンプル. " * 3 + "We regret to inform you.", "en"),
-        ("您好，很遗憾，这次未能录用。", "en"),  # kanji but no kana: not Japanese
-        ("", "en"),
-    ],
-)
-def test_guess_locale(text: str, expected: str) -> None:
-    assert guess_locale(text) == expected

@@ -22,20 +22,21 @@ it was reached. :func:`classify` never raises: an unreadable message is "other",
 
 from __future__ import annotations
 
-import email
-import email.header
-import email.message
+import codecs
 import importlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from email.policy import compat32
 from typing import Any, Literal
 
 import lxml.etree
 import lxml.html
 
+from relay_smtp.mail.charsets import ascii_transparent, decode_lenient
+from relay_smtp.mail.history import QUOTE_CLASSES, QUOTE_IDS, own_text
+from relay_smtp.mail.message import ParsedMessage
+from relay_smtp.mail.mime import MimePart, decode_encoded_words
 from relay_smtp.mail.phrasebook import Phrase, default_tables
 from relay_smtp.mail.structure import (
     OUTCOME_MIN_WEIGHT,
@@ -401,107 +402,78 @@ class Sender:
 
 
 # --- reading the message ----------------------------------------------------------------------
-
-# Codecs to try per declared charset. Mail often lies about its charset, and Japanese mail uses
-# vendor extensions (NEC/IBM characters in "Shift_JIS" and "ISO-2022-JP"), so each family tries
-# its supersets before the generic fallbacks.
-_ISO2022 = ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_2")
-_SJIS = ("cp932", "shift_jis", "shift_jis_2004")
-_EUC = ("euc_jp", "euc_jis_2004", "euc_jisx0213")
-_FAMILIES = {
-    "iso-2022-jp": _ISO2022,
-    "iso-2022-jp-2": _ISO2022,
-    "iso-2022-jp-ms": _ISO2022,
-    "shift_jis": _SJIS,
-    "shift-jis": _SJIS,
-    "sjis": _SJIS,
-    "x-sjis": _SJIS,
-    "ms_kanji": _SJIS,
-    "windows-31j": _SJIS,
-    "cp932": _SJIS,
-    "euc-jp": _EUC,
-    "x-euc-jp": _EUC,
-}
-_FALLBACKS = ("utf-8", "cp932", "euc_jp")
-
-
-def _decode(data: bytes, charset: str | None) -> str:
-    """Decode leniently: the declared charset (and its family), then the usual suspects."""
-    declared = (charset or "").strip().strip('"').lower()
-    candidates = list(_FAMILIES.get(declared, (declared,) if declared else ()))
-    if b"\x1b$" in data or b"\x1b(" in data:
-        # 7-bit ISO-2022-JP also "decodes" as UTF-8, escapes and all: never fall back to that.
-        # NEC/IBM extension characters (①, ㍉) fail every codec; then decode with replacement.
-        candidates = [c for c in candidates if c.startswith("iso2022")] + list(_ISO2022)
-    else:
-        candidates += _FALLBACKS
-    first_known = None
-    for codec in candidates:
-        try:
-            return data.decode(codec)
-        except LookupError:
-            continue
-        except UnicodeDecodeError:
-            first_known = first_known or codec
-    return data.decode(first_known or "utf-8", errors="replace")
+# Everything below reads from a ParsedMessage (parsed once by the pipeline): header values and the
+# decoded text of the leaves the sender wrote. Bodies are decoded only when a step needs them.
 
 
 def _header_text(value: str) -> str:
     """A header value as text: raw 8-bit bytes and RFC 2047 words decoded, folding undone."""
     value = re.sub(r"\r?\n(?=[ \t])", "", value)
     if not value.isascii():
-        # compat32 keeps raw 8-bit header bytes as surrogate escapes.
-        value = _decode(value.encode("ascii", "surrogateescape"), None)
+        # Raw 8-bit header bytes are kept as surrogate escapes.
+        value = decode_lenient(value.encode("ascii", "surrogateescape"), None)
     if "=?" not in value:
         return value
-    try:
-        chunks = email.header.decode_header(value)
-    except Exception:  # malformed encoded words: keep the raw text
-        return value
-    return "".join(_decode(chunk, cs) if isinstance(chunk, bytes) else chunk for chunk, cs in chunks)
+    return decode_encoded_words(value, decode_lenient)
 
 
-def _headers(msg: email.message.Message, name: str) -> list[str]:
-    lname = name.lower()
-    return [_header_text(v) for k, v in msg.raw_items() if k.lower() == lname]
+def _headers(message: ParsedMessage, name: str) -> list[str]:
+    """Every value of the top-level fields called ``name``, decoded (leading blanks and the final
+    line break removed, as Python's email parser reads them)."""
+    return [
+        _header_text(value.decode("ascii", "surrogateescape").lstrip(" \t").rstrip("\r\n"))
+        for value in message.raw_values(name)
+    ]
 
 
-def _is_attachment(part: email.message.Message) -> bool:
-    disposition = str(part.get("Content-Disposition", "")).strip().lower()
-    if disposition.startswith("attachment"):
-        return True
-    return part.get_param("filename", header="content-disposition") is not None or (
-        part.get_param("name") is not None
-    )
+def _is_attachment(message: ParsedMessage, part: MimePart) -> bool:
+    disposition = (message.header("Content-Disposition", part) or "").lower()
+    return disposition.startswith("attachment") or part.filename is not None or "name" in part.params
 
 
-def _text_leaves(msg: email.message.Message, depth: int = 0) -> Iterator[email.message.Message]:
+def _text_leaves(message: ParsedMessage, part: MimePart | None = None) -> Iterator[MimePart]:
     """text/plain and text/html leaves that belong to this message: attachments and attached
     messages (message/rfc822) are someone else's words."""
-    if depth > 30:
+    part = part or message.root
+    if part.content_type.startswith("message/"):
         return
-    if msg.get_content_maintype() == "message":
+    if part.children:
+        for child in part.children:
+            yield from _text_leaves(message, child)
         return
-    if msg.is_multipart():
-        for sub in msg.get_payload():
-            if isinstance(sub, email.message.Message):
-                yield from _text_leaves(sub, depth + 1)
-        return
-    if msg.get_content_type() in ("text/plain", "text/html") and not _is_attachment(msg):
-        yield msg
+    if part.content_type in ("text/plain", "text/html") and not _is_attachment(message, part):
+        yield part
 
 
-def _part_text(part: email.message.Message) -> str:
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    return _decode(payload, part.get_content_charset())
+def _may_hold_placeholder(message: ParsedMessage, placeholder: str) -> bool:
+    """Without decoding any charset: can a text leaf hold the placeholder?
+
+    Where ASCII is written as ASCII (every charset Japanese and Western mail uses), the placeholder
+    in the text means its octets in the transfer-decoded body; only UTF-16/32, UTF-7 and the like
+    need the full decode.
+    """
+    if not placeholder:
+        return False
+    if not placeholder.isascii():
+        return True
+    needle = placeholder.encode("ascii")
+    for part in _text_leaves(message):
+        if needle in message.decoded(part):
+            return True
+        charset = (part.charset or "").strip().strip('"')
+        try:
+            codec = codecs.lookup(charset).name if charset else "ascii"
+        except LookupError:
+            continue  # read with the fallbacks, which are all ASCII-transparent
+        if not ascii_transparent(codec):
+            return True
+    return False
 
 
 _BLOCK_TAGS = ("p", "div", "br", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr")
 _HIDDEN_TAGS = ("style", "script", "head", "title", "noscript", "template", "blockquote")
-_QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
-_QUOTE_IDS = frozenset({"divRplyFwdMsg", "appendonsend"})
+_QUOTE_CLASSES = frozenset(QUOTE_CLASSES)
+_QUOTE_IDS = frozenset(QUOTE_IDS)
 
 
 def _html_text(markup: str) -> str:
@@ -531,46 +503,6 @@ def _html_text(markup: str) -> str:
     return str(doc.text_content())
 
 
-# Where quoted history begins in a reply: that line and everything below belong to earlier mail.
-_SEPARATOR = re.compile(
-    r"-{2,}\s*(?:original message|forwarded message|元のメッセージ|転送されたメッセージ)", re.I
-)
-_HEADER_BLOCK_NEXT = re.compile(r"\s*(?:sent|date|送信日時|日時|日付):", re.I)
-_DATED_ATTRIBUTION = re.compile(r"\d{4}[年/.-]\s?\d{1,2}[月/.-]\s?\d{1,2}")
-
-
-def _history_start(lines: list[str], i: int) -> int | None:
-    """The index where quoted history starts if line i is an attribution, else None."""
-    line = lines[i].strip()
-    low = line.lower()
-    if low.endswith(("wrote:", "書きました:", "のメッセージ:")):
-        # "On Mon, 2 Mar 2026 ... <addr>" is often wrapped before "wrote:".
-        if i and lines[i - 1].strip().lower().startswith("on ") and not low.startswith("on "):
-            return i - 1
-        return i
-    if low.startswith("-") and _SEPARATOR.match(low):
-        return i
-    if low.startswith(("from:", "差出人:", "送信者:")) and any(
-        _HEADER_BLOCK_NEXT.match(next_line) for next_line in lines[i + 1 : i + 5]
-    ):
-        return i
-    # 2026年3月2日(月) 10:15 名前 <a@b>:  (plain string tests first: no regex over a long line)
-    if line.endswith(":") and "@" in line and line[:4].isdigit() and _DATED_ATTRIBUTION.match(line):
-        return i
-    return None
-
-
-def _own_text(text: str) -> str:
-    """Drop quoted history: everything from an attribution line on, and lines starting with '>'."""
-    lines = text.splitlines()
-    for i in range(len(lines)):
-        start = _history_start(lines, i)
-        if start is not None:
-            lines = lines[:start]
-            break
-    return "\n".join(line for line in lines if not line.lstrip().startswith(">"))
-
-
 @dataclass(frozen=True)
 class _Content:
     subject: str  # normalised
@@ -581,23 +513,23 @@ class _Content:
 _MAX_TEXT = 200_000  # characters of own text weighed; rejection wording comes early
 
 
-def _read(msg: email.message.Message, placeholder: str) -> _Content:
-    subject = _nfkc(" ".join(_headers(msg, "Subject")))
+def _read(message: ParsedMessage, placeholder: str) -> _Content:
+    subject = _nfkc(" ".join(_headers(message, "Subject")))
     plain: list[str] = []
     html: list[str] = []
     has_placeholder = False
-    for part in _text_leaves(msg):
-        text = _part_text(part)
+    for part in _text_leaves(message):
+        text = message.text(part)
         has_placeholder = has_placeholder or (bool(placeholder) and placeholder in text)
-        (plain if part.get_content_subtype() == "plain" else html).append(text)
+        (plain if part.content_type == "text/plain" else html).append(text)
     # text/plain is what the sender wrote; HTML is used only when there is no plain part.
     texts = plain or [_html_text(markup) for markup in html]
-    own = "\n".join(_own_text(_nfkc(t[: 2 * _MAX_TEXT])) for t in texts)
+    own = "\n".join(own_text(_nfkc(t[: 2 * _MAX_TEXT])) for t in texts)
     return _Content(subject, own[:_MAX_TEXT], has_placeholder)
 
 
-def _locale(content: _Content) -> Locale:
-    sample = content.subject + "\n" + content.text[:4000]
+def _locale(subject: str, text: str = "") -> Locale:
+    sample = subject + "\n" + text[:4000]
     ja = len(_JA_CHARS.findall(sample))
     latin = len(_LATIN.findall(sample))
     # One kana/kanji carries about as much as a short English word: a fifth is a real share.
@@ -743,24 +675,48 @@ def _verdict(
     return Verdict(label, score, tuple(signals), explicit, locale)
 
 
-def _explicit(
-    msg: email.message.Message, content: _Content, rules: ClassifierRules, locale: Locale
-) -> Verdict | None:
-    values = [v.strip().split(";")[0].strip().lower() for v in _headers(msg, rules.header_name)]
+class _Reader:
+    """The message's own text, read (decoded, normalised, history dropped) the first time a step
+    needs it: a marker in a header or a sender that cannot qualify decides without it."""
+
+    def __init__(self, message: ParsedMessage, placeholder: str) -> None:
+        self.message = message
+        self.placeholder = placeholder
+        self.subject = _nfkc(" ".join(_headers(message, "Subject")))
+        self._content: _Content | None = None
+
+    def content(self) -> _Content:
+        if self._content is None:
+            self._content = _read(self.message, self.placeholder)
+        return self._content
+
+    def locale(self) -> Locale:
+        """From the subject and the text: for verdicts that use it (the block's language)."""
+        content = self.content()
+        return _locale(content.subject, content.text)
+
+    def subject_locale(self) -> Locale:
+        """From the subject alone: for "other" verdicts decided before any body was read."""
+        return _locale(self.subject)
+
+
+def _explicit(message: ParsedMessage, reader: _Reader, rules: ClassifierRules) -> Verdict | None:
+    values = [v.strip().split(";")[0].strip().lower() for v in _headers(message, rules.header_name)]
     name = rules.header_name
     if "injected" in values:
-        return _verdict("other", [Signal("header", "already injected", 0)], locale, "skip")
+        return _verdict("other", [Signal("header", "already injected", 0)], reader.subject_locale(), "skip")
     if "skip" in values:
-        return _verdict("other", [Signal("header", f"{name}: skip", 0)], locale, "skip")
+        return _verdict("other", [Signal("header", f"{name}: skip", 0)], reader.subject_locale(), "skip")
     if "rejection" in values:
-        return _verdict("rejection", [Signal("header", f"{name}: rejection", 0)], locale, "rejection")
-    subject = " ".join(_headers(msg, "Subject"))
+        mark = Signal("header", f"{name}: rejection", 0)
+        return _verdict("rejection", [mark], reader.locale(), "rejection")
+    subject = " ".join(_headers(message, "Subject"))
     if rules.subject_tag and rules.subject_tag in subject:
         tag = Signal("subject-tag", rules.subject_tag, 0)
-        return _verdict("rejection", [tag], locale, "rejection")
-    if content.has_placeholder:
+        return _verdict("rejection", [tag], reader.locale(), "rejection")
+    if _may_hold_placeholder(message, rules.placeholder) and reader.content().has_placeholder:
         mark = Signal("placeholder", rules.placeholder, 0)
-        return _verdict("rejection", [mark], locale, "rejection")
+        return _verdict("rejection", [mark], reader.locale(), "rejection")
     return None
 
 
@@ -811,18 +767,20 @@ def _shape(signals: list[Signal], body: _Forms, locale: Locale) -> list[Signal]:
     return [Signal("structure", "thanks → outcome, nothing asked", SHAPE_PLAIN, seen)]
 
 
-def _classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]) -> Verdict:
-    msg = email.message_from_bytes(raw, policy=compat32)
-    content = _read(msg, rules.placeholder)
-    locale = _locale(content)
-    decided = _explicit(msg, content, rules, locale)
+def _classify(
+    message: ParsedMessage, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]
+) -> Verdict:
+    reader = _Reader(message, rules.placeholder)
+    decided = _explicit(message, reader, rules)
     if decided:
         return decided
     if not sender.is_recruiting:
-        return _verdict("other", [Signal("sender", "not a recruiting sender", 0)], locale)
+        return _verdict("other", [Signal("sender", "not a recruiting sender", 0)], reader.subject_locale())
     if _all_internal(recipients, sender.company_domains):
         note = "all recipients are in the company's own domains"
-        return _verdict("other", [Signal("recipient", note, 0)], locale)
+        return _verdict("other", [Signal("recipient", note, 0)], reader.subject_locale())
+    content = reader.content()
+    locale = reader.locale()
     ignore = "reply subject, ignored" if _REPLY_SUBJECT.match(content.subject) else ""
     subject, body = _Forms.of(content.subject), _Forms.of(content.text)
     signals = _weigh("subject", rules._subject, subject, ignore)
@@ -839,13 +797,17 @@ def _classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Se
     return _verdict(label, signals, locale, score=score)
 
 
-def classify(raw: bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]) -> Verdict:
-    """Classify one message (its raw bytes) sent by ``sender`` to ``recipients`` (envelope).
+def classify(
+    message: ParsedMessage | bytes, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]
+) -> Verdict:
+    """Classify one message (parsed, or its raw bytes) sent by ``sender`` to ``recipients`` (envelope).
 
-    Never raises: a message that cannot be read is "other", with the reason.
+    Never raises: a message that cannot be read is "other", with the reason. The sender and the
+    markers are looked at before any body is decoded; an attachment is never decoded.
     """
     try:
-        return _classify(raw, rules, sender, recipients)
+        parsed = message if isinstance(message, ParsedMessage) else ParsedMessage.parse(message)
+        return _classify(parsed, rules, sender, recipients)
     except Exception as exc:  # the relay must forward whatever it cannot read
         reason = Signal("message", f"unreadable message ({type(exc).__name__})", 0)
         return Verdict("other", 0, (reason,), None, "en")

@@ -528,6 +528,8 @@ def removable_signatures(changed: bytes, original: bytes | None = None) -> list[
     Signatures we cannot read, or that were already broken, are not ours to judge and stay.
     """
     fields, body_start = header_fields(changed)
+    if not any(f.name.lower() == _DKIM_SIGNATURE for f in fields):
+        return []  # most mail: nothing to judge, and no body to canonicalise
     body = _body(changed, body_start)
     before: tuple[list[HeaderField], bytes] | None = None
     if original is not None:

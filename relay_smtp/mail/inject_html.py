@@ -1,15 +1,16 @@
 """Splice the Career Relay block into one text/html body without re-serialising the page.
 
-A parser's output is never what goes out: BeautifulSoup (lxml) re-serialises markup its own way, and
+A parser's output is never what goes out: a parser re-serialises markup its own way, and
 mail HTML (Outlook conditional comments, odd nesting, ISO-2022-JP text) does not survive that
 unchanged. So the work is split in two:
 
-1. *Decide* with BeautifulSoup + lxml which landmark the block belongs before: the placeholder, the
-   first sign-off/quoted-history element (Gmail, Outlook, Apple Mail, Thunderbird …), ``</body>``.
+1. *Decide* which landmark the block belongs before: the placeholder, the first sign-off or
+   quoted-history element (Gmail, Outlook, Apple Mail, Thunderbird …; found by lxml, see
+   ``landmarks.py``), ``</body>``.
 2. *Locate* that landmark in the original octets. lxml does not give source offsets, so we scan the
    decoded octets for tags ourselves (tags are ASCII; the scan runs on ``ascii_view`` so Shift_JIS
    trail bytes and JIS X 0208 text cannot pose as markup) and pick the n-th start tag of the same
-   name, checking that its attributes agree with the element BeautifulSoup chose.
+   name, checking that its attributes agree with the element the parser chose.
 
 The block is then inserted at that decoded offset (any offset works for HTML: quoted-printable
 splits an encoded line with a soft line break, see transfer.insert_encoded), encoded in the part's
@@ -19,12 +20,9 @@ charset with character references for what the charset lacks. HTML never changes
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 import re
-import warnings
-from dataclasses import dataclass
-
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 
 from relay_smtp.mail.inject_text import (
     ASCII,
@@ -35,6 +33,7 @@ from relay_smtp.mail.inject_text import (
     resolve_charset,
     splice_insertion,
 )
+from relay_smtp.mail.landmarks import COMPARED, Landmark, find_landmark, may_have_landmark
 from relay_smtp.mail.snippets import has_marker
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
 
@@ -97,19 +96,63 @@ def _html_charset(data: bytes, label: str | None) -> tuple[PartCharset, bool]:
 # --- scanning the original markup --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Tag:
-    start: int
-    end: int
-    name: str
-    closing: bool
-    attrs: dict[str, str]
+    """A start or end tag in the original markup. A plain slotted class, not a dataclass: a page
+    has hundreds of tags, and their attributes are parsed only for the few compared with a
+    landmark."""
+
+    __slots__ = ("_attrs", "closing", "end", "name", "raw_attrs", "start")
+
+    def __init__(self, start: int, end: int, name: str, closing: bool, raw_attrs: bytes) -> None:
+        self.start, self.end, self.name, self.closing = start, end, name, closing
+        self.raw_attrs = raw_attrs
+        self._attrs: dict[str, str] | None = None
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        if self._attrs is None:
+            self._attrs = _attributes(self.raw_attrs)
+        return self._attrs
 
 
-@dataclass(frozen=True)
 class _Markup:
-    tags: list[_Tag]
-    spans: list[tuple[int, int]]  # every range that is not text: tags, comments, script/style …
+    """The page's tokens (tags, comments, declarations) and raw-text stretches, in order.
+
+    Tags and spans are made from the matches only when asked for: the usual placement (before
+    ``</body>``) needs neither, and a page has hundreds of tags.
+    """
+
+    def __init__(self, matches: list[re.Match[bytes]], raw_spans: list[tuple[int, int]]) -> None:
+        self.matches = matches
+        self.raw_spans = raw_spans
+        self._tags: list[_Tag] | None = None
+        self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def tags(self) -> list[_Tag]:
+        if self._tags is None:
+            self._tags = [
+                _Tag(m.start(), m.end(), _tag_name(name.lower()), bool(slash), attributes or b"")
+                for m in self.matches
+                for slash, name, attributes in (m.groups(),)
+                if name
+            ]
+        return self._tags
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Every range that is not text: tags, comments, script/style content …"""
+        if self._spans is None:
+            self._spans = sorted([m.span() for m in self.matches] + self.raw_spans)
+        return self._spans
+
+    def last_closing(self, name: bytes) -> int | None:
+        """Where the last end tag called ``name`` starts."""
+        for match in reversed(self.matches):
+            slash, tag, _ = match.groups()
+            if slash and tag and tag.lower() == name:
+                return match.start()
+        return None
 
 
 _TOKEN = re.compile(
@@ -124,24 +167,45 @@ _ATTRIBUTE = re.compile(rb"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]
 _RAW_TEXT = (b"script", b"style", b"title", b"textarea")
 
 
+# A raw-text element's start tag, where _TOKEN would read one (its name ends there).
+_RAW_OPEN = re.compile(rb"<(?:script|style|title|textarea)(?=[\s/>]|\Z)", re.I)
+
+
 def _scan_markup(view: bytes) -> _Markup:
-    tags: list[_Tag] = []
-    spans: list[tuple[int, int]] = []
-    position = 0
-    while match := _TOKEN.search(view, position):
-        spans.append(match.span())
-        position = match.end()
-        if not match.group(2):
-            continue  # a comment or declaration
-        name, closing = match.group(2).lower(), bool(match.group(1))
-        attributes = _attributes(match.group(3) or b"")
-        tags.append(_Tag(match.start(), match.end(), name.decode("ascii", "replace"), closing, attributes))
-        if name in _RAW_TEXT and not closing:
-            close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, position)
-            content_end = close.start() if close else len(view)
-            spans.append((position, content_end))
-            position = content_end
-    return _Markup(tags, spans)
+    """Every tag, comment and raw-text stretch of the page, in order.
+
+    One pass of ``_TOKEN`` with as little Python per token as can be (a page has hundreds): only a
+    raw-text element (script, style …) makes the scan restart, past its content, as "<div" in a
+    script is not a tag. Its start tags are found ahead by ``_RAW_OPEN``; a candidate inside a
+    comment or an attribute value starts no token, so it is passed over.
+    """
+    matches: list[re.Match[bytes]] = []
+    raw_spans: list[tuple[int, int]] = []
+    position: int | None = 0
+    while position is not None:
+        candidates = (candidate.start() for candidate in _RAW_OPEN.finditer(view, position))
+        next_raw = next(candidates, None)
+        start_at, position = position, None
+        for match in _TOKEN.finditer(view, start_at):
+            matches.append(match)
+            if next_raw is None:
+                continue
+            start = match.start()
+            while next_raw is not None and next_raw < start:
+                next_raw = next(candidates, None)
+            if start == next_raw and not match.group(1):
+                name = match.group(2).lower()
+                close = re.compile(rb"</" + re.escape(name) + rb"\b", re.I).search(view, match.end())
+                content_end = close.start() if close else len(view)
+                raw_spans.append((match.end(), content_end))
+                position = content_end
+                break
+    return _Markup(matches, raw_spans)
+
+
+@functools.lru_cache(maxsize=512)
+def _tag_name(lowered: bytes) -> str:
+    return lowered.decode("ascii", "replace")
 
 
 def _attributes(raw: bytes) -> dict[str, str]:
@@ -169,16 +233,15 @@ def _find_target(view: bytes, page: str, markup: _Markup, placeholder: str) -> t
     position = _placeholder_position(view, markup, placeholder)
     if position is not None:
         return position, position + len(placeholder), "at placeholder"
-    landmark = _landmark(_parse(page)) if _may_have_landmark(view) else None
-    if landmark:
-        element, where = landmark
-        offset = _element_offset(element, markup)
+    landmark = find_landmark(page) if may_have_landmark(view) else None
+    if landmark is not None:
+        offset = _element_offset(landmark, markup)
         if offset is not None:
-            return offset, offset, where
+            return offset, offset, landmark.where
     for name in ("body", "html"):
-        closing = [tag for tag in markup.tags if tag.name == name and tag.closing]
-        if closing:
-            return closing[-1].start, closing[-1].start, f"before </{name}>"
+        at = markup.last_closing(name.encode("ascii"))
+        if at is not None:
+            return at, at, f"before </{name}>"
     return len(view), len(view), "at end"
 
 
@@ -193,124 +256,19 @@ def _placeholder_position(view: bytes, markup: _Markup, placeholder: str) -> int
     return None
 
 
-def _parse(page: str) -> BeautifulSoup:
-    with warnings.catch_warnings():
-        # A short page can look like a file name or a URL to bs4; an XHTML page like XML.
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        return BeautifulSoup(page, "lxml", multi_valued_attributes=None)
-
-
-# Sign-off and quoted-history landmarks, by class and by id.
-_CLASSES = {
-    "gmail_quote": "Gmail quote (div.gmail_quote)",
-    "gmail_quote_container": "Gmail quote (div.gmail_quote)",
-    "gmail_signature": "Gmail signature (div.gmail_signature)",
-    "gmail_signature_prefix": "Gmail signature (span.gmail_signature_prefix)",
-    "moz-cite-prefix": "Thunderbird quote (div.moz-cite-prefix)",
-    "moz-signature": "Thunderbird signature (div.moz-signature)",
-    "yahoo_quoted": "Yahoo quote (div.yahoo_quoted)",
-}
-_IDS = {
-    "appendonsend": "Outlook reply (div#appendonsend)",
-    "divRplyFwdMsg": "Outlook reply header (div#divRplyFwdMsg)",
-    "Signature": "Outlook signature (div#Signature)",
-}
-# Outlook desktop's reply separator: <div style="border:none;border-top:solid #E1E1E1 1.0pt;…">
-# (#B5C4DF in older versions).
-_OUTLOOK_SEPARATOR = re.compile(r"border-top:solid#(?:e1e1e1|b5c4df)")
-
-
-def _landmark_hints() -> tuple[bytes, ...]:
-    # The Outlook separator is found by its colours: many templates have some other border-top.
-    names = (*_CLASSES, *_IDS, "e1e1e1", "b5c4df", "blockquote", "_MailAutoSig")
-    return tuple(name.lower().encode("ascii") for name in names)
-
-
-def _may_have_landmark(view: bytes) -> bool:
-    """Cheap pre-check: without any landmark's name in the page, the parse (milliseconds on a
-    20 KB page) cannot find one, and the block goes before </body> anyway."""
-    lowered = view.lower()
-    return any(hint in lowered for hint in _LANDMARK_HINTS)
-
-
-_LANDMARK_HINTS = _landmark_hints()
-
-
-def _landmark(soup: BeautifulSoup) -> tuple[Tag, str] | None:
-    """The first element, in document order, that starts the sign-off or the quoted history."""
-    for element in soup.find_all(True):
-        found = _classify(element)
-        if found:
-            return found
-    return None
-
-
-def _classify(element: Tag) -> tuple[Tag, str] | None:
-    classes = _attribute(element, "class").split()
-    for name in classes:
-        if name in _CLASSES:
-            return element, "before " + _CLASSES[name]
-    element_id = _attribute(element, "id")
-    if element_id in _IDS:
-        return element, "before " + _IDS[element_id]
-    style = re.sub(r"\s+", "", _attribute(element, "style").lower())
-    if element.name == "div" and _OUTLOOK_SEPARATOR.search(style):
-        return element, "before Outlook reply header (border-top:solid #E1E1E1)"
-    if element.name == "blockquote" and _attribute(element, "type").lower() == "cite":
-        return _apple_wrapper(element) or element, "before quoted history (blockquote type=cite)"
-    if element.name == "a" and _attribute(element, "name") == "_MailAutoSig":
-        block = element.find_parent(["p", "div"])
-        return (block or element), "before Outlook signature (a name=_MailAutoSig)"
-    return None
-
-
-def _apple_wrapper(blockquote: Tag) -> Tag | None:
-    """Apple Mail wraps the quote as <div><br><blockquote type="cite">: start at that <div>."""
-    parent = blockquote.parent
-    if not isinstance(parent, Tag) or parent.name != "div":
-        return None
-    for sibling in blockquote.previous_siblings:
-        if isinstance(sibling, Tag) and sibling.name != "br":
-            return None
-        if not isinstance(sibling, Tag) and str(sibling).strip():
-            return None
-    return parent
-
-
-def _attribute(element: Tag, name: str) -> str:
-    value = element.get(name)
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else " ".join(value)
-
-
-def _element_offset(element: Tag, markup: _Markup) -> int | None:
-    """Where ``element``'s start tag is in the original: the n-th start tag of its name, if the
+def _element_offset(landmark: Landmark, markup: _Markup) -> int | None:
+    """Where the landmark's start tag is in the original: the n-th start tag of its name, if the
     attributes agree, else the agreeing start tag nearest to that rank."""
-    soup_rank = next(
-        rank for rank, other in enumerate(_root(element).find_all(element.name)) if other is element
-    )
-    raw = [tag for tag in markup.tags if tag.name == element.name and not tag.closing]
-    agreeing = [rank for rank, tag in enumerate(raw) if _same_attributes(tag, element)]
+    raw = [tag for tag in markup.tags if tag.name == landmark.name and not tag.closing]
+    agreeing = [rank for rank, tag in enumerate(raw) if _same_attributes(tag, landmark)]
     if not agreeing:
         return None
-    return raw[min(agreeing, key=lambda rank: abs(rank - soup_rank))].start
+    return raw[min(agreeing, key=lambda rank: abs(rank - landmark.rank))].start
 
 
-def _root(element: Tag) -> Tag:
-    root = element
-    while isinstance(root.parent, Tag):
-        root = root.parent
-    return root
-
-
-_COMPARED = ("id", "class", "type", "name", "style")
-
-
-def _same_attributes(tag: _Tag, element: Tag) -> bool:
+def _same_attributes(tag: _Tag, landmark: Landmark) -> bool:
     return all(
-        _comparable(tag.attrs.get(name, "")) == _comparable(_attribute(element, name)) for name in _COMPARED
+        _comparable(tag.attrs.get(name, "")) == _comparable(landmark.attrs.get(name, "")) for name in COMPARED
     )
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 
+from relay_smtp.mail.history import history_start
 from relay_smtp.mail.snippets import has_marker
 from relay_smtp.mail.transfer import (
     DecodedBody,
@@ -165,32 +165,56 @@ def _designates_g0(escape: bytes) -> bool:
     return escape[1:2] == b"(" or (escape[1:2] == b"$" and escape[2:3] not in b")*+,-./")
 
 
-def _iso2022_escapes(data: bytes) -> Iterator[re.Match[bytes]]:
-    return _ESCAPE.finditer(data)
-
-
 def iso2022_state(data: bytes) -> bytes:
-    """The G0 designation in force after ``data`` (ASCII when there is none)."""
-    state = _ESC_ASCII
-    for match in _iso2022_escapes(data):
-        if _designates_g0(match.group()):
-            state = match.group()
-    return state
+    """The G0 designation in force after ``data`` (ASCII when there is none).
+
+    Read backwards from the end: the last designation decides, and it is usually a few bytes back.
+    Escape sequences hold no ESC byte, so the backward search finds the same ones a forward scan does.
+    """
+    position = data.rfind(b"\x1b")
+    while position >= 0:
+        match = _ESCAPE.match(data, position)
+        if match is not None and _designates_g0(match.group()):
+            return match.group()
+        position = data.rfind(b"\x1b", 0, position)
+    return _ESC_ASCII
+
+
+_SINGLE_BYTE_STATES = (_ESC_ASCII, _ESC_ROMAN)
+_NOT_G0_AFTER_DOLLAR = b")*+,-./"
+
+
+# The four escapes ISO-2022-JP mail almost always limits itself to: JIS X 0208 on, ASCII/Roman on.
+_PLAIN_SWITCH = re.compile(rb"(\x1b\$[@B]|\x1b\([BJ])")
 
 
 def _iso2022_view(data: bytes) -> bytes:
-    out = bytearray(data)
-    position, state = 0, _ESC_ASCII
-    for match in _iso2022_escapes(data):
-        if state not in (_ESC_ASCII, _ESC_ROMAN):
-            out[position : match.start()] = data[position : match.start()].translate(_MASK_GRAPHIC)
-        out[match.start() : match.end()] = b"\xff" * (match.end() - match.start())
-        if _designates_g0(match.group()):
-            state = match.group()
-        position = match.end()
-    if state not in (_ESC_ASCII, _ESC_ROMAN):
-        out[position:] = data[position:].translate(_MASK_GRAPHIC)
-    return bytes(out)
+    if b"\x1b" not in data:
+        return data  # all ASCII: nothing to mask
+    split = _PLAIN_SWITCH.split(data)
+    if len(split) // 2 == data.count(b"\x1b"):
+        # Only those four: text and escapes alternate, and each escape alone sets the mode.
+        out = [split[0]]
+        for index in range(1, len(split), 2):
+            text = split[index + 1]
+            out.append(b"\xff\xff\xff")
+            out.append(text.translate(_MASK_GRAPHIC) if split[index][1] == 0x24 else text)
+        return b"".join(out)
+    pieces: list[bytes] = []
+    position, masked = 0, False
+    for match in _ESCAPE.finditer(data):
+        start, end = match.span()
+        text = data[position:start]
+        pieces.append(text.translate(_MASK_GRAPHIC) if masked else text)
+        pieces.append(b"\xff" * (end - start))
+        escape = match.group()
+        # _designates_g0, inlined: this loop runs once per escape, hundreds of times a page.
+        if escape[1] == 0x28 or (escape[1] == 0x24 and escape[2] not in _NOT_G0_AFTER_DOLLAR):
+            masked = escape not in _SINGLE_BYTE_STATES
+        position = end
+    rest = data[position:]
+    pieces.append(rest.translate(_MASK_GRAPHIC) if masked else rest)
+    return b"".join(pieces)
 
 
 def _sjis_to_jis(lead: int, trail: int) -> bytes:
@@ -221,6 +245,7 @@ def _cp932_jis_table() -> dict[str, bytes]:
     return table
 
 
+@functools.lru_cache(maxsize=8192)
 def _jis_code(char: str) -> bytes | None:
     try:
         euc = char.encode("euc_jp")
@@ -257,8 +282,9 @@ def encode_text(text: str, charset: PartCharset, *, charrefs: bool = False) -> b
     out = bytearray()
     in_jis = False
     missing: list[str] = []
+    table = {char: _encode_char(char, charset) for char in set(text)}  # a block repeats its letters
     for char in text:
-        encoded = _encode_char(char, charset)
+        encoded = table[char]
         if encoded is None and not charrefs:
             missing.append(char)
             continue
@@ -456,7 +482,10 @@ def _find_target(
 def _placeholder_target(
     data: bytes, lines: list[tuple[int, int, str]], charset: PartCharset, placeholder: str
 ) -> _Target | None:
-    position = ascii_view(data, charset).find(placeholder.encode("ascii"))
+    needle = placeholder.encode("ascii")
+    # The view only masks octets (to 0xFF), so it holds the placeholder only where the data does:
+    # without it in the data there is nothing to find, and no view to build.
+    position = ascii_view(data, charset).find(needle) if needle in data else -1
     if position < 0:
         return None
     index = next(i for i, (_, end, _) in enumerate(lines) if end > position)
@@ -487,27 +516,10 @@ _SIG_CUE = re.compile(
 )
 _SIG_MAX_LINES = 15  # a framed signature sits among the last lines before the end or the history
 
-_SEPARATOR = re.compile(
-    r"^\s*-{2,}\s*(?:Original Message|Forwarded message|Forwarded Message|元のメッセージ"
-    r"|転送されたメッセージ|転送メッセージ|オリジナルメッセージ)\s*-{2,}\s*$"
-    r"|^\s*Begin forwarded message:\s*$",
-    re.IGNORECASE,
-)
-_ON_WROTE = re.compile(r"^\s*On\s.*\bwrote:\s*$")
-_WROTE_END = re.compile(r"\bwrote:\s*$")
-_JA_WROTE = re.compile(r"書きました\s*[:：]?\s*$")
-_HEADER_FROM = re.compile(r"^\s*\*?(?:From|差出人|送信者)\*?\s*[:：]", re.IGNORECASE)
-_HEADER_OTHER = re.compile(
-    r"^\s*\*?(?:Sent|Date|To|Cc|Subject|送信日時|日時|日付|宛先|件名|CC)\*?\s*[:：]", re.IGNORECASE
-)
-_QUOTED = re.compile(r"^\s*[>＞]")
-
-_LineTest = Callable[[list[str], int], bool]  # (all lines, index) -> does the line qualify
-
 
 def _landmark(texts: list[str]) -> tuple[int, str] | None:
     """The first line of the signature or of the quoted history, whichever comes first."""
-    history = _history_start(texts)
+    history = history_start(texts)
     limit = history[0] if history else len(texts)
     signature = _signature_start(texts, limit)
     found = [item for item in (signature, history) if item]
@@ -541,83 +553,3 @@ def _is_framed_signature(texts: list[str], index: int, limit: int) -> bool:
             break
         block.append(text)
     return any(_SIG_CUE.search(text) for text in block)
-
-
-def _history_start(texts: list[str]) -> tuple[int, str] | None:
-    found = [
-        item
-        for item in (
-            _first(texts, _is_separator, "above quoted history (-----Original Message-----)"),
-            _first(texts, _is_on_wrote, "above quoted history (On … wrote:)"),
-            _first(texts, _is_ja_wrote, "above quoted history (…さんは書きました:)"),
-            _first(texts, _is_header_block, "above forwarded header block (From:/差出人:)"),
-            _first(texts, _is_attribution, "above quoted history (attribution and '>' lines)"),
-            _trailing_quote(texts),
-        )
-        if item
-    ]
-    if not found:
-        return None
-    index, where = min(found)
-    return _include_attribution_head(texts, index), where
-
-
-def _first(texts: list[str], test: _LineTest, where: str) -> tuple[int, str] | None:
-    return next(((i, where) for i in range(len(texts)) if test(texts, i)), None)
-
-
-def _is_separator(texts: list[str], index: int) -> bool:
-    return bool(_SEPARATOR.match(texts[index]))
-
-
-def _is_on_wrote(texts: list[str], index: int) -> bool:
-    return bool(_ON_WROTE.match(texts[index]))
-
-
-def _is_ja_wrote(texts: list[str], index: int) -> bool:
-    return bool(_JA_WROTE.search(texts[index]))
-
-
-def _is_header_block(texts: list[str], index: int) -> bool:
-    if not _HEADER_FROM.match(texts[index]):
-        return False
-    return sum(bool(_HEADER_OTHER.match(text)) for text in texts[index + 1 : index + 6]) >= 2
-
-
-def _is_attribution(texts: list[str], index: int) -> bool:
-    """Any line ending in a colon that the quoted ('>') text follows: "… wrote:", 「…」より: …"""
-    if not texts[index].rstrip().endswith((":", "：")) or _QUOTED.match(texts[index]):
-        return False
-    following = [text for text in texts[index + 1 : index + 4] if text.strip()]
-    return bool(following) and bool(_QUOTED.match(following[0]))
-
-
-def _trailing_quote(texts: list[str]) -> tuple[int, str] | None:
-    """The quoted ('>') lines that run, with blank lines, to the end of the text."""
-    start = None
-    for index in range(len(texts) - 1, -1, -1):
-        if _QUOTED.match(texts[index]):
-            start = index
-        elif texts[index].strip():
-            break
-    return (start, "above quoted history ('>' lines)") if start is not None else None
-
-
-def _include_attribution_head(texts: list[str], index: int) -> int:
-    """Step up to lines that belong to the history's first line.
-
-    Gmail wraps a long "On … wrote:" over two lines; Outlook puts a line of underscores above its
-    From:/Sent: block.
-    """
-    if index == 0:
-        return index
-    above = texts[index - 1]
-    if (
-        _WROTE_END.search(texts[index])
-        and above.lstrip().startswith("On ")
-        and not _ON_WROTE.match(texts[index])
-    ):
-        return index - 1
-    if _HEADER_FROM.match(texts[index]) and re.fullmatch(r"\s*[_\-―━─]{8,}\s*", above):
-        return index - 1
-    return index

@@ -25,12 +25,13 @@ message/rfc822 part at path ``P`` is that part's single child ``P.1``, and its o
 from __future__ import annotations
 
 import binascii
-import codecs
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from relay_smtp.mail.charsets import codec_name, decode_replace
 
 CRLF = b"\r\n"
 LF = b"\n"
@@ -47,16 +48,6 @@ WORKABLE_CTES = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64
 _ENCLOSED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 _IDENTITY_CTES = frozenset({"7bit", "8bit", "binary"})
 _TEXT_BODY_TYPES = frozenset({"text/plain", "text/html"})
-
-# Charset labels seen in real mail that Python's codec registry does not know by that name.
-_CHARSET_ALIASES = {
-    "windows-31j": "cp932",
-    "cseucpkdfmtjapanese": "euc_jp",
-    "iso-8859-8-i": "iso8859_8",
-    "iso-8859-8-e": "iso8859_8",
-    "iso-8859-6-i": "iso8859_6",
-    "iso-8859-6-e": "iso8859_6",
-}
 
 _TOKEN = r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+"
 _MEDIA_TYPE = re.compile(_TOKEN + "/" + _TOKEN)
@@ -149,7 +140,9 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class _Field:
+class HeaderField:
+    """One header field and where it lies in the original bytes."""
+
     name: bytes  # lowercased field name
     start: int  # first byte of the field's first line
     value_start: int  # just after the colon
@@ -158,7 +151,7 @@ class _Field:
 
 @dataclass(frozen=True)
 class _Headers:
-    fields: tuple[_Field, ...]
+    fields: tuple[HeaderField, ...]
     header_end: int
     body_start: int
     defects: tuple[str, ...]
@@ -170,7 +163,7 @@ def _scan_headers(raw: bytes, start: int, end: int) -> _Headers:
     Like Python's feedparser, a line that is neither a field, a continuation (leading WSP) nor an
     mbox "From " line ends the headers even without the blank line.
     """
-    fields: list[_Field] = []
+    fields: list[HeaderField] = []
     defects: list[str] = []
     pending: tuple[bytes, int, int] | None = None
     header_end = body_start = end
@@ -188,7 +181,7 @@ def _scan_headers(raw: bytes, start: int, end: int) -> _Headers:
             pos = line_end
             continue
         if pending is not None:
-            fields.append(_Field(pending[0], pending[1], pending[2], pos))
+            fields.append(HeaderField(pending[0], pending[1], pending[2], pos))
             pending = None
         match = _FIELD_NAME.match(raw, pos, line_end)
         if match is not None:
@@ -199,15 +192,15 @@ def _scan_headers(raw: bytes, start: int, end: int) -> _Headers:
             break
         pos = line_end
     if pending is not None:
-        fields.append(_Field(pending[0], pending[1], pending[2], header_end))
+        fields.append(HeaderField(pending[0], pending[1], pending[2], header_end))
     return _Headers(tuple(fields), header_end, body_start, tuple(defects))
 
 
-def _first(fields: Sequence[_Field], name: bytes) -> _Field | None:
+def _first(fields: Sequence[HeaderField], name: bytes) -> HeaderField | None:
     return next((f for f in fields if f.name == name), None)
 
 
-def _field_value(raw: bytes, f: _Field) -> str:
+def _field_value(raw: bytes, f: HeaderField) -> str:
     """The unfolded value; undecodable bytes kept as surrogates so they map back to bytes."""
     value = _FOLD.sub(b"", raw[f.value_start : f.end]).strip()
     return value.decode("utf-8", "surrogateescape")
@@ -231,33 +224,6 @@ def _public(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Structured header values (Content-Type, Content-Disposition)
-
-
-def codec_name(charset: str) -> str | None:
-    """Python's codec name for a MIME charset label, or None when Python cannot decode it."""
-    name = charset.strip().strip('"').lower()
-    name = _CHARSET_ALIASES.get(name, name)
-    for candidate in (name, name[2:] if name.startswith("x-") else ""):  # x-mac-cyrillic ...
-        try:
-            info = codecs.lookup(candidate)
-            b"a".decode(info.name, "replace")  # rejects bytes-to-bytes codecs such as "base64"
-        except (LookupError, ValueError):
-            continue
-        return info.name
-    return None
-
-
-def _decode_text(data: bytes, charset: str | None) -> str:
-    codec = codec_name(charset) if charset else None
-    if codec is not None:
-        try:
-            return data.decode(codec, "replace")
-        except (LookupError, ValueError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -321,11 +287,14 @@ def _join_rfc2231(pieces: Mapping[int, tuple[str, bool]]) -> str:
             if len(parts) == 3:
                 charset, value = parts[0], parts[2]
         chunks.append(urllib.parse.unquote_to_bytes(_to_bytes(value)))
-    return _decode_text(b"".join(chunks), charset)
+    return decode_replace(b"".join(chunks), charset)
 
 
-def _decode_encoded_words(text: str) -> str:
-    """Decode RFC 2047 encoded words; adjacent words are joined before decoding (RFC 2047 6.2)."""
+def decode_encoded_words(text: str, decode: Callable[[bytes, str | None], str] = decode_replace) -> str:
+    """Decode RFC 2047 encoded words; adjacent words are joined before decoding (RFC 2047 6.2).
+
+    ``decode`` turns a word's octets and charset into text (the classifier reads leniently).
+    """
     if "=?" not in text:
         return text
     out: list[str] = []
@@ -339,7 +308,7 @@ def _decode_encoded_words(text: str) -> str:
         charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 adds *language
         adjacent = after_word and not gap.strip()  # whitespace between two words is not shown
         if pending and (data is None or not adjacent or charset != pending_charset):
-            out.append(_decode_text(b"".join(pending), pending_charset))
+            out.append(decode(b"".join(pending), pending_charset))
             pending = []
         if data is None or not adjacent:
             out.append(gap)
@@ -351,7 +320,7 @@ def _decode_encoded_words(text: str) -> str:
         after_word = data is not None
         pos = match.end()
     if pending:
-        out.append(_decode_text(b"".join(pending), pending_charset))
+        out.append(decode(b"".join(pending), pending_charset))
     out.append(text[pos:])
     return "".join(out)
 
@@ -436,7 +405,7 @@ def _parse_entity(
     )
 
 
-def _content_info(raw: bytes, fields: Sequence[_Field], default_type: str) -> _Info:
+def _content_info(raw: bytes, fields: Sequence[HeaderField], default_type: str) -> _Info:
     defects: list[str] = []
     content_type = default_type
     params: dict[str, str] = {}
@@ -460,7 +429,7 @@ def _content_info(raw: bytes, fields: Sequence[_Field], default_type: str) -> _I
         first, disposition_params = _parse_structured(_field_value(raw, cd_field))
         disposition = _public(first) or None
     filename = disposition_params.get("filename") or params.get("name") or ""
-    filename = _CONTROL.sub(" ", _public(_decode_encoded_words(filename))).strip()
+    filename = _CONTROL.sub(" ", _public(decode_encoded_words(filename))).strip()
     return _Info(content_type, params, cte, disposition, filename or None, tuple(defects))
 
 
@@ -562,8 +531,18 @@ def body_bytes(raw: bytes, part: MimePart) -> bytes:
     return raw[part.body_start : part.body_end]
 
 
-def _part_fields(raw: bytes, part: MimePart) -> tuple[_Field, ...]:
+def _part_fields(raw: bytes, part: MimePart) -> tuple[HeaderField, ...]:
     return _scan_headers(raw, part.start, part.header_end).fields
+
+
+def header_fields(raw: bytes, part: MimePart) -> tuple[HeaderField, ...]:
+    """The fields of the part's header block, in order, with their offsets."""
+    return _part_fields(raw, part)
+
+
+def field_text(raw: bytes, found: HeaderField) -> str:
+    """A field's value unfolded and stripped, as ``get_header`` gives it."""
+    return _public(_field_value(raw, found))
 
 
 def get_header(raw: bytes, part: MimePart, name: str) -> str | None:
@@ -574,7 +553,7 @@ def get_header(raw: bytes, part: MimePart, name: str) -> str | None:
     """
     key = name.strip().lower().encode("ascii", "replace")
     found = _first(_part_fields(raw, part), key)
-    return None if found is None else _public(_field_value(raw, found))
+    return None if found is None else field_text(raw, found)
 
 
 def apply_edits(raw: bytes, edits: Sequence[Edit]) -> bytes:

@@ -22,7 +22,6 @@ __all__ = [
     "LOCALES",
     "RenderedBlock",
     "SnippetRenderer",
-    "guess_locale",
     "has_marker",
 ]
 
@@ -106,22 +105,3 @@ def _frame_html(html: str, link: str) -> str:
 def has_marker(decoded_text: str) -> bool:
     """True if the text holds a Career Relay block marker (text or HTML, any version)."""
     return bool(_ANY_MARKER.search(decoded_text))
-
-
-def guess_locale(text: str) -> str:
-    """Return "ja" when the text has a meaningful amount of Japanese, else "en".
-
-    Hiragana are the tell: kanji alone may be Chinese, and a Japanese company name in English prose
-    (株式会社サンプル) is kanji and katakana. A Japanese sentence cannot do without hiragana.
-    """
-    hiragana = japanese = letters = 0
-    for char in text:
-        if "\u3040" <= char <= "\u309f":
-            hiragana += 1
-        if "\u3040" <= char <= "\u30ff" or "\u4e00" <= char <= "\u9fff":
-            japanese += 1
-        elif char.isalpha():
-            letters += 1
-    if hiragana >= 10:
-        return "ja"
-    return "ja" if hiragana >= 2 and japanese * 4 >= letters else "en"

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -175,7 +177,10 @@ class _QPLine:
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
-def _qp_lines(body: bytes) -> list[_QPLine]:
+@functools.lru_cache(maxsize=8)
+def _qp_lines(body: bytes) -> tuple[_QPLine, ...]:
+    """The encoded lines of a QP body (cached: one body is read to decode, to place and to insert,
+    once per copy)."""
     lines: list[_QPLine] = []
     start = decoded_start = 0
     while start < len(body):
@@ -184,7 +189,7 @@ def _qp_lines(body: bytes) -> list[_QPLine]:
         line = _qp_line(body, start, end, decoded_start)
         lines.append(line)
         decoded_start, start = line.decoded_end, end
-    return lines
+    return tuple(lines)
 
 
 def _qp_line(body: bytes, start: int, end: int, decoded_start: int) -> _QPLine:
@@ -195,7 +200,13 @@ def _qp_line(body: bytes, start: int, end: int, decoded_start: int) -> _QPLine:
     stripped = content.rstrip(b" \t")
     soft = stripped.endswith(b"=")
     text = stripped[:-1] if soft else stripped
-    decoded = _QP_ESCAPE.sub(lambda match: bytes((int(match.group(1), 16),)), text)
+    if b"=" not in text:
+        decoded = text
+    elif b"==" not in text and not text.endswith(b"="):
+        # binascii reads "=XX" and a lone "=" as the regex does; only "==" and a final "=" differ.
+        decoded = binascii.a2b_qp(text)
+    else:
+        decoded = _QP_ESCAPE.sub(lambda match: bytes((int(match.group(1), 16),)), text)
     return _QPLine(
         start=start,
         end=end,
@@ -218,7 +229,7 @@ def _qp_positions(text: bytes) -> list[int]:
     return positions
 
 
-def _qp_line_starts(lines: list[_QPLine], size: int) -> tuple[int, ...]:
+def _qp_line_starts(lines: Sequence[_QPLine], size: int) -> tuple[int, ...]:
     starts = [0]
     starts.extend(line.decoded_end for line in lines if not line.soft)
     if starts[-1] != size:
@@ -226,7 +237,7 @@ def _qp_line_starts(lines: list[_QPLine], size: int) -> tuple[int, ...]:
     return tuple(sorted(set(starts)))
 
 
-def _qp_position(body: bytes, lines: list[_QPLine], offset: int) -> tuple[int, bool]:
+def _qp_position(body: bytes, lines: Sequence[_QPLine], offset: int) -> tuple[int, bool]:
     """The encoded offset for a decoded offset, and whether it is at the start of an encoded line."""
     for line in lines:
         if line.decoded_start == offset:
@@ -262,7 +273,7 @@ def _qp_replace(body: bytes, start: int, end: int, replacement: bytes, newline: 
     return body[: head.start] + encoded + rest
 
 
-def _qp_line_index(lines: list[_QPLine], offset: int) -> int:
+def _qp_line_index(lines: Sequence[_QPLine], offset: int) -> int:
     return next(i for i, line in enumerate(lines) if line.decoded_end > offset)
 
 
@@ -292,22 +303,28 @@ def _qp_encode(data: bytes, newline: bytes, *, continues: bool) -> bytes:
 
 def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> list[bytes]:
     """One decoded line as encoded text, with soft breaks to stay within 76 characters."""
+    tokens = [_QP_TOKENS[octet] for octet in text]
+    if tokens and encode_final_space:
+        tokens[-1] = _qp_token(text[-1], final_space_encoded=True)
+    encoded = b"".join(tokens)
+    if len(encoded) < _QP_MAX_LINE:  # fits: the loop below would not break it anywhere
+        return [encoded]
     out: list[bytes] = []
-    current = b""
-    for index, octet in enumerate(text):
-        final = index == len(text) - 1
-        token = _qp_token(octet, final_space_encoded=final and encode_final_space)
+    first = size = 0
+    last = len(tokens) - 1
+    for index, token in enumerate(tokens):
         # Keep room for the "=" of a soft break, unless this is the line's last token.
-        room = _QP_MAX_LINE if final and encode_final_space else _QP_MAX_LINE - 1
-        if len(current) + len(token) > room:
-            out.append(current + b"=" + newline)
-            current = b""
-        current += token
-    out.append(current)
+        room = _QP_MAX_LINE if index == last and encode_final_space else _QP_MAX_LINE - 1
+        if size + len(token) > room:
+            out.append(b"".join(tokens[first:index]) + b"=" + newline)
+            first, size = index, 0
+        size += len(token)
+    out.append(b"".join(tokens[first:]))
     return out
 
 
 def _qp_token(octet: int, *, final_space_encoded: bool) -> bytes:
+    """The encoded form of one octet (RFC 2045 6.7)."""
     # RFC 2045 6.7: printable ASCII except "=" stands for itself; space and tab too, except at the
     # end of an encoded line, where a transport might strip them (rule 3).
     if 33 <= octet <= 126 and octet != ord("="):
@@ -315,6 +332,9 @@ def _qp_token(octet: int, *, final_space_encoded: bool) -> bytes:
     if octet in (9, 32) and not final_space_encoded:
         return bytes((octet,))
     return b"=%02X" % octet
+
+
+_QP_TOKENS = tuple(_qp_token(octet, final_space_encoded=False) for octet in range(256))
 
 
 # --- base64 ---------------------------------------------------------------------------------------

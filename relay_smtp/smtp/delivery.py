@@ -12,11 +12,11 @@ transaction; the client still gets a single reply:
   client gets 451 and will send again: a duplicate for the accepted recipients is better than a lost
   copy.
 
-Copies are made one at a time, in a thread, each within the worker's byte budget, and sent before
-the next is made: a rejection to N recipients costs O(message) memory, and the event loop keeps
-serving other sessions meanwhile. A deferred copy is spooled when it is deferred (and taken out
-again if in the end no copy was accepted); of a refused one only its header section is kept, for
-the bounce.
+Copies are made one at a time, in a thread, and sent before the next is made (``relay.py`` holds
+room for the message and one copy in the worker's byte budget, budget.py): a rejection to N
+recipients costs O(message) memory, and the event loop keeps serving other sessions meanwhile. A
+deferred copy is spooled when it is deferred (and taken out again if in the end no copy was
+accepted); of a refused one only its header section is kept, for the bounce.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from relay_smtp.pipeline import Outcome, Outgoing, Personaliser
-from relay_smtp.smtp.budget import ByteBudget
 from relay_smtp.smtp.server import Message
 from relay_smtp.smtp.spool import Spool, SpoolEntry, bounce, send_copy
 from relay_smtp.smtp.upstream import NextHop, Reply
@@ -64,13 +63,10 @@ def _header_section(data: bytes) -> bytes:
 
 
 class CopySender:
-    def __init__(
-        self, next_hop: NextHop, spool: Spool, reporting_mta: str, budget: ByteBudget | None = None
-    ) -> None:
+    def __init__(self, next_hop: NextHop, spool: Spool, reporting_mta: str) -> None:
         self.next_hop = next_hop
         self.spool = spool
         self.reporting_mta = reporting_mta
-        self.budget = budget or ByteBudget()
 
     async def send(self, message: Message, outcome: Outcome, more: Personaliser | None = None) -> Sent:
         copies = outcome.outgoing
@@ -83,9 +79,8 @@ class CopySender:
             await self._send_one(message, copy, tally)
         if more is not None:  # the pipeline made the first recipient's copy; the rest are made here
             for recipient in message.recipients[len(copies) :]:
-                async with self.budget.hold(len(message.data) + COPY_OVERHEAD):
-                    copy = await asyncio.to_thread(self._copy_for, more, message, recipient)
-                    await self._send_one(message, copy, tally)
+                copy = await asyncio.to_thread(self._copy_for, more, message, recipient)
+                await self._send_one(message, copy, tally)
         return Sent(tally.accepted, tuple(tally.replies), await self._answer(message, tally))
 
     @staticmethod

@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
+from relay_smtp.smtp.protocol import BulkDataSMTP
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 from relay_smtp.web.ratelimit import RateLimiter
 
@@ -244,18 +245,18 @@ class RelayHandler:
         self._sessions.pop(id(session), None)
 
 
-class RelaySMTP(SMTP):
-    """aiosmtpd's protocol with enhanced status codes and a hook when the client goes away."""
+class RelaySMTP(BulkDataSMTP):
+    """aiosmtpd's protocol (DATA read in bulk) with enhanced status codes and a hook when the
+    client goes away."""
 
     def __init__(self, handler: RelayHandler, *, line_length_limit: int | None, **kwargs: Any) -> None:
-        # aiosmtpd sizes its line buffer from this attribute in __init__. Real mail has lines longer
-        # than RFC 5321's 1000 octets; like Postfix, the relay passes them on rather than refuse them.
-        # None: a line may be as long as the whole message may be; a longer one is a message too
-        # big (552), not a line too long.
+        # Real mail has lines longer than RFC 5321's 1000 octets; like Postfix, the relay passes
+        # them on rather than refuse them. None: a line may be as long as the whole message may
+        # be; a longer one is a message too big (552), not a line too long.
         self._lines_up_to_size = line_length_limit is None
         size = kwargs.get("data_size_limit") or 0
-        self.line_length_limit = line_length_limit or (size + 2 if size else 2**31)  # + CRLF
-        super().__init__(handler, **kwargs)
+        limit = line_length_limit or (size + 2 if size else 2**31)  # + CRLF
+        super().__init__(handler, line_length_limit=limit, **kwargs)
         self._relay_handler = handler
 
     async def push(self, status: AnyStr) -> None:

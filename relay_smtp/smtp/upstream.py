@@ -25,6 +25,7 @@ import aiosmtplib
 
 from relay_smtp.config import MaildirUpstream, SmtpUpstream, UpstreamSettings
 from relay_smtp.durable import write_durably
+from relay_smtp.smtp.wire import send_data
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ class _SmtpTransaction:
             return client
         self._client = None
         try:
-            response = await client.data(data)
+            response = await send_data(client, data)
         except aiosmtplib.SMTPDataError as exc:
             await _reset_or_close(client, self._hop)
             return _failure_reply(exc)
