@@ -16,33 +16,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from relay_smtp import config_types
 from relay_smtp.config_sections import read_settings
-from relay_smtp.config_types import (
-    AdminSettings,
-    AgencySettings,
-    Company,
-    CompanyMode,
-    ConfigError,
-    CreditSettings,
-    DkimKey,
-    DkimSettings,
-    HostPort,
-    IPNetwork,
-    KpiSettings,
-    LinkSettings,
-    Locale,
-    LogSettings,
-    MaildirUpstream,
-    Settings,
-    SmtpSettings,
-    SmtpUpstream,
-    SpoolSettings,
-    StoreSettings,
-    TalentPoolSettings,
-    TlsMode,
-    UpstreamSettings,
-    WebSettings,
-)
+from relay_smtp.config_types import *  # noqa: F403  (re-exported: every settings type)
+from relay_smtp.config_types import AgencySettings, Company, ConfigError, HostPort, Settings
 from relay_smtp.config_values import parse_host_port
 
 # The settings types live in config_types, the readers in config_values and config_sections; the
@@ -50,34 +27,11 @@ from relay_smtp.config_values import parse_host_port
 __all__ = [
     "DEMO_AGENCY",
     "DEMO_COMPANY",
-    "AdminSettings",
-    "AgencySettings",
-    "Company",
-    "CompanyMode",
-    "ConfigError",
-    "CreditSettings",
-    "DkimKey",
-    "DkimSettings",
-    "HostPort",
-    "IPNetwork",
-    "KpiSettings",
-    "LinkSettings",
-    "Locale",
-    "LogSettings",
-    "MaildirUpstream",
-    "Settings",
-    "SmtpSettings",
-    "SmtpUpstream",
-    "SpoolSettings",
-    "StoreSettings",
-    "TalentPoolSettings",
-    "TlsMode",
-    "UpstreamSettings",
-    "WebSettings",
     "load_settings",
     "parse_host_port",
     "with_listeners",
 ]
+__all__ += config_types.__all__
 
 
 # --------------------------------------------------------------------------- the demo

@@ -13,6 +13,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+__all__ = [
+    "AdminSettings",
+    "AgencySettings",
+    "Company",
+    "CompanyMode",
+    "ConfigError",
+    "CreditSettings",
+    "DkimKey",
+    "DkimSettings",
+    "HostPort",
+    "IPNetwork",
+    "KpiSettings",
+    "LinkSettings",
+    "Locale",
+    "LogSettings",
+    "MaildirUpstream",
+    "Settings",
+    "SmtpSettings",
+    "SmtpUpstream",
+    "SpoolSettings",
+    "StoreSettings",
+    "TalentPoolSettings",
+    "TlsMode",
+    "UpstreamSettings",
+    "WebSettings",
+]
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TlsMode = Literal["none", "opportunistic", "required"]
 CompanyMode = Literal["enforce", "audit", "off"]
