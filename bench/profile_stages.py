@@ -44,10 +44,12 @@ import aiosmtplib  # noqa: E402
 import make_messages  # noqa: E402
 import run as bench_run  # noqa: E402
 
+from relay_smtp import personalise as ps  # noqa: E402
 from relay_smtp import pipeline as pl  # noqa: E402
 from relay_smtp.config import load_settings  # noqa: E402
 from relay_smtp.mail.classify import Sender, classify  # noqa: E402
 from relay_smtp.mail.mime import choose_parts, get_header, parse_mime  # noqa: E402
+from relay_smtp.mail.snippets import RenderedBlock  # noqa: E402
 from relay_smtp.relay import pipeline_config  # noqa: E402
 from relay_smtp.smtp.wire import send_data  # noqa: E402
 
@@ -96,20 +98,20 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
         message_id = get_header(raw, root, "Message-ID") or ""
         locale = verdict.locale if company.locale == "auto" else company.locale
 
-        def render() -> pl.RenderedBlock:
+        def render() -> RenderedBlock:
             link = cfg.link_for(company, make_messages.RECIPIENT, message_id)
             return cfg.renderer.render(locale=locale, company_name=company.name, link=link.url)
 
         times["render"] = measure(render)
         block = render()
-        plan = pl._Plan(selection.targets, selection.skipped, ())
-        times["splice"] = measure(lambda: pl._render_copy(raw, plan, block, cfg.rules.placeholder))
+        plan = ps.Plan(selection.targets, selection.skipped, ())
+        times["splice"] = measure(lambda: ps.render_copy(raw, plan, block, cfg.rules.placeholder))
         for part in selection.targets:
             kind = "html" if part.content_type == "text/html" else "text"
             times[f"  splice {kind} ({part.cte})"] = measure(
-                lambda part=part: pl._splice_part(raw, part, block, cfg.rules.placeholder)
+                lambda part=part: ps.splice_part(raw, part, block, cfg.rules.placeholder)
             )
-        spliced, _ = pl._render_copy(raw, plan, block, cfg.rules.placeholder)
+        spliced, _ = ps.render_copy(raw, plan, block, cfg.rules.placeholder)
         for algorithm in ("rsa", "ed25519"):
             signer = cfgs[algorithm].signer
             assert signer is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from relay_smtp.agency import PushSender, outbox_policy, push_target
-from relay_smtp.cli import with_ledger
+from relay_smtp.cli_settings import with_ledger
 from relay_smtp.config import Settings
 from relay_smtp.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from relay_smtp.store.ledger import Ledger

@@ -30,8 +30,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, 
 
 from relay_smtp.store.db import read_transaction, write_transaction
 from relay_smtp.store.kpi_tables import THREAD_MAX, kpi_rejections
-from relay_smtp.store.ledger import _insert_ignoring_duplicates
 from relay_smtp.store.models import clicks, issued_links, ledger_entries, registrations, rejections
+from relay_smtp.store.writes import insert_ignoring_duplicates
 
 #: The funnel's steps in order (the names of MonthFunnel's counts, and the CSV's columns).
 FUNNEL_STEPS = (
@@ -153,7 +153,7 @@ def record_mail(engine: Engine, mails: Sequence[ObservedMail], *, min_days: int,
 
 def _insert_rejection(connection: Connection, mail: ObservedMail) -> None:
     thread = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
-    stmt = _insert_ignoring_duplicates(connection, kpi_rejections)
+    stmt = insert_ignoring_duplicates(connection, kpi_rejections)
     connection.execute(
         stmt.values(
             company=mail.company,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from relay_smtp.store.db import read_transaction, write_transaction
 from relay_smtp.store.kpi_tables import satisfaction_counts, satisfaction_voters
-from relay_smtp.store.ledger import _insert_ignoring_duplicates
+from relay_smtp.store.writes import insert_ignoring_duplicates
 
 SCORES = (1, 2, 3, 4, 5)
 
@@ -52,13 +52,13 @@ def record_answer(engine: Engine, company: str, voter: str, score: int, at: date
     try:
         with write_transaction(engine) as connection:
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-            stmt = _insert_ignoring_duplicates(connection, satisfaction_voters).values(voter_hash=voter)
+            stmt = insert_ignoring_duplicates(connection, satisfaction_voters).values(voter_hash=voter)
             inserted = connection.execute(stmt.returning(satisfaction_voters.c.voter_hash)).scalar()
             if inserted is None:
                 return False
             key = {"company": company, "month": month, "score": score}
             connection.execute(
-                _insert_ignoring_duplicates(connection, satisfaction_counts).values(**key, answers=0)
+                insert_ignoring_duplicates(connection, satisfaction_counts).values(**key, answers=0)
             )
             c = satisfaction_counts.c
             connection.execute(

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Delete, Engine, and_, delete, or_, select, up
 
 from relay_smtp.store.db import read_transaction, write_transaction
 from relay_smtp.store.kpi_tables import talent_pool
-from relay_smtp.store.ledger import _insert_ignoring_duplicates
+from relay_smtp.store.writes import insert_ignoring_duplicates
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PoolEntry:
 def join(engine: Engine, entry: PoolEntry, *, confirmed_at: datetime | None = None) -> bool:
     """Add the candidate to the company's pool (once per registration); False if already there."""
     with write_transaction(engine) as connection:
-        stmt = _insert_ignoring_duplicates(connection, talent_pool).values(
+        stmt = insert_ignoring_duplicates(connection, talent_pool).values(
             registration_id=entry.registration_id,
             company=entry.company,
             name=entry.name,
