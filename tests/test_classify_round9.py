@@ -56,6 +56,15 @@ JA_REJECTIONS = [
     JA_APPLIED + "協議の結果、田中様との選考を終了させていただきます。\n",
     JA_THANKS
     + "厳正な選考の結果、採用者が決まりましたのでご連絡いたします。ご応募ありがとうございました。\n",
+    # frames found by probing with our own variants
+    "中村様\n\n当店のアルバイトにご応募ありがとうございます。申し訳ありませんが、すでに人員が足りておりますので"
+    "今回はお断りいたします。\n",
+    "中村様\n\n面接ありがとうございました。今回は、社内の別の者が異動で着任することになりました。\n",
+    "中村様\n\nご応募ありがとうございました。誠に勝手ながら、本ポジションの採用計画自体が中止となりました。\n",
+    "鈴木様\n\nご応募いただいた事務職につきまして、社内の人員で対応することになり、募集を終了いたしました。\n",
+    "鈴木様\n\nご応募ありがとうございました。ご経歴を拝見しましたが、今回の募集要件との一致が少なく、"
+    "次の選考へのご案内は難しい状況です。\n",
+    "鈴木様\n\n貴殿の応募を検討しましたが、私たちはより適格な候補者と前進することを決めました。\n",
 ]
 
 JA_OTHERS = [
@@ -72,6 +81,10 @@ JA_OTHERS = [
     JA_THANKS + "他の候補者の方との面接日程を調整中のため、結果は後日ご連絡いたします。\n",
     JA_THANKS + "採用者が決まり次第ご連絡いたします。今しばらくお待ちください。\n",
     JA_THANKS + "選考はまだ続いております。結果のご連絡は月末になる予定です。\n",
+    "鈴木様\n\nご応募ありがとうございます。なお本求人は募集を終了しました。応募済みの方の選考は引き続き行い、"
+    "結果は順次ご連絡いたします。\n",
+    "鈴木様\n\n先日は面接ありがとうございました。次の選考へのご案内は来週になる見込みです。\n",
+    "鈴木様\n\nご希望の日時での面接のご案内は難しい状況です。別の日程をご提示いただけますでしょうか。\n",
 ]
 
 EN_REJECTIONS = [
@@ -102,6 +115,11 @@ EN_REJECTIONS = [
     # a topic word in its other sense
     "Hi Sam,\n\nThanks for your application for the Sales role. We've decided not to move forward; your "
     "marketplace background was impressive.\n",
+    "Hi Jo,\n\nThanks for applying for the role. We've made an internal hire.\n",
+    "Hi Jo,\n\nThank you for interviewing for the Designer role. The hiring manager has made a decision "
+    "and it was not in your favour.\n",
+    "Dear Lee,\n\nThank you for applying for the Analyst role. You were unsuccessful in progressing "
+    "to the next stage.\n",
 ]
 
 EN_OTHERS = [
@@ -124,6 +142,14 @@ EN_OTHERS = [
     "Hi Sam,\n\nThanks for applying for the role. I'll get back to you next week with an update on timing.\n",
     "Dear Sam,\n\nWe have appointed someone to the role of your onboarding buddy: meet Kim! Your start "
     "date is 3 June.\n",
+    "Hi Jo,\n\nGreat news: the hiring manager has made a decision and it was in your favour! We'd love to "
+    "offer you the role.\n",
+    "Hi Jo,\n\nWe have made an internal hire for the team lead, who will be your interviewer on Monday. "
+    "Please confirm the time.\n",
+    "Hi Jo,\n\nThanks for applying for the role. All our interview spots this week are taken, so we'll send "
+    "new times soon. Could you share your availability?\n",
+    "Hi Jo,\n\nThanks for applying. We're still interviewing other candidates and will get back to you next "
+    "week.\n",
 ]
 
 

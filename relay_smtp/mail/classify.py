@@ -553,7 +553,8 @@ _JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可�
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
 
 _EN_SENTENCE_END = re.compile(r"[.!?;]")
-_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor)\b|n't\b")
+# "unsuccessful in progressing to the next stage" negates the stage as "not" would
+_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor|unsuccessful)\b|n't\b")
 _EN_NOT_NEGATION = re.compile(
     r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
 )
