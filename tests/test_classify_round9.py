@@ -65,6 +65,7 @@ JA_REJECTIONS = [
     "鈴木様\n\nご応募ありがとうございました。ご経歴を拝見しましたが、今回の募集要件との一致が少なく、"
     "次の選考へのご案内は難しい状況です。\n",
     "鈴木様\n\n貴殿の応募を検討しましたが、私たちはより適格な候補者と前進することを決めました。\n",
+    "小林様\n\nご応募ありがとうございました。今回は残念な結果となりました。次回の採用試験での合格をお待ちしております。\n",
 ]
 
 JA_OTHERS = [
@@ -85,6 +86,10 @@ JA_OTHERS = [
     "結果は順次ご連絡いたします。\n",
     "鈴木様\n\n先日は面接ありがとうございました。次の選考へのご案内は来週になる見込みです。\n",
     "鈴木様\n\nご希望の日時での面接のご案内は難しい状況です。別の日程をご提示いただけますでしょうか。\n",
+    "小林様\n\n一次選考の結果、合格となりました。次回の選考での合格を期待しております。二次面接の日程をご返信ください。\n",
+    "小林様\n\n書類選考の結果、次の面接にお進みいただくこととなりました。内定の暁には、ぜひ一緒に働きましょう。\n",
+    "小林様\n\nこのたびは内定おめでとうございます。いずれ配属先をご案内いたします。\n",
+    "小林様\n\n今回は残念な結果となりましたが、別の職種でぜひ面接にお越しいただきたく、日程をご返信ください。\n",
 ]
 
 EN_REJECTIONS = [
@@ -120,6 +125,14 @@ EN_REJECTIONS = [
     "and it was not in your favour.\n",
     "Dear Lee,\n\nThank you for applying for the Analyst role. You were unsuccessful in progressing "
     "to the next stage.\n",
+    "Hi Pat,\n\nThanks for your patience. We interviewed a number of strong people for the role and have "
+    "hired one of them.\n",
+    "Hi Pat,\n\nThanks for applying for the Barista job. We're all set for staff at the moment, so we won't "
+    "be moving ahead.\n",
+    "Hi Pat,\n\nThank you for applying. We're moving on with a smaller group of applicants and you were "
+    "not among them.\n",
+    "Hi Pat,\n\nThank you for your interest in the intern position. We received many applications and, "
+    "sadly, yours was not one we could take forward.\n",
 ]
 
 EN_OTHERS = [
@@ -150,6 +163,12 @@ EN_OTHERS = [
     "new times soon. Could you share your availability?\n",
     "Hi Jo,\n\nThanks for applying. We're still interviewing other candidates and will get back to you next "
     "week.\n",
+    "Hi Pat,\n\nSome candidates had to redo the test; you were not among them, so you go straight to the "
+    "final interview. Please pick a slot.\n",
+    "Hi Pat,\n\nWe won't be moving ahead with the group assessment, so your interview will be one to one on "
+    "Tuesday. Does 10am work?\n",
+    "Hi Pat,\n\nWe interviewed several people for the role and have hired one of them: you! Congratulations, "
+    "offer attached.\n",
 ]
 
 
