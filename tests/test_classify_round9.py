@@ -90,6 +90,11 @@ JA_OTHERS = [
     "小林様\n\n書類選考の結果、次の面接にお進みいただくこととなりました。内定の暁には、ぜひ一緒に働きましょう。\n",
     "小林様\n\nこのたびは内定おめでとうございます。いずれ配属先をご案内いたします。\n",
     "小林様\n\n今回は残念な結果となりましたが、別の職種でぜひ面接にお越しいただきたく、日程をご返信ください。\n",
+    # an interview for another role, and a process still running
+    "小林様\n\n今回の職種は他の方に決まりましたが、別の職種で面接にお越しいただきたく、ご都合をお聞かせください。\n",
+    "小林様\n\nご応募ありがとうございます。現在、他の応募者の方の選考を進めており、結果は来週中にご連絡いたします。\n",
+    "小林様\n\n先日は面接ありがとうございました。現在、採用計画の見直しのため選考を一時停止しております。\n",
+    "小林様\n\n他の候補者の方とも慎重に比較いたしましたが、小林様に内定をお出しすることとなりました。\n",
 ]
 
 EN_REJECTIONS = [
@@ -133,6 +138,8 @@ EN_REJECTIONS = [
     "not among them.\n",
     "Hi Pat,\n\nThank you for your interest in the intern position. We received many applications and, "
     "sadly, yours was not one we could take forward.\n",
+    "Hi Ana,\n\nThanks for interviewing for the role. We are still interviewing, but we have decided not to "
+    "move forward with your application.\n",
 ]
 
 EN_OTHERS = [
@@ -169,6 +176,11 @@ EN_OTHERS = [
     "Tuesday. Does 10am work?\n",
     "Hi Pat,\n\nWe interviewed several people for the role and have hired one of them: you! Congratulations, "
     "offer attached.\n",
+    "Hi Ana,\n\nThank you for applying for the role. The position has been filled internally, but "
+    "another team wants to interview you. Can you talk Tuesday?\n",
+    "Hi Ana,\n\nThanks for applying. We're reviewing applications and will be in touch by Friday. "
+    "Other candidates are still being interviewed.\n",
+    "Hi Ana,\n\nWe met many strong candidates, but we've chosen you. We're thrilled to offer you the role.\n",
 ]
 
 
