@@ -147,6 +147,12 @@ EN_REJECTIONS = [
     "sadly, yours was not one we could take forward.\n",
     "Hi Ana,\n\nThanks for interviewing for the role. We are still interviewing, but we have decided not to "
     "move forward with your application.\n",
+    "Dear Kai,\n\nThanks for applying to the Teaching Assistant vacancy. We received a high volume of "
+    "applications and will not be taking yours further.\n",
+    "Dear Kai,\n\nWe appreciate you applying. The hiring team has selected a finalist whose experience "
+    "aligns more closely.\n",
+    "Dear Kai,\n\nThank you for applying. The successful candidate has now been appointed to the role.\n",
+    "Dear Kai,\n\nThanks for applying. We're not in a position to move your application forward.\n",
 ]
 
 EN_OTHERS = [
@@ -188,6 +194,9 @@ EN_OTHERS = [
     "Hi Ana,\n\nThanks for applying. We're reviewing applications and will be in touch by Friday. "
     "Other candidates are still being interviewed.\n",
     "Hi Ana,\n\nWe met many strong candidates, but we've chosen you. We're thrilled to offer you the role.\n",
+    "Dear Kai,\n\nThanks for applying. We are not in a position to confirm the interview date yet; we will "
+    "get back to you by Friday.\n",
+    "Dear Kai,\n\nThe successful candidate is you! We are delighted to offer you the Porter role.\n",
 ]
 
 
