@@ -553,7 +553,8 @@ _JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可�
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
 
 _EN_SENTENCE_END = re.compile(r"[.!?;]")
-_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor)\b|n't\b")
+# "unsuccessful in progressing to the next stage" negates the stage as "not" would
+_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor|unsuccessful)\b|n't\b")
 _EN_NOT_NEGATION = re.compile(
     r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
 )
@@ -750,6 +751,21 @@ def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signa
     return None
 
 
+# An outcome stated about the application: a body phrase of this weight or more.
+STATES_OUTCOME = 4
+
+
+def _outweigh_generic(signals: list[Signal], rules: ClassifierRules) -> list[Signal]:
+    """A generic request or step word ("get back to you", a "next steps" subject) does not count
+    against an outcome the body states about the application (round 9: "Just wanted to get back to
+    you ... The team went with another candidate")."""
+    if not any(s.where == "body" and s.weight >= STATES_OUTCOME for s in signals):
+        return signals
+    generic = {c.phrase.pattern for c in rules._subject.phrases + rules._body.phrases if c.phrase.generic}
+    note = "generic request, outweighed by an outcome statement"
+    return [replace(s, weight=0, note=note) if s.weight < 0 and s.pattern in generic else s for s in signals]
+
+
 def _shape(signals: list[Signal], body: _Forms, locale: Locale) -> list[Signal]:
     """The structure signal (see mail/structure.py): thanks -> outcome -> wish, or thanks ->
     outcome with nothing asked; never when a "something else" phrase counted in the body."""
@@ -785,6 +801,7 @@ def _classify(
     subject, body = _Forms.of(content.subject), _Forms.of(content.text)
     signals = _weigh("subject", rules._subject, subject, ignore)
     signals += _weigh("body", rules._body, body)
+    signals = _outweigh_generic(signals, rules)
     signals += _shape(signals, body, locale)
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"

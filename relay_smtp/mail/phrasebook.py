@@ -45,12 +45,17 @@ class Phrase:
     ("cannot offer you the position", 「内定には至りませんでした」). Topic words (見積, loan)
     turn it off: negated or not, the mail is about that topic. ``source`` says where the phrase
     came from ("ja", "en", or "company"), for the explanation of a verdict.
+
+    ``generic``: a request or step word that any mail may carry ("get back to you", a "next steps"
+    subject); it gives way when the body states an outcome about the application (a phrase of
+    weight 4 or more counted there).
     """
 
     pattern: str
     weight: int
     check_context: bool = True
     source: str = ""
+    generic: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,16 +80,17 @@ def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
         raise ValueError(f"{where}: must be an array of tables")
     out = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, Mapping) or set(entry) - {"pattern", "weight", "topic"}:
-            raise ValueError(f"{where}[{i}]: needs pattern, weight and optionally topic")
+        if not isinstance(entry, Mapping) or set(entry) - {"pattern", "weight", "topic", "generic"}:
+            raise ValueError(f"{where}[{i}]: needs pattern, weight and optionally topic, generic")
         pattern, weight, topic = entry.get("pattern"), entry.get("weight"), entry.get("topic", False)
         if not isinstance(pattern, str) or not pattern.strip():
             raise ValueError(f"{where}[{i}].pattern: must be a non-empty string")
         if not isinstance(weight, int) or isinstance(weight, bool) or weight == 0:
             raise ValueError(f"{where}[{i}].weight: must be a non-zero integer")
-        if not isinstance(topic, bool):
-            raise ValueError(f"{where}[{i}].topic: must be true or false")
-        out.append(Phrase(pattern, weight, check_context=not topic, source=source))
+        generic = entry.get("generic", False)
+        if not isinstance(topic, bool) or not isinstance(generic, bool):
+            raise ValueError(f"{where}[{i}].topic/generic: must be true or false")
+        out.append(Phrase(pattern, weight, check_context=not topic, source=source, generic=generic))
     return tuple(out)
 
 
