@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import threading
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from relay_smtp.links import LinkSigner
 from relay_smtp.store import talent_pool
@@ -60,12 +60,6 @@ class Site:
             body = err.read().decode("utf-8")
             err.close()
             return err.code, body
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def seed(ledger: Ledger, links: LinkSigner) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,23 +12,14 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+from ports import accepting, free_port
+
 from relay_smtp.agency import PushSender, PushTarget
 from relay_smtp.store.ledger import Ledger, Profile
 from relay_smtp.store.outbox import Outbox, OutboxPolicy
 from relay_smtp.store.withdrawal import withdraw_registration
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "agency.md"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_the_documented_receiver_verifies_and_keeps_each_event_once(tmp_path: Path) -> None:
@@ -47,7 +37,7 @@ def test_the_documented_receiver_verifies_and_keeps_each_event_once(tmp_path: Pa
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'store.db'}", upgrade=True)
     try:
         deadline = time.monotonic() + 20
-        while not listening(port):
+        while not accepting(port):
             assert time.monotonic() < deadline and receiver.poll() is None, "the receiver did not start"
             time.sleep(0.05)
         ledger.register(

@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import site
-import socket
 import subprocess
 import sys
 import time
@@ -27,20 +26,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ports import accepting, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 LINK = re.compile(rb"http://127\.0\.0\.1:[0-9]+/r/[A-Za-z0-9_.-]+")
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def build_wheel(tmp: Path) -> Path:
@@ -96,7 +86,7 @@ def serving(home: Path, cwd: Path, env: dict[str, str], ports: tuple[int, int]) 
     )
     try:
         deadline = time.monotonic() + 30
-        while not (listening(smtp) and listening(web)):
+        while not (accepting(smtp) and accepting(web)):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "the relay did not start listening"
             time.sleep(0.05)

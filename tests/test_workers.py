@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import accepting, free_port
 from smtp_fixtures import Sink
 
 REJECTION = (
@@ -21,12 +21,6 @@ REJECTION = (
     b"Dear Alex,\r\n\r\nThank you for interviewing for the analyst position. Unfortunately we have\r\n"
     b"decided not to move forward with your application.\r\n\r\nWe wish you the best of luck.\r\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(path: Path, port: int, sink_port: int, mode: str) -> None:
@@ -79,11 +73,6 @@ def wait_for(condition: object, timeout: float = 15.0) -> None:
 def send(port: int) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
         assert c.sendmail("recruit@acme.example", ["alex@example.org"], REJECTION) == {}
-
-
-def accepting(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
