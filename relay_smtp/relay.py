@@ -169,8 +169,9 @@ class Relay:
         ):
             return
         claims = tuple(copy.link.claims for copy in sent.accepted if copy.link and copy.link.claims)
-        audit = audit_of(outcome.verdict, message.data) if outcome.action == "audited" else None
-        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, claims, audit))
+        company = outcome.company
+        audit = audit_of(company, outcome.verdict, message.data) if outcome.action == "audited" else None
+        self.recorder.record(Rejection(company, queue_id, queue_id, outcome.action, claims, audit))
 
     @staticmethod
     def _count(outcome: Outcome, sent: Sent, added: float) -> None:
