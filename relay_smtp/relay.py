@@ -112,9 +112,6 @@ class Relay:
         self.ats_lookup = ats_lookup  # the store's ATS signals; None: the text alone decides
 
     async def __call__(self, message: Message) -> Delivery:
-        return await self.handle(message)
-
-    async def handle(self, message: Message) -> Delivery:
         async with self.budget.reserve(_octets_in_flight(message)):
             return await self._handle(message)
 
