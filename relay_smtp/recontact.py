@@ -90,7 +90,6 @@ class ContactWriter:
         self._engine = engine
         self._links = links
         self._companies = tuple(companies)
-        self._by_id = {c.id: c for c in companies}
         self._settings = settings
 
     def __call__(self, batch: Sequence[OutgoingMail]) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from relay_smtp.links import LinkClaims
@@ -39,12 +39,12 @@ class Rejection:
     audit: AuditedVerdict | None = None  # audit mode: what `relay-smtp audit` shows (no addresses)
 
 
-def audit_of(verdict: Verdict | None, raw: bytes) -> AuditedVerdict | None:
+def audit_of(company: str, verdict: Verdict | None, raw: bytes) -> AuditedVerdict | None:
     """What is kept of an audited verdict: subject (addresses cut out), score and reasons."""
     if verdict is None:
         return None
     reasons = tuple(str(reason) for reason in verdict.reasons)
-    return AuditedVerdict("", datetime.now(UTC), audit_subject(raw), verdict.score, reasons)
+    return AuditedVerdict(company, datetime.now(UTC), audit_subject(raw), verdict.score, reasons)
 
 
 @dataclass
@@ -125,9 +125,5 @@ class LinkRecorder:
                 issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
         if issued:
             self.ledger.record_links(issued)
-        audited = [
-            replace(r.audit, company=r.company)
-            for r in batch
-            if isinstance(r, Rejection) and r.audit is not None
-        ]
+        audited = [r.audit for r in batch if isinstance(r, Rejection) and r.audit is not None]
         AuditStore(self.ledger.engine, lambda: datetime.now(UTC)).record(audited)

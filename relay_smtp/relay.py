@@ -112,9 +112,6 @@ class Relay:
         self.ats_lookup = ats_lookup  # the store's ATS signals; None: the text alone decides
 
     async def __call__(self, message: Message) -> Delivery:
-        return await self.handle(message)
-
-    async def handle(self, message: Message) -> Delivery:
         async with self.budget.reserve(_octets_in_flight(message)):
             return await self._handle(message)
 
@@ -169,8 +166,9 @@ class Relay:
         ):
             return
         claims = tuple(copy.link.claims for copy in sent.accepted if copy.link and copy.link.claims)
-        audit = audit_of(outcome.verdict, message.data) if outcome.action == "audited" else None
-        self.recorder.record(Rejection(outcome.company, queue_id, queue_id, outcome.action, claims, audit))
+        company = outcome.company
+        audit = audit_of(company, outcome.verdict, message.data) if outcome.action == "audited" else None
+        self.recorder.record(Rejection(company, queue_id, queue_id, outcome.action, claims, audit))
 
     @staticmethod
     def _count(outcome: Outcome, sent: Sent, added: float) -> None:

@@ -34,20 +34,25 @@ def _socket(family: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def reserve(address: HostPort) -> socket.socket:
-    """The supervisor's socket on ``address``: bound, listening only without SO_REUSEPORT."""
+def bind(address: HostPort, *, reuse_port: bool, listen: bool) -> socket.socket:
+    """A non-blocking socket bound on ``address`` (and listening if ``listen``); closed on failure."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    reuse_port = hasattr(socket, "SO_REUSEPORT")
     sock = _socket(family, reuse_port)
     try:
         sock.bind((address.host, address.port))
-        if not reuse_port:
+        if listen:
             sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
     sock.setblocking(False)
     return sock
+
+
+def reserve(address: HostPort) -> socket.socket:
+    """The supervisor's socket on ``address``: bound, listening only without SO_REUSEPORT."""
+    reuse_port = hasattr(socket, "SO_REUSEPORT")
+    return bind(address, reuse_port=reuse_port, listen=not reuse_port)
 
 
 def worker_listener(reserved: socket.socket) -> socket.socket:

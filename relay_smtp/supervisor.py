@@ -32,23 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay_smtp import reuseport, systemd
-from relay_smtp.config import ConfigError, HostPort, Settings, load_settings
+from relay_smtp.config import ConfigError, Settings, load_settings
 from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
 
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE = 1.0  # a worker that dies within this many seconds of its start waits this long
-
-
-def bind_listener(address: HostPort, backlog: int = 512) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((address.host, address.port))
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
 
 
 @dataclass(frozen=True)
@@ -89,7 +79,8 @@ class Supervisor:
         self.settings = with_development_secrets(self.settings)
         _prepare_store(self.settings)
         listener = Listeners(
-            reuseport.reserve(self.settings.smtp.listen), bind_listener(self.settings.web.listen)
+            reuseport.reserve(self.settings.smtp.listen),
+            reuseport.bind(self.settings.web.listen, reuse_port=False, listen=True),
         )
         self._metrics_dir = _fresh_metrics_dir()
         ready_read, ready_write = os.pipe()

@@ -110,7 +110,7 @@ class WebSide:
     def _start_push(self) -> None:
         """Hand confirmed registrations to the agency (every relay may: the outbox leases each one)."""
         target = push_target(self.settings.agency)
-        if target is None or self.outbox is None:
+        if target is None:
             return
         config = web_config(self.settings)
         sender = PushSender(self.outbox, target, config.company_name)
@@ -176,21 +176,20 @@ class WebSide:
         for name, documentation in totals.items():
             value = sum(getattr(f, name) for f in funnels)
             gauges.append((f"relay_smtp_ledger_{name}", documentation, float(value)))
-        if self.outbox is not None:
-            handoffs = self.outbox.stats()
-            gauges += [
-                (
-                    "relay_smtp_agency_handoffs_pending",
-                    "Hand-offs to the agency not yet accepted",
-                    handoffs.pending,
-                ),
-                (
-                    "relay_smtp_agency_handoffs_flagged",
-                    "Hand-offs failing past push_max_age_hours",
-                    handoffs.flagged,
-                ),
-                ("relay_smtp_agency_handoffs_delivered", "Hand-offs the agency accepted", handoffs.delivered),
-            ]
+        handoffs = self.outbox.stats()
+        gauges += [
+            (
+                "relay_smtp_agency_handoffs_pending",
+                "Hand-offs to the agency not yet accepted",
+                handoffs.pending,
+            ),
+            (
+                "relay_smtp_agency_handoffs_flagged",
+                "Hand-offs failing past push_max_age_hours",
+                handoffs.flagged,
+            ),
+            ("relay_smtp_agency_handoffs_delivered", "Hand-offs the agency accepted", handoffs.delivered),
+        ]
         return gauges
 
     def _add_metrics_route(self, app: FastAPI) -> None:
@@ -214,11 +213,9 @@ class WebSide:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
                     log.info("purged personal data of %d registrations past retention", removed)
-                if self.outbox is not None:
-                    await asyncio.to_thread(self.outbox.purge_expired_records)
-                if self.signals is not None:
-                    await asyncio.to_thread(self.signals.purge_expired)
-                    await asyncio.to_thread(AuditStore(self.ledger.engine, utcnow).purge)
+                await asyncio.to_thread(self.outbox.purge_expired_records)
+                await asyncio.to_thread(self.signals.purge_expired)
+                await asyncio.to_thread(AuditStore(self.ledger.engine, utcnow).purge)
             except Exception:
                 log.exception("purging personal data failed; will try again")
             await self._talent_pool_housekeeping()
@@ -226,7 +223,6 @@ class WebSide:
 
     async def _talent_pool_housekeeping(self) -> None:
         """Talent-pool entries and KPI rejections past their retention go; failed ATS webhooks are retried."""
-        assert self.ledger is not None
         engine = self.ledger.engine
         try:
             await asyncio.to_thread(purge_kpi_data, engine, self.settings, utcnow())

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from relay_smtp.pipeline import Outcome, Outgoing, Personaliser
 from relay_smtp.smtp.server import Message
-from relay_smtp.smtp.spool import Spool, SpoolEntry, bounce, send_copy
+from relay_smtp.smtp.spool import Spool, SpoolEntry, bounce, header_section, send_copy
 from relay_smtp.smtp.upstream import NextHop, Reply
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ class _Tally:
     @property
     def accepted(self) -> tuple[Outgoing, ...]:
         return tuple(copy for copy, reply in self.replies if reply.accepted)
-
-
-def _header_section(data: bytes) -> bytes:
-    end = data.find(b"\r\n\r\n")
-    return data if end < 0 else data[: end + 4]
 
 
 class CopySender:
@@ -99,7 +94,7 @@ class CopySender:
         if reply.accepted:
             return
         if not reply.temporary:
-            tally.refused.append((recipient, _header_section(copy.data), reply))
+            tally.refused.append((recipient, header_section(copy.data), reply))
             return
         if tally.spool_error is not None:
             return

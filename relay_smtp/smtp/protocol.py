@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 _CANDIDATE = b".\r\n"
 _END = b"\r\n.\r\n"
+# aiosmtpd's own wording for these two, so that its replies and ours read (and map) the same.
+TOO_MUCH_DATA = "552 Error: Too much mail data"
+LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,10 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
         if ended:
             break
     if too_much:
-        return DataRead(b"", "552 Error: Too much mail data")
+        return DataRead(b"", TOO_MUCH_DATA)
     data = b"".join(chunks)
     if len(data) > line_limit - 2 and _longest_line(data) + 2 > line_limit:
-        return DataRead(b"", "500 Line too long (see RFC5321 4.5.3.1.6)")
+        return DataRead(b"", LINE_TOO_LONG)
     return DataRead(_unstuff(data))
 
 

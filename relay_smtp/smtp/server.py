@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
-from relay_smtp.smtp.protocol import BulkDataSMTP
+from relay_smtp.smtp.protocol import LINE_TOO_LONG, TOO_MUCH_DATA, BulkDataSMTP
 from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 from relay_smtp.web.ratelimit import RateLimiter
 
@@ -45,12 +45,10 @@ def has_control_character(address: str, options: list[str]) -> bool:
 
 
 # aiosmtpd's own replies carry no enhanced status code (RFC 3463); mail admins grep for them.
-_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
-_TOO_MUCH_DATA = "552 Error: Too much mail data"
 _ENHANCED = {
-    _TOO_MUCH_DATA: "552 5.3.4 message too big",
+    TOO_MUCH_DATA: "552 5.3.4 message too big",
     "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 message too big",
-    _LINE_TOO_LONG: "500 5.5.2 line too long",
+    LINE_TOO_LONG: "500 5.5.2 line too long",
 }
 
 
@@ -261,8 +259,8 @@ class RelaySMTP(BulkDataSMTP):
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
-            if status == _LINE_TOO_LONG and self._lines_up_to_size:
-                status = _TOO_MUCH_DATA
+            if status == LINE_TOO_LONG and self._lines_up_to_size:
+                status = TOO_MUCH_DATA
             await super().push(_ENHANCED.get(status, status))
             if status.startswith("421") and self.transport is not None:
                 self.transport.close()  # RFC 5321 section 3.8: 421 closes the channel

@@ -129,6 +129,13 @@ class Spool:
         return sum(1 for _ in self.directory.glob("*.json"))
 
 
+def header_section(data: bytes) -> bytes:
+    """The header fields of a message (up to and with the last field's CRLF, without the empty line):
+    what a bounce returns of the copy, and all a refused copy needs to keep for it."""
+    end = data.find(b"\r\n\r\n")
+    return data[: end + 2] if end >= 0 else data
+
+
 def delivery_status_notification(
     mail_from: str,
     recipient: str,
@@ -141,8 +148,7 @@ def delivery_status_notification(
 ) -> bytes:
     """An RFC 3464 bounce for one copy that could not be delivered, with the original's headers."""
     boundary = f"relay-smtp-dsn-{secrets.token_hex(8)}"
-    headers_end = original.find(b"\r\n\r\n")
-    original_headers = original[: headers_end + 2] if headers_end >= 0 else original
+    original_headers = header_section(original)
     status = (
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
         f"Status: {_status_of(reply)}\r\nDiagnostic-Code: smtp; {reply}\r\n"
