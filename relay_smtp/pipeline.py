@@ -45,7 +45,7 @@ from relay_smtp.pipeline_data import (
     PipelineConfig,
     unchanged,
 )
-from relay_smtp.sender_company import fallback_company, find_company, from_address
+from relay_smtp.sender_company import address_of, fallback_company, find_company, from_address
 
 # What callers and tests import from here; the steps live in the modules above.
 __all__ = [
@@ -65,7 +65,6 @@ __all__ = [
     "process",
     "process_first",
     "recipients_of",
-    "run",
     "subject_tag_edit",
 ]
 
@@ -132,26 +131,11 @@ def _decided(
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
-    header_from = from_address(raw, root)
+    header_from = address_of(message.header("From"))
     decision = _decide(message, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return sign_unchanged(raw, decision, config, header_from)
     return root, decision
-
-
-def run(
-    raw: bytes,
-    envelope: Envelope,
-    config: PipelineConfig,
-    *,
-    force: bool = False,
-    ats: AtsSignals = NO_SIGNALS,
-) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
-    decided = _decided(raw, envelope, config, force, ats)
-    if isinstance(decided, Outcome):
-        return decided
-    return inject(raw, decided[0], envelope, config, decided[1])
 
 
 def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
@@ -169,7 +153,10 @@ def process(
 ) -> Outcome:
     """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
     try:
-        return run(raw, envelope, config, force=force, ats=ats)
+        decided = _decided(raw, envelope, config, force, ats)
+        if isinstance(decided, Outcome):
+            return decided
+        return inject(raw, decided[0], envelope, config, decided[1])
     except Exception:
         return _forward_original(raw, envelope)
 

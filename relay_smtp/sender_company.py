@@ -33,8 +33,13 @@ def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+def address_of(from_value: str | None) -> str:
+    """The address in a From value (``parseaddr``), empty when there is none."""
+    return parseaddr(from_value or "")[1]
+
+
 def from_address(raw: bytes, root: MimePart) -> str:
-    return parseaddr(get_header(raw, root, "From") or "")[1]
+    return address_of(get_header(raw, root, "From"))
 
 
 def find_company(
