@@ -120,7 +120,7 @@ def _decide(
         return unchanged(raw, envelope, "passed", "already carries the Career Relay block", verdict)
     if company.mode == "audit" and not force:
         return unchanged(raw, envelope, "audited", "rejection (audit mode)", verdict, company.id)
-    return Decision(company, verdict, selection)
+    return Decision(company, verdict, selection, header_from)
 
 
 # --------------------------------------------------------------------------- the run
