@@ -23,14 +23,16 @@ from collections.abc import Callable, Sequence
 from relay_smtp.links import ExpiredToken, LinkError, LinkSigner
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import MimePart
+from relay_smtp.mail.snippets import MARKER_PATTERN
 
 MARKER_HEADER = "X-Career-Relay"
 
 #: token -> whether our link key signed it.
 OwnLinkCheck = Callable[[str], bool]
 
-# Any version of the HTML comment, and the visible line of earlier versions.
-_MARKERS = re.compile(rb"<!--\s*career-relay:v\d+\s*-->|\[career-relay:v\d+\]")
+# Any version of the HTML comment, and the visible line of earlier versions (one pattern with the
+# splicers' check, read here in transfer-decoded octets).
+_MARKERS = re.compile(MARKER_PATTERN.encode("ascii"))
 # The path of a referral link and its token: base64url payload, ".", base64url signature.
 _LINK_TOKEN = re.compile(rb"/r/([A-Za-z0-9_-]{8,200}\.[A-Za-z0-9_-]{16,64})")
 
