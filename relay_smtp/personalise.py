@@ -226,5 +226,10 @@ def inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfi
             return personaliser.unchanged(envelope, made)
         copies.append(made.outgoing)
     assert made is not None
+    return injected(d, tuple(copies), made)
+
+
+def injected(d: Decision, copies: tuple[Outgoing, ...], last: PersonalCopy) -> Outcome:
+    """The outcome of a rejection that got the block: ``copies`` so far, reported as ``last`` went."""
     reason = f"rejection for {d.company.id}"
-    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
+    return Outcome("injected", reason, copies, d.verdict, d.company.id, last.parts, last.signing)

@@ -31,6 +31,7 @@ from relay_smtp.personalise import (
     Personaliser,
     SelfCheckFailed,
     inject,
+    injected,
     make_personaliser,
     sign_unchanged,
     subject_tag_edit,
@@ -179,12 +180,7 @@ def process_first(
         first = personaliser.copy_for(envelope.recipients[0])
         if not first.changed:
             return personaliser.unchanged(envelope, first), None
-        reason = f"rejection for {decision.company.id}"
-        company = decision.company.id
-        outcome = Outcome(
-            "injected", reason, (first.outgoing,), decision.verdict, company, first.parts, first.signing
-        )
-        return outcome, personaliser
+        return injected(decision, (first.outgoing,), first), personaliser
     except Exception:
         return _forward_original(raw, envelope), None
 
