@@ -29,7 +29,7 @@ from relay_smtp.mail.own_block import MARKER_HEADER
 from relay_smtp.mail.snippets import RenderedBlock
 from relay_smtp.mail.transfer import UnsupportedPart
 from relay_smtp.pipeline_data import Envelope, Outcome, Outgoing, PartReport, PipelineConfig, unchanged
-from relay_smtp.sender_company import address_domain, from_address
+from relay_smtp.sender_company import address_domain
 
 
 def splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: str) -> LeafSplice:
@@ -148,6 +148,7 @@ class Decision:
     company: Company
     verdict: Verdict
     selection: Selection
+    header_from: str  # the From address, as read once by the pipeline (it decides whose keys sign)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def make_personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: Dec
     plan = Plan(d.selection.targets, d.selection.skipped, tuple(fixed))
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
-    domains = (*d.company.domains, address_domain(from_address(raw, root)))
+    domains = (*d.company.domains, address_domain(d.header_from))
     must_sign = config.signer is not None and any(config.signer.keys_for(x) for x in domains if x)
     return Personaliser(raw, config, d, plan, locale, message_id, must_sign)
 
@@ -225,5 +226,10 @@ def inject(raw: bytes, root: MimePart, envelope: Envelope, config: PipelineConfi
             return personaliser.unchanged(envelope, made)
         copies.append(made.outgoing)
     assert made is not None
+    return injected(d, tuple(copies), made)
+
+
+def injected(d: Decision, copies: tuple[Outgoing, ...], last: PersonalCopy) -> Outcome:
+    """The outcome of a rejection that got the block: ``copies`` so far, reported as ``last`` went."""
     reason = f"rejection for {d.company.id}"
-    return Outcome("injected", reason, tuple(copies), d.verdict, d.company.id, made.parts, made.signing)
+    return Outcome("injected", reason, copies, d.verdict, d.company.id, last.parts, last.signing)

@@ -31,6 +31,7 @@ from relay_smtp.personalise import (
     Personaliser,
     SelfCheckFailed,
     inject,
+    injected,
     make_personaliser,
     sign_unchanged,
     subject_tag_edit,
@@ -45,7 +46,7 @@ from relay_smtp.pipeline_data import (
     PipelineConfig,
     unchanged,
 )
-from relay_smtp.sender_company import fallback_company, find_company, from_address
+from relay_smtp.sender_company import address_of, fallback_company, find_company, from_address
 
 # What callers and tests import from here; the steps live in the modules above.
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "process",
     "process_first",
     "recipients_of",
-    "run",
     "subject_tag_edit",
 ]
 
@@ -78,8 +78,10 @@ log = logging.getLogger(__name__)
 def _already_injected(
     raw: bytes, root: MimePart, targets: Sequence[MimePart], own_link: OwnLinkCheck | None = None
 ) -> bool:
-    """Our header, our link or our marker in a body (a loop, an extra hop, a quoted reply)."""
-    return carries_own_block(raw, root, targets, own_link)
+    """Our header, our link or our marker in a body (a loop, an extra hop, a quoted reply).
+    Kept for bench/profile_stages.py, which times the guard on its own; `_decide` reads the
+    already parsed message."""
+    return carries_own_block(ParsedMessage(raw, root), targets, own_link)
 
 
 def _decide(
@@ -115,11 +117,11 @@ def _decide(
     selection = choose_parts(raw, root)
     if selection.refusal is not None:
         return unchanged(raw, envelope, "passed", selection.refusal, verdict, company.id)
-    if _already_injected(raw, root, selection.targets, config.own_link):
+    if carries_own_block(message, selection.targets, config.own_link):
         return unchanged(raw, envelope, "passed", "already carries the Career Relay block", verdict)
     if company.mode == "audit" and not force:
         return unchanged(raw, envelope, "audited", "rejection (audit mode)", verdict, company.id)
-    return Decision(company, verdict, selection)
+    return Decision(company, verdict, selection, header_from)
 
 
 # --------------------------------------------------------------------------- the run
@@ -132,26 +134,11 @@ def _decided(
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
-    header_from = from_address(raw, root)
+    header_from = address_of(message.header("From"))
     decision = _decide(message, envelope, config, header_from, force, ats)
     if isinstance(decision, Outcome):
         return sign_unchanged(raw, decision, config, header_from)
     return root, decision
-
-
-def run(
-    raw: bytes,
-    envelope: Envelope,
-    config: PipelineConfig,
-    *,
-    force: bool = False,
-    ats: AtsSignals = NO_SIGNALS,
-) -> Outcome:
-    """The pipeline proper; may raise on a bug, which `process` turns into forwarding the original."""
-    decided = _decided(raw, envelope, config, force, ats)
-    if isinstance(decided, Outcome):
-        return decided
-    return inject(raw, decided[0], envelope, config, decided[1])
 
 
 def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
@@ -169,7 +156,10 @@ def process(
 ) -> Outcome:
     """Run the pipeline; on any exception forward the original bytes unchanged and log the bug."""
     try:
-        return run(raw, envelope, config, force=force, ats=ats)
+        decided = _decided(raw, envelope, config, force, ats)
+        if isinstance(decided, Outcome):
+            return decided
+        return inject(raw, decided[0], envelope, config, decided[1])
     except Exception:
         return _forward_original(raw, envelope)
 
@@ -190,12 +180,7 @@ def process_first(
         first = personaliser.copy_for(envelope.recipients[0])
         if not first.changed:
             return personaliser.unchanged(envelope, first), None
-        reason = f"rejection for {decision.company.id}"
-        company = decision.company.id
-        outcome = Outcome(
-            "injected", reason, (first.outgoing,), decision.verdict, company, first.parts, first.signing
-        )
-        return outcome, personaliser
+        return injected(decision, (first.outgoing,), first), personaliser
     except Exception:
         return _forward_original(raw, envelope), None
 

@@ -7,12 +7,11 @@ pipeline run around it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.header import decode_header, make_header
 from email.utils import parseaddr
 
 from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
-from relay_smtp.mail.mime import MimePart, get_header
+from relay_smtp.mail.mime import MimePart, decode_encoded_words, get_header
 
 
 def address_domain(address: str) -> str:
@@ -33,8 +32,13 @@ def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+def address_of(from_value: str | None) -> str:
+    """The address in a From value (``parseaddr``), empty when there is none."""
+    return parseaddr(from_value or "")[1]
+
+
 def from_address(raw: bytes, root: MimePart) -> str:
-    return parseaddr(get_header(raw, root, "From") or "")[1]
+    return address_of(get_header(raw, root, "From"))
 
 
 def find_company(
@@ -52,14 +56,6 @@ def find_company(
     return None, False
 
 
-def _decoded_words(value: str) -> str:
-    """RFC 2047 encoded words decoded; a header that will not decode is taken as it is."""
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeDecodeError):
-        return value
-
-
 def fallback_company(raw: bytes, root: MimePart) -> Company:
     """For mail explicitly marked by an unconfigured sender: name the company after its From.
 
@@ -67,4 +63,4 @@ def fallback_company(raw: bytes, root: MimePart) -> Company:
     """
     name, address = parseaddr(get_header(raw, root, "From") or "")
     domain = address_domain(address) or "unknown"
-    return Company(id=domain, name=company_name(_decoded_words(name), domain), mode="enforce")
+    return Company(id=domain, name=company_name(decode_encoded_words(name), domain), mode="enforce")

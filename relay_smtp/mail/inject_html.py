@@ -168,7 +168,7 @@ _RAW_TEXT = (b"script", b"style", b"title", b"textarea")
 
 
 # A raw-text element's start tag, where _TOKEN would read one (its name ends there).
-_RAW_OPEN = re.compile(rb"<(?:script|style|title|textarea)(?=[\s/>]|\Z)", re.I)
+_RAW_OPEN = re.compile(rb"<(?:" + b"|".join(_RAW_TEXT) + rb")(?=[\s/>]|\Z)", re.I)
 
 
 def _scan_markup(view: bytes) -> _Markup:

@@ -16,15 +16,12 @@ whether a message is a rejection.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from relay_smtp.mail import mime
 from relay_smtp.mail.charsets import decode_lenient
-from relay_smtp.mail.mime import MimePart
-
-_IDENTITY = frozenset({"7bit", "8bit", "binary"})
+from relay_smtp.mail.mime import MimePart, decode_transfer
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,47 +90,3 @@ class ParsedMessage:
 
     def walk(self) -> Iterator[MimePart]:
         return self.root.walk()
-
-
-def decode_transfer(body: bytes, cte: str) -> bytes:
-    """Undo a Content-Transfer-Encoding for reading (not for splicing: see ``transfer.py``)."""
-    if cte == "quoted-printable":
-        return binascii.a2b_qp(body)
-    if cte == "base64":
-        return _lenient_base64(body)
-    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
-        return _uudecode(body)
-    return body
-
-
-def _lenient_base64(body: bytes) -> bytes:
-    """Python's ``email`` rules: pad, else skip stray characters, else the body as it is."""
-    encoded = b"".join(body.splitlines())
-    missing = b"==="[: 4 - len(encoded) % 4] if len(encoded) % 4 else b""
-    for attempt, strict in ((encoded + missing, True), (encoded, False), (encoded + b"==", False)):
-        try:
-            return binascii.a2b_base64(attempt, strict_mode=strict)
-        except binascii.Error:
-            continue
-    return encoded
-
-
-def _uudecode(body: bytes) -> bytes:
-    out: list[bytes] = []
-    started = False
-    for line in body.splitlines():
-        if not started:
-            started = line.startswith(b"begin ")
-            continue
-        if line.strip() == b"end":
-            break
-        try:
-            out.append(binascii.a2b_uu(line))
-        except binascii.Error:
-            # Some encoders write garbage after the counted octets; the count says what matters.
-            nbytes = (((line[0] - 32) & 63) * 4 + 5) // 3 if line else 0
-            try:
-                out.append(binascii.a2b_uu(line[:nbytes]))
-            except binascii.Error:
-                continue
-    return b"".join(out)

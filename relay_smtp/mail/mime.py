@@ -545,6 +545,50 @@ def field_text(raw: bytes, found: HeaderField) -> str:
     return _public(_field_value(raw, found))
 
 
+def decode_transfer(body: bytes, cte: str) -> bytes:
+    """Undo a Content-Transfer-Encoding for reading (not for splicing: see ``transfer.py``)."""
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(body)
+    if cte == "base64":
+        return _lenient_base64(body)
+    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        return _uudecode(body)
+    return body
+
+
+def _lenient_base64(body: bytes) -> bytes:
+    """Python's ``email`` rules: pad, else skip stray characters, else the body as it is."""
+    encoded = b"".join(body.splitlines())
+    missing = b"==="[: 4 - len(encoded) % 4] if len(encoded) % 4 else b""
+    for attempt, strict in ((encoded + missing, True), (encoded, False), (encoded + b"==", False)):
+        try:
+            return binascii.a2b_base64(attempt, strict_mode=strict)
+        except binascii.Error:
+            continue
+    return encoded
+
+
+def _uudecode(body: bytes) -> bytes:
+    out: list[bytes] = []
+    started = False
+    for line in body.splitlines():
+        if not started:
+            started = line.startswith(b"begin ")
+            continue
+        if line.strip() == b"end":
+            break
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:
+            # Some encoders write garbage after the counted octets; the count says what matters.
+            nbytes = (((line[0] - 32) & 63) * 4 + 5) // 3 if line else 0
+            try:
+                out.append(binascii.a2b_uu(line[:nbytes]))
+            except binascii.Error:
+                continue
+    return b"".join(out)
+
+
 def get_header(raw: bytes, part: MimePart, name: str) -> str | None:
     """First field called ``name`` (any case), unfolded and stripped.
 
@@ -833,21 +877,9 @@ def _unusable_reason(part: MimePart) -> str | None:
     return None
 
 
-def _decoded_body(raw: bytes, part: MimePart) -> bytes:
-    body = body_bytes(raw, part)
-    if part.cte == "base64":
-        try:
-            return binascii.a2b_base64(body)
-        except binascii.Error:
-            return body
-    if part.cte == "quoted-printable":
-        return binascii.a2b_qp(body)
-    return body
-
-
 def _inline_pgp_refusal(raw: bytes, targets: Sequence[MimePart]) -> str | None:
     for part in targets:
-        body = _decoded_body(raw, part)
+        body = decode_transfer(body_bytes(raw, part), part.cte)
         if any(marker in body for marker in _INLINE_PGP_MARKERS):
             return f"inline PGP block ({_where(part)}): changing it would break the signature"
     return None

@@ -10,26 +10,29 @@ machine tag (candidates read it).  What identifies our block instead:
 - the invisible HTML comment ``<!-- career-relay:vN -->`` that opens every HTML block, and the
   visible ``[career-relay:vN]`` line that blocks of earlier relay versions ended with.
 
-Bodies are undone from their transfer encoding only (the markers and tokens are ASCII, and every
-charset mail uses, ISO-2022-JP included, keeps ASCII as ASCII), so no charset is decoded here.
+Bodies are read as ``ParsedMessage.decoded`` gives them, transfer encoding undone (and cached for
+the classifier and us alike); the markers and tokens are ASCII, and every charset mail uses,
+ISO-2022-JP included, keeps ASCII as ASCII, so no charset is decoded here.
 """
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable, Sequence
 
 from relay_smtp.links import ExpiredToken, LinkError, LinkSigner
-from relay_smtp.mail.mime import MimePart, body_bytes, get_header
+from relay_smtp.mail.message import ParsedMessage
+from relay_smtp.mail.mime import MimePart
+from relay_smtp.mail.snippets import MARKER_PATTERN
 
 MARKER_HEADER = "X-Career-Relay"
 
 #: token -> whether our link key signed it.
 OwnLinkCheck = Callable[[str], bool]
 
-# Any version of the HTML comment, and the visible line of earlier versions.
-_MARKERS = re.compile(rb"<!--\s*career-relay:v\d+\s*-->|\[career-relay:v\d+\]")
+# Any version of the HTML comment, and the visible line of earlier versions (one pattern with the
+# splicers' check, read here in transfer-decoded octets).
+_MARKERS = re.compile(MARKER_PATTERN.encode("ascii"))
 # The path of a referral link and its token: base64url payload, ".", base64url signature.
 _LINK_TOKEN = re.compile(rb"/r/([A-Za-z0-9_-]{8,200}\.[A-Za-z0-9_-]{16,64})")
 
@@ -49,19 +52,6 @@ def own_link_check(signer: LinkSigner) -> OwnLinkCheck:
     return check
 
 
-def transfer_decoded(body: bytes, cte: str) -> bytes:
-    """The octets of a body without its transfer encoding; garbage in base64 is skipped, not fatal."""
-    kind = cte.strip().lower()
-    if kind == "quoted-printable":
-        return binascii.a2b_qp(body)
-    if kind == "base64":
-        try:
-            return binascii.a2b_base64(body)
-        except binascii.Error:
-            return b""
-    return body
-
-
 def holds_own_block(data: bytes, own_link: OwnLinkCheck | None) -> bool:
     """Our marker, or one of our links, in transfer-decoded body octets."""
     if _MARKERS.search(data):
@@ -72,9 +62,9 @@ def holds_own_block(data: bytes, own_link: OwnLinkCheck | None) -> bool:
 
 
 def carries_own_block(
-    raw: bytes, root: MimePart, targets: Sequence[MimePart], own_link: OwnLinkCheck | None
+    message: ParsedMessage, targets: Sequence[MimePart], own_link: OwnLinkCheck | None
 ) -> bool:
     """Our header on the message, or our block in one of the parts that would get the block."""
-    if (get_header(raw, root, MARKER_HEADER) or "").strip().lower() == "injected":
+    if (message.header(MARKER_HEADER) or "").strip().lower() == "injected":
         return True
-    return any(holds_own_block(transfer_decoded(body_bytes(raw, p), p.cte), own_link) for p in targets)
+    return any(holds_own_block(message.decoded(p), own_link) for p in targets)

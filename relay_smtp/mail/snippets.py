@@ -20,6 +20,7 @@ import markupsafe
 __all__ = [
     "HTML_MARKER",
     "LOCALES",
+    "MARKER_PATTERN",
     "RenderedBlock",
     "SnippetRenderer",
     "has_marker",
@@ -31,7 +32,8 @@ LOCALES = ("ja", "en")
 
 # Any version of the HTML comment, and the visible last line ("[career-relay:v1]") of the text blocks
 # earlier versions spliced: their mail, quoted in a reply, must not get a second block either.
-_ANY_MARKER = re.compile(r"\[career-relay:v\d+\]|<!--\s*career-relay:v\d+\s*-->")
+MARKER_PATTERN = r"\[career-relay:v\d+\]|<!--\s*career-relay:v\d+\s*-->"  # ASCII: also read as bytes
+_ANY_MARKER = re.compile(MARKER_PATTERN)
 
 
 @dataclass(frozen=True)
