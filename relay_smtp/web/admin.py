@@ -35,7 +35,7 @@ from relay_smtp.web.chart import daily_chart
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.dashboard import Dashboard, gather
 from relay_smtp.web.period import BadPeriod, Period, period
-from relay_smtp.web.ratelimit import retry_after_header
+from relay_smtp.web.ratelimit import refuse_if_blocked
 
 CHART_DAYS = 90
 ENTRIES_SHOWN = 50
@@ -77,11 +77,7 @@ def admin_guard(ctx: WebContext) -> AdminGuard:
         if not credentials.configured:
             raise HTTPException(503, "admin access is not configured (set admin.token or admin.users)")
         key = client_key(request)
-        wait = ctx.admin_failures.blocked(key)
-        if wait > 0:
-            raise HTTPException(
-                429, "too many failed attempts", headers={"Retry-After": retry_after_header(wait)}
-            )
+        refuse_if_blocked(ctx.admin_failures, key)
         principal = admin_principal(credentials, request.headers.get("authorization"))
         if principal is not None:
             return principal

@@ -125,6 +125,12 @@ def _basic_user(users: Mapping[str, str], value: str) -> str | None:
     return found
 
 
+def bearer_matches(authorization: str | None, expected: str) -> bool:
+    """Whether an Authorization header value is ``Bearer <expected>`` (compared in constant time)."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    return _same(value.strip(), expected) & (scheme.lower() == "bearer")
+
+
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
