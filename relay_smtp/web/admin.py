@@ -157,14 +157,12 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     @router.get("/admin/companies/{company}")
     async def company_page(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
         try:
-            require_company(principal, company)
             return await _dashboard_page(ctx, request, principal, company, view)
         except HTTPException as exc:
             return refused(request, principal, exc)
 
     @router.get("/admin/companies/{company}/funnel.csv")
     async def funnel_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         _, chosen = view(request, principal)
         board = await run_in_threadpool(_gather, ctx, company, chosen)
@@ -174,14 +172,12 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     async def company_ledger_csv(
         company: str, request: Request, principal: AdminPrincipal = signed_in
     ) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         entries = await run_in_threadpool(ctx.ledger.entries, company)
         return csv_response(f"career-relay-ledger-{company}.csv", *ledger_rows(ctx, entries))
 
     @router.get("/admin/companies/{company}/talent-pool.csv")
     async def pool_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         pool = await run_in_threadpool(talent_pool.entries, ctx.ledger.engine, company)
         return csv_response(f"career-relay-talent-pool-{company}.csv", *pool_rows(pool))
@@ -243,8 +239,10 @@ def _switch_url(request: Request, loc: AdminLocale) -> str:
 
 
 def _known(ctx: WebContext, principal: AdminPrincipal, company: str) -> None:
-    """Configured companies have a dashboard; operators also see those only the store knows (a sender
-    marked as a rejection by its ATS without a [[companies]] entry)."""
+    """The principal may see ``company`` (`require_company`), and it has a dashboard: configured
+    companies, and for operators also those only the store knows (a sender marked as a rejection by its
+    ATS without a [[companies]] entry)."""
+    require_company(principal, company)
     if company not in ctx.config.companies and not principal.operator:
         raise HTTPException(404, "no such company")
 
