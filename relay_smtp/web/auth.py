@@ -145,6 +145,12 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + mac.hexdigest()
 
 
+def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
+    """The timestamp and signature headers of a webhook we send (agency push, talent-pool webhook)."""
+    stamp = str(int(now))
+    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: webhook_signature(secret, stamp, body)}
+
+
 def check_webhook(
     secret: str,
     timestamp: str | None,
