@@ -28,7 +28,7 @@ from typing import Any
 
 from relay_smtp.config import AgencySettings
 from relay_smtp.store.outbox import Handoff, Outbox, OutboxPolicy
-from relay_smtp.web.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
+from relay_smtp.web.auth import signed_headers
 
 log = logging.getLogger(__name__)
 EVENT_HEADER = "X-CareerRelay-Event"
@@ -141,7 +141,6 @@ class PushSender:
     def _post(self, handoff: Handoff) -> str | None:
         """None when the agency answered 2xx, else a short description of what went wrong."""
         body = encode(payload(handoff, self.company_name(handoff.company)))
-        stamp = str(int(self._clock()))
         request = urllib.request.Request(
             self.target.url,
             data=body,
@@ -149,8 +148,7 @@ class PushSender:
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": USER_AGENT,
-                TIMESTAMP_HEADER: stamp,
-                SIGNATURE_HEADER: webhook_signature(self.target.secret, stamp, body),
+                **signed_headers(self.target.secret, body, self._clock()),
                 EVENT_HEADER: handoff.event,
                 IDEMPOTENCY_HEADER: idempotency_key(handoff),
             },

@@ -31,12 +31,11 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-class InitError(Exception):
-    """Answers that cannot make a valid configuration, or a file that must not be replaced."""
+class InitError(ConfigError):
+    """Answers that cannot make a valid configuration, or a file that must not be replaced.
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+    A ConfigError (every problem, one per line, in ``problems``) so that it is not a second copy of one.
+    """
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ Japanese or English, or as CSV with stable English names.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from datetime import UTC, datetime
 from relay_smtp.config import Settings
 from relay_smtp.store.kpi import FUNNEL_STEPS
 from relay_smtp.store.ledger import Ledger
+from relay_smtp.web.admin_csv import csv_text, rate_cell
 from relay_smtp.web.admin_i18n import AdminLocale, admin_locale, load_catalogue
 from relay_smtp.web.dashboard import Dashboard, gather
 from relay_smtp.web.pages import default_templates_dir
@@ -101,7 +100,7 @@ def report_csv(board: Dashboard) -> str:
     for step, count, rate in zip(FUNNEL_STEPS, f.counts, f.rates(), strict=True):
         rows.append((step, count))
         if step != FUNNEL_STEPS[0]:
-            rows.append((f"{step}_rate", _fraction(rate)))
+            rows.append((f"{step}_rate", rate_cell(rate)))
     rows += [
         ("credit_balance", board.totals.balance),
         ("credits_earned_all_time", board.totals.earned),
@@ -110,19 +109,11 @@ def report_csv(board: Dashboard) -> str:
         *((f"satisfaction_score_{n}", c) for n, c in enumerate(sat.distribution, start=1)),
         ("rejected_candidates", re.rejected),
         ("reapplied_candidates", re.came_back),
-        ("reapplication_rate", _fraction(re.rate)),
+        ("reapplication_rate", rate_cell(re.rate)),
         ("reapplied_and_registered", re.registered),
         ("talent_pool_size", len(board.pool)),
     ]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["metric", "value"])
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def _fraction(rate: float | None) -> str:
-    return "" if rate is None else f"{rate:.4f}"
+    return csv_text(["metric", "value"], rows)
 
 
 def _pad(text: str, width: int) -> str:

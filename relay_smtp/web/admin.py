@@ -35,7 +35,7 @@ from relay_smtp.web.chart import daily_chart
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.dashboard import Dashboard, gather
 from relay_smtp.web.period import BadPeriod, Period, period
-from relay_smtp.web.ratelimit import retry_after_header
+from relay_smtp.web.ratelimit import refuse_if_blocked
 
 CHART_DAYS = 90
 ENTRIES_SHOWN = 50
@@ -77,11 +77,7 @@ def admin_guard(ctx: WebContext) -> AdminGuard:
         if not credentials.configured:
             raise HTTPException(503, "admin access is not configured (set admin.token or admin.users)")
         key = client_key(request)
-        wait = ctx.admin_failures.blocked(key)
-        if wait > 0:
-            raise HTTPException(
-                429, "too many failed attempts", headers={"Retry-After": retry_after_header(wait)}
-            )
+        refuse_if_blocked(ctx.admin_failures, key)
         principal = admin_principal(credentials, request.headers.get("authorization"))
         if principal is not None:
             return principal
@@ -161,14 +157,12 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     @router.get("/admin/companies/{company}")
     async def company_page(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
         try:
-            require_company(principal, company)
             return await _dashboard_page(ctx, request, principal, company, view)
         except HTTPException as exc:
             return refused(request, principal, exc)
 
     @router.get("/admin/companies/{company}/funnel.csv")
     async def funnel_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         _, chosen = view(request, principal)
         board = await run_in_threadpool(_gather, ctx, company, chosen)
@@ -178,14 +172,12 @@ def admin_routes(ctx: WebContext) -> APIRouter:
     async def company_ledger_csv(
         company: str, request: Request, principal: AdminPrincipal = signed_in
     ) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         entries = await run_in_threadpool(ctx.ledger.entries, company)
         return csv_response(f"career-relay-ledger-{company}.csv", *ledger_rows(ctx, entries))
 
     @router.get("/admin/companies/{company}/talent-pool.csv")
     async def pool_csv(company: str, request: Request, principal: AdminPrincipal = signed_in) -> Response:
-        require_company(principal, company)
         _known(ctx, principal, company)
         pool = await run_in_threadpool(talent_pool.entries, ctx.ledger.engine, company)
         return csv_response(f"career-relay-talent-pool-{company}.csv", *pool_rows(pool))
@@ -247,8 +239,10 @@ def _switch_url(request: Request, loc: AdminLocale) -> str:
 
 
 def _known(ctx: WebContext, principal: AdminPrincipal, company: str) -> None:
-    """Configured companies have a dashboard; operators also see those only the store knows (a sender
-    marked as a rejection by its ATS without a [[companies]] entry)."""
+    """The principal may see ``company`` (`require_company`), and it has a dashboard: configured
+    companies, and for operators also those only the store knows (a sender marked as a rejection by its
+    ATS without a [[companies]] entry)."""
+    require_company(principal, company)
     if company not in ctx.config.companies and not principal.operator:
         raise HTTPException(404, "no such company")
 

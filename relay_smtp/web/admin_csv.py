@@ -33,7 +33,7 @@ def funnel_rows(board: Dashboard) -> Table:
     for funnel in (*board.months, board.period_funnel):
         row: list[Any] = [board.company, funnel.month]
         for n, (count, rate) in enumerate(zip(funnel.counts, funnel.rates(), strict=True)):
-            row += [count] if n == 0 else [count, "" if rate is None else f"{rate:.4f}"]
+            row += [count] if n == 0 else [count, rate_cell(rate)]
         rows.append(row)
     return header, rows
 
@@ -64,14 +64,24 @@ def pool_rows(pool: Iterable[PoolEntry]) -> Table:
     return header, rows
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    """UTF-8 with a BOM (so that Excel reads Japanese names), cells that look like formulas defused."""
+def rate_cell(rate: float | None) -> str:
+    """A funnel rate as CSV shows it: four decimals, empty when there is nothing to divide by."""
+    return "" if rate is None else f"{rate:.4f}"
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """RFC 4180 text (CRLF line ends) of a header and rows, the cells as given."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """UTF-8 with a BOM (so that Excel reads Japanese names), cells that look like formulas defused."""
     return Response(
-        "\ufeff" + out.getvalue(),
+        "\ufeff" + csv_text(header, ([_cell(value) for value in row] for row in rows)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

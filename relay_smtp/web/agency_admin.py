@@ -20,7 +20,7 @@ from relay_smtp.store.records import ProvisionRecord, records_for_email
 from relay_smtp.web.admin import admin_guard
 from relay_smtp.web.admin_csv import csv_response
 from relay_smtp.web.agency_api import handoff_outbox
-from relay_smtp.web.api import _refuse_cross_site
+from relay_smtp.web.api import refuse_cross_site
 from relay_smtp.web.context import WebContext
 
 RECORD_COLUMNS = [
@@ -95,7 +95,7 @@ def agency_admin_routes(ctx: WebContext) -> APIRouter:
 
     @router.post("/admin/records")
     async def records(request: Request) -> Response:
-        _refuse_cross_site(ctx, request)
+        refuse_cross_site(ctx, request)
         async with request.form(max_files=0, max_fields=5) as posted:
             email = str(posted.get("email") or "").strip()
         if not email or "@" not in email or len(email) > 254:

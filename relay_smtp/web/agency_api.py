@@ -16,7 +16,6 @@ the admin's.  Items are the very JSON objects a push carries (see `relay_smtp.ag
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from relay_smtp.agency import payload
 from relay_smtp.store.handoff_reports import FlaggedHandoff, OutboxStats
 from relay_smtp.store.outbox import Outbox, OutboxPolicy
+from relay_smtp.web.auth import bearer_matches
 from relay_smtp.web.context import WebContext, client_key
-from relay_smtp.web.ratelimit import retry_after_header
+from relay_smtp.web.ratelimit import refuse_if_blocked
 
 MAX_PAGE = 500
 
@@ -74,13 +74,8 @@ def agency_guard(ctx: WebContext) -> Any:
         if not token:
             raise HTTPException(503, "the pull API is not configured (set agency.pull_token)")
         key = client_key(request)
-        wait = ctx.admin_failures.blocked(key)
-        if wait > 0:
-            raise HTTPException(
-                429, "too many failed attempts", headers={"Retry-After": retry_after_header(wait)}
-            )
-        scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        refuse_if_blocked(ctx.admin_failures, key)
+        if bearer_matches(request.headers.get("authorization"), token):
             return
         ctx.admin_failures.acquire(key)
         raise HTTPException(

@@ -125,7 +125,7 @@ def api_routes(ctx: WebContext) -> APIRouter:
         principal: AdminPrincipal = signed_in,
     ) -> LedgerEntryOut:
         require_company(principal, company)
-        _refuse_cross_site(ctx, request)
+        refuse_cross_site(ctx, request)
         reason = (body or RedeemIn()).reason
         try:
             entry = await run_in_threadpool(ctx.ledger.redeem, company, reason)
@@ -227,7 +227,7 @@ def _log_outcome(outcome: RegistrationOutcome) -> None:
     )
 
 
-def _refuse_cross_site(ctx: WebContext, request: Request) -> None:
+def refuse_cross_site(ctx: WebContext, request: Request) -> None:
     """Browsers send basic-auth credentials to cross-site form posts too: refuse posts from other origins."""
     origin = request.headers.get("origin")
     fetch_site = request.headers.get("sec-fetch-site")

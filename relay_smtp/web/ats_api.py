@@ -14,7 +14,6 @@ The address is never logged, echoed or stored in clear.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from datetime import timedelta
@@ -25,8 +24,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.store.signals import SignalStore
+from relay_smtp.web.auth import bearer_matches
 from relay_smtp.web.context import WebContext, client_key
-from relay_smtp.web.ratelimit import RateLimiter, retry_after_header
+from relay_smtp.web.ratelimit import RateLimiter, refuse_if_blocked
 
 log = logging.getLogger("relay_smtp.web")
 
@@ -75,17 +75,10 @@ def ats_routes(ctx: WebContext) -> APIRouter:
         authorization: Annotated[str | None, Header(description="Bearer <the company's ats_token>")] = None,
     ) -> RejectionSignalOut:
         key = client_key(request)
-        wait = failures.blocked(key)
-        if wait > 0:
-            raise HTTPException(
-                429, "too many failed attempts", headers={"Retry-After": retry_after_header(wait)}
-            )
+        refuse_if_blocked(failures, key)
         access = ctx.config.ats.get(company)
-        scheme, _, token = (authorization or "").strip().partition(" ")
         expected = access.token if access else "\x00no token configured"
-        allowed = (
-            hmac.compare_digest(token.strip().encode(), expected.encode()) and scheme.lower() == "bearer"
-        )
+        allowed = bearer_matches(authorization, expected)
         if access is None or not allowed:
             failures.acquire(key)
             raise HTTPException(401, "company token required", headers={"WWW-Authenticate": "Bearer"})

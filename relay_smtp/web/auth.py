@@ -125,6 +125,12 @@ def _basic_user(users: Mapping[str, str], value: str) -> str | None:
     return found
 
 
+def bearer_matches(authorization: str | None, expected: str) -> bool:
+    """Whether an Authorization header value is ``Bearer <expected>`` (compared in constant time)."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    return _same(value.strip(), expected) & (scheme.lower() == "bearer")
+
+
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
@@ -137,6 +143,12 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-CareerRelay-Signature value for a request (what the agency computes)."""
     mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return SIGNATURE_PREFIX + mac.hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
+    """The timestamp and signature headers of a webhook we send (agency push, talent-pool webhook)."""
+    stamp = str(int(now))
+    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: webhook_signature(secret, stamp, body)}
 
 
 def check_webhook(

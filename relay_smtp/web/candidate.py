@@ -46,7 +46,7 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
 
     @router.api_route("/r/{token}", methods=["GET", "HEAD"])
     async def landing(token: str, request: Request) -> Response:
-        claims = _admit(ctx, request, token, ctx.link_limiter, hosted_only=False)
+        claims = admit(ctx, request, token, ctx.link_limiter, hosted_only=False)
         if isinstance(claims, Response):
             return claims
         await _record_click(ctx, request, claims)
@@ -56,24 +56,24 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/r/{token}/register")
     async def form(token: str, request: Request) -> Response:
-        claims = _admit(ctx, request, token, ctx.link_limiter, hosted_only=True)
+        claims = admit(ctx, request, token, ctx.link_limiter, hosted_only=True)
         if isinstance(claims, Response):
             return claims
         return _form_page(ctx, request, token, claims, RegistrationInput(), {}, 200)
 
     @router.post("/r/{token}/register")
     async def register(token: str, request: Request) -> Response:
-        claims = _admit(ctx, request, token, ctx.register_limiter, hosted_only=True)
+        claims = admit(ctx, request, token, ctx.register_limiter, hosted_only=True)
         if isinstance(claims, Response):
             return claims
         return await _register(ctx, request, token, claims)
 
     @router.get("/r/{token}/sent")
     async def sent(token: str, request: Request) -> Response:
-        claims = _admit(ctx, request, token, ctx.link_limiter, hosted_only=True)
+        claims = admit(ctx, request, token, ctx.link_limiter, hosted_only=True)
         if isinstance(claims, Response):
             return claims
-        locale = _locales(ctx, request, claims.company)[0]
+        locale = request_locales(ctx, request, claims.company)[0]
         sealed = request.query_params.get("w", "")
         withdraw = f"/w/{sealed}?lang={locale}" if registration_of(ctx, sealed) is not None else None
         name = ctx.config.company_name(claims.company)
@@ -81,18 +81,18 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/confirm/{code}")
     async def confirm_page(code: str, request: Request) -> Response:
-        refused = _limited(ctx, ctx.link_limiter, request)
+        refused = limited(ctx, ctx.link_limiter, request)
         if refused is not None:
             return refused
-        locale = _locales(ctx, request, None)[0]
+        locale = request_locales(ctx, request, None)[0]
         return ctx.pages.page("confirm", locale, action=f"/confirm/{code}?lang={locale}")
 
     @router.post("/confirm/{code}")
     async def confirm(code: str, request: Request) -> Response:
-        refused = _limited(ctx, ctx.register_limiter, request)
+        refused = limited(ctx, ctx.register_limiter, request)
         if refused is not None:
             return refused
-        locale = _locales(ctx, request, None)[0]
+        locale = request_locales(ctx, request, None)[0]
         try:
             outcome = await run_in_threadpool(partial(ctx.ledger.confirm, code, locale=locale))
         except UnknownRegistration:
@@ -110,15 +110,15 @@ def candidate_routes(ctx: WebContext) -> APIRouter:
 # --------------------------------------------------------------------------- checks
 
 
-def _admit(
+def admit(
     ctx: WebContext, request: Request, token: str, limiter: RateLimiter, *, hosted_only: bool
 ) -> LinkClaims | Response:
     """The link's claims if the request may go on; else the page that says why not (429, 404, 410)."""
-    refused = _limited(ctx, limiter, request) or (_hosted_only(ctx, request) if hosted_only else None)
+    refused = limited(ctx, limiter, request) or (_hosted_only(ctx, request) if hosted_only else None)
     return refused if refused is not None else _verified(ctx, token, request)
 
 
-def _limited(ctx: WebContext, limiter: RateLimiter, request: Request) -> Response | None:
+def limited(ctx: WebContext, limiter: RateLimiter, request: Request) -> Response | None:
     wait = limiter.acquire(client_key(request))
     if wait <= 0:
         return None
@@ -126,7 +126,7 @@ def _limited(ctx: WebContext, limiter: RateLimiter, request: Request) -> Respons
 
 
 def _rate_limited(ctx: WebContext, request: Request, wait: float) -> Response:
-    locales = page_locales(None, request.headers.get("accept-language"), request.query_params.get("lang"))
+    locales = request_locales(ctx, request, None)
     response = ctx.pages.notice("rate_limited", locales, 429)
     response.headers["Retry-After"] = retry_after_header(wait)
     return response
@@ -135,7 +135,7 @@ def _rate_limited(ctx: WebContext, request: Request, wait: float) -> Response:
 def _hosted_only(ctx: WebContext, request: Request) -> Response | None:
     if ctx.config.landing == "hosted":
         return None
-    locales = page_locales(None, request.headers.get("accept-language"), request.query_params.get("lang"))
+    locales = request_locales(ctx, request, None)
     return ctx.pages.notice("not_found", locales, 404)
 
 
@@ -149,7 +149,7 @@ def _verified(ctx: WebContext, token: str, request: Request) -> LinkClaims | Res
         kind, status = "invalid_link", 404
     company = _unverified_company(token)
     known = ctx.config.companies.get(company) if company else None
-    locales = _locales(ctx, request, company if known else None)
+    locales = request_locales(ctx, request, company if known else None)
     log.info("link refused: %s", kind)
     days = ctx.links.max_age_seconds // 86_400
     name = known.name if known else None
@@ -164,7 +164,7 @@ def _unverified_company(token: str) -> str | None:
         return None
 
 
-def _locales(ctx: WebContext, request: Request, company: str | None) -> list[PageLocale]:
+def request_locales(ctx: WebContext, request: Request, company: str | None) -> list[PageLocale]:
     page = ctx.config.companies.get(company) if company else None
     company_locale = page.locale if page else ("auto" if company else None)
     override = request.query_params.get("lang")
@@ -211,7 +211,7 @@ def _form_page(
     errors: dict[str, str],
     status: int,
 ) -> Response:
-    locale = _locales(ctx, request, claims.company)[0]
+    locale = request_locales(ctx, request, claims.company)[0]
     other: PageLocale = "en" if locale == "ja" else "ja"
     form_token = ctx.forms.issue(token, request.cookies.get(csrf.COOKIE_NAME))
     response = ctx.pages.page(
@@ -243,7 +243,7 @@ def _form_page(
 async def _register(ctx: WebContext, request: Request, token: str, claims: LinkClaims) -> Response:
     async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as posted:
         fields = {key: value for key, value in posted.items() if isinstance(value, str)}
-    locale = _locales(ctx, request, claims.company)[0]
+    locale = request_locales(ctx, request, claims.company)[0]
     if not ctx.forms.accepts(token, fields.get(csrf.FIELD_NAME), request.cookies.get(csrf.COOKIE_NAME)):
         log.info("registration form refused: CSRF check failed company=%s", claims.company)
         back = f"/r/{token}/register?lang={locale}"

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastapi import HTTPException
+
 #: Above this many tracked clients, buckets that have refilled completely are dropped.
 PRUNE_ABOVE = 10_000
 
@@ -82,6 +84,15 @@ class RateLimiter:
 def retry_after_header(wait: float) -> str:
     """Whole seconds, rounded up, at least 1 (RFC 9110 section 10.2.3)."""
     return str(max(1, math.ceil(wait)))
+
+
+def refuse_if_blocked(failures: RateLimiter, key: str) -> None:
+    """429 with a Retry-After while a client that failed to authenticate too often must wait."""
+    wait = failures.blocked(key)
+    if wait > 0:
+        raise HTTPException(
+            429, "too many failed attempts", headers={"Retry-After": retry_after_header(wait)}
+        )
 
 
 class MailThrottle:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from relay_smtp.store import satisfaction
 from relay_smtp.web import csrf
-from relay_smtp.web.candidate import _admit, _locales
+from relay_smtp.web.candidate import admit, request_locales
 from relay_smtp.web.context import WebContext
 
 log = logging.getLogger("relay_smtp.web")
@@ -34,10 +34,10 @@ def satisfaction_routes(ctx: WebContext) -> APIRouter:
 
     @router.post("/r/{token}/satisfaction")
     async def answer(token: str, request: Request) -> Response:
-        claims = _admit(ctx, request, token, ctx.register_limiter, hosted_only=True)
+        claims = admit(ctx, request, token, ctx.register_limiter, hosted_only=True)
         if isinstance(claims, Response):
             return claims
-        locale = _locales(ctx, request, claims.company)[0]
+        locale = request_locales(ctx, request, claims.company)[0]
         async with request.form(max_files=0, max_fields=5) as posted:
             fields = {key: value for key, value in posted.items() if isinstance(value, str)}
         back = f"/r/{token}/register?lang={locale}"

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.store import talent_pool
 from relay_smtp.store.talent_pool import PoolEntry
-from relay_smtp.web.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
+from relay_smtp.web.auth import signed_headers
 from relay_smtp.web.context import WebContext
 from relay_smtp.web.forms import RegistrationInput
 from relay_smtp.web.settings import CompanyPage
@@ -80,12 +80,8 @@ def deliver_pending(
     for entry in talent_pool.undelivered(engine, list(hooks)):
         page = hooks[entry.company]
         body = json.dumps(_payload(entry), ensure_ascii=False).encode("utf-8")
-        stamp = str(int(clock().timestamp()))
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: webhook_signature(page.talent_pool_webhook_secret or "", stamp, body),
-        }
+        secret = page.talent_pool_webhook_secret or ""
+        headers = {"Content-Type": "application/json", **signed_headers(secret, body, clock().timestamp())}
         problem = _post(str(page.talent_pool_webhook), body, headers)
         if problem:
             log.warning("talent pool webhook company=%s not delivered: %s", entry.company, problem)

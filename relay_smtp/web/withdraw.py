@@ -20,10 +20,8 @@ from starlette.responses import Response
 
 from relay_smtp.store import talent_pool
 from relay_smtp.store.withdrawal import withdraw_registration
-from relay_smtp.web.candidate import _limited
+from relay_smtp.web.candidate import limited, request_locales
 from relay_smtp.web.context import WebContext
-from relay_smtp.web.pages import page_locales
-from relay_smtp.web.settings import PageLocale
 from relay_smtp.web.withdraw_links import registration_of
 
 log = logging.getLogger("relay_smtp.web")
@@ -34,8 +32,8 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
 
     @router.get("/w/{token}")
     async def ask(token: str, request: Request) -> Response:
-        locale = _locale(request)
-        if (refused := _limited(ctx, ctx.link_limiter, request)) is not None:
+        locale = request_locales(ctx, request, None)[0]
+        if (refused := limited(ctx, ctx.link_limiter, request)) is not None:
             return refused
         if registration_of(ctx, token) is None:
             return ctx.pages.notice("invalid_link", [locale], 404)
@@ -43,8 +41,8 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
 
     @router.post("/w/{token}")
     async def withdraw(token: str, request: Request) -> Response:
-        locale = _locale(request)
-        if (refused := _limited(ctx, ctx.register_limiter, request)) is not None:
+        locale = request_locales(ctx, request, None)[0]
+        if (refused := limited(ctx, ctx.register_limiter, request)) is not None:
             return refused
         public_id = registration_of(ctx, token)
         if public_id is None:
@@ -65,7 +63,3 @@ def withdraw_routes(ctx: WebContext) -> APIRouter:
         return ctx.pages.page("withdrawn", locale, already=done.already)
 
     return router
-
-
-def _locale(request: Request) -> PageLocale:
-    return page_locales(None, request.headers.get("accept-language"), request.query_params.get("lang"))[0]
