@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import HTTPException
-
 #: Above this many tracked clients, buckets that have refilled completely are dropped.
 PRUNE_ABOVE = 10_000
 
@@ -88,6 +86,10 @@ def retry_after_header(wait: float) -> str:
 
 def refuse_if_blocked(failures: RateLimiter, key: str) -> None:
     """429 with a Retry-After while a client that failed to authenticate too often must wait."""
+    # Imported here: the SMTP server uses this module's RateLimiter, and SMTP-only workers must not
+    # load the web framework (tests/test_reuseport.py checks that they never do).
+    from fastapi import HTTPException
+
     wait = failures.blocked(key)
     if wait > 0:
         raise HTTPException(
