@@ -540,6 +540,20 @@ def test_admin_page_shows_funnel_ledger_and_chart(relay: Relay) -> None:
     assert "<script" not in html.replace("&lt;script", "")
 
 
+def test_admin_page_words_the_relays_own_ledger_reasons_in_the_readers_language(relay: Relay) -> None:
+    earn_one_credit(relay)
+    relay.ledger.adjust("acme", 2, "goodwill, March")
+    assert relay.client.post("/api/v1/companies/acme/redeem", headers=bearer()).status_code == 200
+    ja = relay.client.get("/admin/companies/acme?lang=ja", headers=bearer()).text
+    assert "<td>カウント対象の登録が10件に到達</td>" in ja and "<td>API経由で利用を記録</td>" in ja
+    assert "<td>goodwill, March</td>" in ja  # a person's own words stay as written
+    assert "registrations counted" not in ja and "redeemed via API" not in ja
+    en = relay.client.get("/admin/companies/acme?lang=en", headers=bearer()).text
+    assert "<td>10 registrations counted</td>" in en and "<td>redeemed via API</td>" in en
+    exported = relay.client.get("/admin/companies/acme/ledger.csv?lang=ja", headers=bearer()).text
+    assert ",10 registrations counted\r\n" in exported  # the CSV keeps the stored text
+
+
 def test_csv_exports(relay: Relay) -> None:
     earn_one_credit(relay)
     ledger_csv = relay.client.get("/admin/export.csv", headers=bearer())
