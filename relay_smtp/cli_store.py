@@ -26,6 +26,7 @@ from relay_smtp.store.db import create_engine_for, current_version
 from relay_smtp.store.db import upgrade as upgrade_schema
 from relay_smtp.store.kpi_purge import purge_kpi_data
 from relay_smtp.store.ledger import InsufficientCredits, Ledger, utcnow
+from relay_smtp.store.ledger_data import CLI_REDEEM_REASON
 from relay_smtp.store.outbox import Outbox
 
 
@@ -121,7 +122,7 @@ def add_parsers(sub: Any, config_option: ConfigOption) -> None:
     # Either place works: `credits --config F redeem` or `credits redeem --config F`.
     redeem.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML configuration file")
     redeem.add_argument("--company", required=True)
-    redeem.add_argument("--reason", default="hire introduced by the partner agency")
+    redeem.add_argument("--reason", default=CLI_REDEEM_REASON)
     redeem.set_defaults(func=cmd_credits)
 
 

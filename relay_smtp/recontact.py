@@ -9,10 +9,16 @@ In-Reply-To and References, so a reply in the rejection's own thread is told apa
 Two halves, so that nothing is added to the SMTP reply's path but a queue append:
 
 - `observed_mail` runs after the next hop answered: it keeps the header section's bytes (a slice, not
-  the body), the envelope and the time, and is put on the `LinkRecorder`'s queue (microseconds);
-- `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, finds the
-  company and whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes,
-  and hands the result to `store.kpi.record_mail` in one transaction per batch.
+  the body), the envelope and the time, and is put on the `LinkRecorder`'s queue (microseconds) if
+  `ContactWriter.wants` it: a rejection, or any mail while some company names recruiting senders
+  (with none, only rejections can ever be recorded, so other mail is not even queued);
+- `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, and for
+  mail that is not a rejection (whose company the pipeline already named) finds the company and
+  whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes, and hands the
+  result to `store.kpi.record_mail` in one transaction per batch.
+
+The headers are parsed again here, off the SMTP path: the pipeline's parse and its sender lookup stay
+inside the pipeline, whose `Outcome` names the company of a rejection only.
 
 No address, subject or Message-ID is stored, only keyed hashes and dates.
 """
@@ -91,6 +97,12 @@ class ContactWriter:
         self._links = links
         self._companies = tuple(companies)
         self._settings = settings
+        # Only a recruiting sender's mail counts as a new contact: without any, only rejections can.
+        self._watches_senders = any(c.recruiting_senders for c in self._companies)
+
+    def wants(self, mail: OutgoingMail) -> bool:
+        """Whether `mail` could become a row at all (the recorder queues nothing else)."""
+        return mail.rejection_company is not None or self._watches_senders
 
     def __call__(self, batch: Sequence[OutgoingMail]) -> int:
         observed = [row for mail in batch for row in self._observe_safely(mail)]
@@ -114,15 +126,15 @@ class ContactWriter:
 
     def observe(self, mail: OutgoingMail) -> list[ObservedMail]:
         headers = BytesHeaderParser(policy=compat32).parsebytes(mail.header)
-        header_from = parseaddr(str(headers.get("From", "")))[1]
-        company, recruiting = find_company(self._companies, mail.mail_from, header_from)
         kind: Literal["rejection", "contact"]
         if mail.rejection_company is not None:
             kind, company_id = "rejection", mail.rejection_company
-        elif company is not None and recruiting:
-            kind, company_id = "contact", company.id
         else:
-            return []
+            header_from = parseaddr(str(headers.get("From", "")))[1]
+            company, recruiting = find_company(self._companies, mail.mail_from, header_from)
+            if company is None or not recruiting:
+                return []
+            kind, company_id = "contact", company.id
         own = message_ids(str(headers.get("Message-ID", "")))
         refs = message_ids(str(headers.get("In-Reply-To", ""))) + message_ids(
             str(headers.get("References", ""))

@@ -8,21 +8,22 @@ link factory made them; nothing is parsed or verified again here. If the store i
 batch is kept and retried with backoff, and the log says so; on shutdown what is left is written
 (bounded).
 
-The same queue carries `recontact.OutgoingMail` records (every relayed message's header and envelope,
-for the re-application rate); the writer hands those to ``contacts`` when one is set.
+The same queue carries `recontact.OutgoingMail` records (relayed messages' headers and envelopes, for
+the re-application rate); the writer hands those to ``contacts``.  Only those ``contacts`` wants are
+queued: none without it, and only rejections while no company names recruiting senders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from relay_smtp.links import LinkClaims
 from relay_smtp.mail.classify import Verdict
-from relay_smtp.recontact import OutgoingMail
+from relay_smtp.recontact import ContactWriter, OutgoingMail
 from relay_smtp.store.audit import AuditedVerdict, AuditStore, audit_subject
 from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
 
@@ -57,14 +58,18 @@ class LinkRecorder:
     linger: float = 0.2
     max_batch: int = 500
     #: Writes a batch of relayed mail for the re-application rate (see `recontact.ContactWriter`).
-    contacts: Callable[[Sequence[OutgoingMail]], object] | None = None
+    contacts: ContactWriter | None = None
     #: Dates the relayed mail; tests pass theirs.
     clock: Callable[[], datetime] = utcnow
     _queue: asyncio.Queue[Rejection | OutgoingMail] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
 
     def record(self, rejection: Rejection | OutgoingMail) -> None:
-        """Non-blocking: queue the record for the writer task."""
+        """Non-blocking: queue the record for the writer task (relayed mail only if it could count)."""
+        if isinstance(rejection, OutgoingMail) and (
+            self.contacts is None or not self.contacts.wants(rejection)
+        ):
+            return
         self._queue.put_nowait(rejection)
 
     async def flush(self) -> None:

@@ -18,9 +18,9 @@ from relay_smtp.config import Settings
 from relay_smtp.store.kpi import FUNNEL_STEPS
 from relay_smtp.store.ledger import Ledger
 from relay_smtp.web.admin_csv import csv_text, rate_cell
-from relay_smtp.web.admin_i18n import AdminLocale, admin_locale, load_catalogue
+from relay_smtp.web.admin_i18n import AdminLocale, admin_locale
 from relay_smtp.web.dashboard import Dashboard, gather
-from relay_smtp.web.pages import default_templates_dir
+from relay_smtp.web.pages import default_templates_dir, load_catalogue
 from relay_smtp.web.period import BadPeriod, parse_month, period
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

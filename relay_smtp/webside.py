@@ -195,13 +195,15 @@ class WebSide:
     def _add_metrics_route(self, app: FastAPI) -> None:
         admin_token = self.settings.admin.token
 
-        def metrics_endpoint(request: Request) -> Response:
+        async def metrics_endpoint(request: Request) -> Response:
             # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
             client = request.client.host if request.client else ""
             bearer = request.headers.get("authorization", "")
             if not metrics_allowed(client, request.scope["headers"], bearer, admin_token or ""):
                 return Response("forbidden\n", status_code=403, media_type="text/plain")
-            body, content_type = render(CallbackGauges(self._gauges))
+            # The gauges scan the spool directory and query the store: in a thread, so that a slow
+            # disk or store delays this scrape only, never the SMTP sessions sharing the loop.
+            body, content_type = await asyncio.to_thread(render, CallbackGauges(self._gauges))
             return Response(body, media_type=content_type)
 
         app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import smtplib
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
 from sqlalchemy import select
 
 from relay_smtp.config import AdminSettings, Company, Settings
-from relay_smtp.recontact import message_ids
+from relay_smtp.recontact import ContactWriter, OutgoingMail, message_ids
 from relay_smtp.store.kpi_tables import kpi_rejections
 
 T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
@@ -184,6 +185,48 @@ def came_back(relay: Relay) -> set[str]:
             select(kpi_rejections.c.recipient_hash).where(kpi_rejections.c.recontacted_at.is_not(None))
         )
         return {str(r.recipient_hash) for r in rows}
+
+
+class NotingWriter(ContactWriter):
+    """The service's writer, noting every relayed message that reaches it."""
+
+    seen: list[OutgoingMail]
+
+    def __call__(self, batch: Sequence[OutgoingMail]) -> int:
+        self.seen.extend(batch)
+        return super().__call__(batch)
+
+
+def test_without_recruiting_senders_only_rejections_are_queued(loop_thread: LoopThread, sink: Sink) -> None:
+    base = settings(sink)
+    # ACME is known by its domain only: its mail can be a rejection, never a recruiting sender's contact.
+    acme = Company("acme", "ACME Inc.", "en", "enforce", (), ("acme.example",))
+    relay = Relay(loop_thread, replace(base, companies=(acme,))).start()
+    assert relay.service is not None and relay.service.recorder is not None
+    recorder, ledger = relay.service.recorder, relay.service.ledger
+    assert ledger is not None
+    writer = NotingWriter(ledger.engine, relay.service.links, (acme,), base.kpi)
+    writer.seen = []
+    recorder.contacts = writer
+    try:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+            for n, body in enumerate((INVITATION, REPLY)):
+                data = mail("hr@acme.example", "a@example.org", f"m{n}@acme.example", body)
+                assert client.sendmail("hr@acme.example", ["a@example.org"], data) == {}
+            # Not a recruiting sender, so the rejection is marked as one (as an ATS template would).
+            marked = b"X-Career-Relay: rejection\r\n" + mail(
+                "hr@acme.example", "a@example.org", "r@acme.example", REJECTION
+            )
+            assert client.sendmail("hr@acme.example", ["a@example.org"], marked) == {}
+            other = mail("news@shop.example", "b@example.org", "n1@shop.example", INVITATION)
+            assert client.sendmail("news@shop.example", ["b@example.org"], other) == {}
+        loop_thread.run(recorder.flush())
+        assert len(sink.received) == 4
+        assert [m.rejection_company for m in writer.seen] == ["acme"]  # the rejection, and nothing else
+        with ledger.engine.connect() as connection:
+            assert len(connection.execute(select(kpi_rejections)).all()) == 1
+    finally:
+        relay.stop()
 
 
 def test_message_ids_are_read_from_thread_fields() -> None:

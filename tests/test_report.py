@@ -12,6 +12,7 @@ from relay_smtp.store import kpi, satisfaction, talent_pool
 from relay_smtp.store.kpi import ObservedMail
 from relay_smtp.store.ledger import IssuedLink, Ledger
 from relay_smtp.store.talent_pool import PoolEntry
+from relay_smtp.web.admin_csv import csv_text
 
 NOV = datetime(2026, 11, 10, 3, 0, tzinfo=UTC)
 
@@ -97,3 +98,20 @@ def test_monthly_report_in_text_and_csv(tmp_path: Path) -> None:
     assert re.search(r"removed \d+ talent pool entries", purge.stdout)
     assert run(config, "--company", "nobody", "--month", "2026-11").returncode == 2
     assert run(config, "--company", "acme", "--month", "11/2026").returncode == 2
+
+
+def test_csv_defuses_text_that_a_spreadsheet_would_run_and_keeps_numbers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    Ledger.open(url, upgrade=True).close()
+    config = tmp_path / "relay.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n\n[[companies]]\nid = "=1+2"\nname = "ACME"\nlocale = "en"\n',
+        encoding="utf-8",
+    )
+    csv_run = run(config, "--company", "=1+2", "--month", "2026-11", "--format", "csv")
+    assert csv_run.returncode == 0, csv_run.stderr
+    rows = dict(line.split(",", 1) for line in csv_run.stdout.splitlines()[1:])
+    assert rows["company"] == "'=1+2" and rows["rejections_seen"] == "0"
+    # The one writer every CSV goes through: text is defused whatever it starts with, numbers are not.
+    lines = csv_text(["n", "t"], [[-3, "-3"], [2.5, "@SUM(A1)"], [None, "\tx"], [0, "\rx"], [1, "+x"]])
+    assert lines.split("\r\n")[1:-1] == ["-3,'-3", "2.5,'@SUM(A1)", ",'\tx", '0,"\'\rx"', "1,'+x"]

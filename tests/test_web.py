@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from relay_smtp.web.auth import (
     webhook_signature,
 )
 from relay_smtp.web.bots import BotDetector
-from relay_smtp.web.pages import page_locales, preferred_locale
+from relay_smtp.web.pages import default_templates_dir, page_locales, preferred_locale
 from relay_smtp.web.ratelimit import RateLimiter
 from relay_smtp.web.settings import DEFAULT_BOT_USER_AGENTS
 
@@ -220,6 +221,32 @@ def test_language_follows_the_company_then_the_browser(relay: Relay) -> None:
     )
     assert "次のご縁を" in human(relay, f"/r/{auto}", **{"Accept-Language": "ja,en;q=0.8"}).text
     assert "Let us help you" in human(relay, f"/r/{relay.token('acme')}/register?lang=en").text
+
+
+def test_landing_page_is_one_template_worded_per_language(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), templates)
+    wording = templates / "landing_text.toml"
+    text = wording.read_text(encoding="utf-8")
+    text = text.replace("次のご縁を、私たちがおつなぎします", "見出しは文言ファイルから")
+    text = text.replace("Please enter your name.", "Your name, please (from the wording file).")
+    wording.write_text(text.replace("Let us help you find", "Headline from the wording file:"), "utf-8")
+    relay = build(tmp_path, templates_dir=templates)
+    try:
+        relay.later()
+        ja = human(relay, f"/r/{relay.token('acme')}").text
+        assert '<html lang="ja">' in ja and "<h1>見出しは文言ファイルから</h1>" in ja
+        assert 'lang="en" hreflang="en">English</a>' in ja and "_talent_pool" not in ja
+        token = relay.token("globex")
+        en = human(relay, f"/r/{token}").text
+        assert '<html lang="en">' in en and "<h1>Headline from the wording file: your next" in en
+        assert 'lang="ja" hreflang="ja">日本語</a>' in en
+        assert 'I have read "How we handle your personal data" above' in en  # the text as written
+        refused = relay.client.post(f"/r/{token}/register", data=form_values(en) | registration(name=""))
+        assert "Your name, please (from the wording file)." in refused.text
+    finally:
+        relay.client.close()
+        relay.ledger.close()
 
 
 @pytest.mark.parametrize(
@@ -538,6 +565,20 @@ def test_admin_page_shows_funnel_ledger_and_chart(relay: Relay) -> None:
     globex = relay.client.get("/admin/companies/globex?lang=en", headers=bearer()).text
     assert "2026-03-02: 2 clicks, 0 registrations, 0 counted" in globex
     assert "<script" not in html.replace("&lt;script", "")
+
+
+def test_admin_page_words_the_relays_own_ledger_reasons_in_the_readers_language(relay: Relay) -> None:
+    earn_one_credit(relay)
+    relay.ledger.adjust("acme", 2, "goodwill, March")
+    assert relay.client.post("/api/v1/companies/acme/redeem", headers=bearer()).status_code == 200
+    ja = relay.client.get("/admin/companies/acme?lang=ja", headers=bearer()).text
+    assert "<td>カウント対象の登録が10件に到達</td>" in ja and "<td>API経由で利用を記録</td>" in ja
+    assert "<td>goodwill, March</td>" in ja  # a person's own words stay as written
+    assert "registrations counted" not in ja and "redeemed via API" not in ja
+    en = relay.client.get("/admin/companies/acme?lang=en", headers=bearer()).text
+    assert "<td>10 registrations counted</td>" in en and "<td>redeemed via API</td>" in en
+    exported = relay.client.get("/admin/companies/acme/ledger.csv?lang=ja", headers=bearer()).text
+    assert ",10 registrations counted\r\n" in exported  # the CSV keeps the stored text
 
 
 def test_csv_exports(relay: Relay) -> None:

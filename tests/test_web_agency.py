@@ -12,6 +12,7 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from test_web import BASE, Relay, bearer, build, human, open_form, registration
 
 from relay_smtp.store.models import candidate_profiles
+from relay_smtp.store.outbox import Outbox, OutboxPolicy
 
 PULL_TOKEN = "pull-token-0123456789"
 
@@ -161,7 +163,7 @@ def test_sent_page_carries_the_withdrawal_link(relay: Relay) -> None:
 
 def test_admin_shows_handoffs_and_exports_them(relay: Relay) -> None:
     register_and_confirm(relay, "hanako@example.jp")
-    page = relay.client.get("/admin", headers=bearer())
+    page = relay.client.get("/admin?lang=en", headers=bearer())
     assert page.status_code == 200 and "Hand-offs to テスト人材株式会社" in page.text
     exported = relay.client.get("/admin/handoffs.csv", headers=bearer())
     rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
@@ -198,3 +200,28 @@ def test_withdrawal_logs_hold_no_token_or_personal_data(
     assert "withdrawal company=acme" in logged
     for secret in (token, token.split(".")[-1], "hanako", "山田", PULL_TOKEN):
         assert secret not in logged
+
+
+def test_admin_says_the_handoffs_in_the_readers_language(relay: Relay) -> None:
+    register_and_confirm(relay, "hanako@example.jp")
+    outbox = Outbox(relay.ledger, OutboxPolicy(max_age=timedelta(0)))
+    (handoff,) = outbox.claim("test")
+    assert outbox.failed(handoff.outbox_id, "test", "HTTP 503 from the agency")  # flagged at once
+    ja = relay.client.get("/admin", headers=bearer()).text
+    section = ja[ja.index('id="agency"') :]
+    for text in (
+        "テスト人材株式会社への登録情報の連携",
+        '<span class="label">要対応</span>',
+        "<code>relay-smtp agency retry</code> で再送できます",
+        '<th scope="col">発生日時 (JST)</th>',
+        "<td>登録</td>",
+        "HTTP 503 from the agency",  # the error as the agency's server said it
+        "連携履歴CSV",
+        "第三者提供記録の開示",
+    ):
+        assert text in section, text
+    for english in ("Hand-offs", "handed over", "flagged", "retry with", "Attempts", "Export CSV", "E-mail"):
+        assert english not in section, english
+    en = relay.client.get("/admin?lang=en", headers=bearer()).text
+    assert "retry with <code>relay-smtp agency retry</code>" in en and "<td>registered</td>" in en
+    assert '<th scope="col">Since (UTC)</th>' in en

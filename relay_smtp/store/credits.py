@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
-from relay_smtp.store.ledger_data import COUNTED, InsufficientCredits, LedgerEntry
+from relay_smtp.store.ledger_data import COUNTED, EARNED_REASON, InsufficientCredits, LedgerEntry
 from relay_smtp.store.models import LEDGER_KINDS, company_counters, ledger_entries, registrations
 from relay_smtp.store.registration_rows import require_choice, set_registration
 from relay_smtp.store.writes import insert_ignoring_duplicates
@@ -63,7 +63,7 @@ def count_registration(
     # yet earned" so that changing N never asks for a credit number that already exists.
     earned_now = seq // registrations_per_credit > earned
     if earned_now:
-        reason = f"{seq} registrations counted"
+        reason = EARNED_REASON.format(count=seq)
         append_entry(connection, company, "earned", 1, reason, now, earned + 1)
         log.info("ledger %s earned credit #%d (%s)", company, earned + 1, reason)
     connection.execute(

@@ -15,6 +15,13 @@ AWAITING_CONFIRMATION = "awaiting confirmation"
 AWAITING_HANDOFF = "awaiting hand-off to the agency"
 CONFIRMATION_EXPIRED = "confirmation expired"
 
+# The reasons the relay writes on the ledger entries it makes itself.  They are stored as these English
+# texts (the CSVs, the API and the command line show them as stored); the admin pages word them in the
+# reader's language (`web.admin_i18n.AdminLocale.ledger_reason`).  Reasons a person typed stay as typed.
+EARNED_REASON = "{count} registrations counted"
+API_REDEEM_REASON = "redeemed via API"
+CLI_REDEEM_REASON = "hire introduced by the partner agency"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

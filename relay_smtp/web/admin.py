@@ -28,12 +28,13 @@ from relay_smtp.store import kpi, talent_pool
 from relay_smtp.store.kpi import FUNNEL_STEPS, MonthFunnel
 from relay_smtp.store.ledger import Funnel
 from relay_smtp.web.admin_csv import csv_response, funnel_rows, ledger_rows, pool_rows
-from relay_smtp.web.admin_i18n import AdminLocale, admin_locale, load_catalogue
+from relay_smtp.web.admin_i18n import AdminLocale, admin_locale
 from relay_smtp.web.agency_api import summary as agency_summary
 from relay_smtp.web.auth import AdminCredentials, AdminPrincipal, admin_principal, demo_admin_allowed
 from relay_smtp.web.chart import daily_chart
 from relay_smtp.web.context import WebContext, client_key
 from relay_smtp.web.dashboard import Dashboard, gather
+from relay_smtp.web.pages import load_catalogue
 from relay_smtp.web.period import BadPeriod, Period, period
 from relay_smtp.web.ratelimit import refuse_if_blocked
 

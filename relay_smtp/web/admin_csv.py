@@ -70,25 +70,33 @@ def rate_cell(rate: float | None) -> str:
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """RFC 4180 text (CRLF line ends) of a header and rows, the cells as given."""
+    """RFC 4180 text (CRLF line ends) of a header and rows, text cells that look like formulas defused.
+
+    Every CSV relay-smtp writes (the admin's downloads and ``relay-smtp report --format csv``) goes
+    through here, so none of them can carry a formula chosen by whoever named a company or a subject.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return out.getvalue()
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """UTF-8 with a BOM (so that Excel reads Japanese names), cells that look like formulas defused."""
     return Response(
-        "\ufeff" + csv_text(header, ([_cell(value) for value in row] for row in rows)),
+        "\ufeff" + csv_text(header, rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 def _cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
+
+    Only ``str`` cells are defused: an int or a float such as a ledger's -3 is written as the number it
+    is, which a spreadsheet reads as a number and never as a formula.
+    """
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value

@@ -10,33 +10,26 @@ and times the way the reader expects.
 
 from __future__ import annotations
 
-import tomllib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from relay_smtp.web.pages import LOCALES, preferred_locale
+from relay_smtp.store.ledger_data import API_REDEEM_REASON, CLI_REDEEM_REASON, EARNED_REASON
+from relay_smtp.web.pages import LOCALES, Catalogue, preferred_locale
 from relay_smtp.web.settings import PageLocale
 
 DEFAULT_ZONES: Mapping[PageLocale, str] = {"ja": "Asia/Tokyo", "en": "UTC"}
 _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DASH = "–"
 
-Catalogue = Mapping[str, Mapping[str, str]]
-
-
-def load_catalogue(path: Path) -> Catalogue:
-    """{lang: {key: text}}; both languages must name the same keys (a missing text is a bug)."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    tables: dict[str, dict[str, str]] = {
-        lang: {str(k): str(v) for k, v in data[lang].items()} for lang in LOCALES
-    }
-    ja, en = set(tables["ja"]), set(tables["en"])
-    if ja != en:
-        raise ValueError(f"{path.name}: keys in one language only: {sorted(ja ^ en)}")
-    return tables
+# The ledger reasons the relay writes itself (stored in English), and the catalogue key wording each.
+_FIXED_REASONS: Mapping[str, str] = {
+    API_REDEEM_REASON: "reason_redeemed_via_api",
+    CLI_REDEEM_REASON: "reason_agency_hire",
+}
+_EARNED = re.compile(re.escape(EARNED_REASON).replace(re.escape("{count}"), "([0-9]+)"))
 
 
 @dataclass(frozen=True)
@@ -58,6 +51,15 @@ class AdminLocale:
     def t(self, key: str, **values: object) -> str:
         text = self.texts[key]
         return text.format(**values) if values else text
+
+    def ledger_reason(self, stored: str) -> str:
+        """A ledger entry's reason in the reader's language if the relay wrote it, else as stored."""
+        if stored in _FIXED_REASONS:
+            return self.t(_FIXED_REASONS[stored])
+        earned = _EARNED.fullmatch(stored)
+        if earned:
+            return self.t("reason_earned", count=self.number(int(earned.group(1))))
+        return stored  # a person's own words (a redemption or an adjustment): not ours to translate
 
     def number(self, value: int | None) -> str:
         return DASH if value is None else f"{value:,}"

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from relay_smtp.links import ExpiredToken, LinkClaims, LinkError
 from relay_smtp.store.ledger import InsufficientCredits, RegistrationOutcome
+from relay_smtp.store.ledger_data import API_REDEEM_REASON
 from relay_smtp.web.admin import admin_guard, require_company
 from relay_smtp.web.auth import AdminPrincipal, WebhookRejected, check_webhook
 from relay_smtp.web.context import WebContext
@@ -45,7 +46,7 @@ class RegistrationOut(BaseModel):
 
 
 class RedeemIn(BaseModel):
-    reason: str = Field(default="redeemed via API", max_length=500)
+    reason: str = Field(default=API_REDEEM_REASON, max_length=500)
 
 
 class LedgerEntryOut(BaseModel):

@@ -1,24 +1,30 @@
 """Rendering the web pages and the confirmation mail from ``templates/web/``, in Japanese or English.
 
 Why this module exists: the wording is reviewed by people who do not read Python, so it lives in jinja2
-templates, one file per page and language (``landing.ja.html``, ``landing.en.html`` ...).  This module
+templates, one file per page and language (``confirm.ja.html``, ``confirm.en.html`` ...), or one
+template per page with its wording in a data file, one table per language (``landing.html`` and
+``landing_text.toml``).  This module
 picks the language (the company's, else the browser's, else both for a link we cannot read), renders
 with autoescaping always on, and builds the responses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from relay_smtp.web.settings import CompanyLocale, PageLocale, WebConfig
 
 LOCALES: tuple[PageLocale, PageLocale] = ("ja", "en")
+
+Catalogue = Mapping[str, Mapping[str, str]]
 
 
 def default_templates_dir() -> Path:
@@ -48,6 +54,34 @@ def _quality(params: str) -> float:
     return 1.0
 
 
+def load_catalogue(path: Path) -> Catalogue:
+    """{lang: {key: text}}; both languages must name the same keys (a missing text is a bug)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    tables: dict[str, dict[str, str]] = {
+        lang: {str(k): str(v) for k, v in data[lang].items()} for lang in LOCALES
+    }
+    ja, en = set(tables["ja"]), set(tables["en"])
+    if ja != en:
+        raise ValueError(f"{path.name}: keys in one language only: {sorted(ja ^ en)}")
+    return tables
+
+
+class Wording:
+    """One page's texts in one language, as a template's ``t(key, **values)``.
+
+    The text goes into the page as written (it comes from the reviewed wording file, and may hold
+    quotes); the values are escaped, as ``{{ value }}`` would be, so the page is what a template with
+    the text written in would render.
+    """
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self._texts = texts
+
+    def __call__(self, key: str, **values: object) -> Markup:
+        text = Markup(self._texts[key])
+        return text.format(**values) if values else text
+
+
 def page_locales(
     company_locale: CompanyLocale | None, accept_language: str | None, override: str | None
 ) -> list[PageLocale]:
@@ -74,6 +108,7 @@ class Pages:
     def __init__(self, config: WebConfig) -> None:
         root = config.templates_dir or default_templates_dir()
         self.root = root
+        self._wordings: dict[str, Catalogue | None] = {}
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(root),
             # Every page is escaped; only the plain-text mail (``*.txt``) is not HTML.
@@ -101,8 +136,19 @@ class Pages:
         return HTMLResponse(body, status_code=status)
 
     def page(self, page_name: str, locale: PageLocale, status: int = 200, **context: Any) -> HTMLResponse:
-        """One page in one language: ``{page_name}.{locale}.html``."""
-        return self.html(f"{page_name}.{locale}.html", status, lang=locale, **context)
+        """One page in one language: ``{page_name}.{locale}.html``, or ``{page_name}.html`` worded by
+        ``{page_name}_text.toml`` (given to the template as ``t``) when the page has a wording file."""
+        wording = self._wording(page_name)
+        if wording is None:
+            return self.html(f"{page_name}.{locale}.html", status, lang=locale, **context)
+        return self.html(f"{page_name}.html", status, lang=locale, t=Wording(wording[locale]), **context)
+
+    def _wording(self, page_name: str) -> Catalogue | None:
+        # Read on a page's first use; two requests racing to it just read the same file twice.
+        if page_name not in self._wordings:
+            path = self.root / f"{page_name}_text.toml"
+            self._wordings[page_name] = load_catalogue(path) if path.is_file() else None
+        return self._wordings[page_name]
 
     def notice(self, kind: str, locales: Sequence[PageLocale], status: int, **context: Any) -> HTMLResponse:
         """A short message page (invalid link, expired link, ...) in one or both languages."""
