@@ -12,7 +12,7 @@ Two halves, so that nothing is added to the SMTP reply's path but a queue append
   the body), the envelope and the time, and is put on the `LinkRecorder`'s queue (microseconds);
 - `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, finds the
   company and whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes,
-  and hands the result to `store.kpi.record_mail` in one transaction per batch.
+  and writes the result (`store.kpi.record_mail_in`) in the recorder's one transaction per batch.
 
 No address, subject or Message-ID is stored, only keyed hashes and dates.
 """
@@ -29,7 +29,7 @@ from email.policy import compat32
 from email.utils import parseaddr
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkSigner
@@ -82,22 +82,24 @@ class ContactWriter:
 
     def __init__(
         self,
-        engine: Engine,
         links: LinkSigner,
         companies: Sequence[Company],
         settings: KpiSettings,
     ) -> None:
-        self._engine = engine
         self._links = links
         self._companies = tuple(companies)
         self._settings = settings
 
-    def __call__(self, batch: Sequence[OutgoingMail]) -> int:
-        observed = [row for mail in batch for row in self._observe_safely(mail)]
+    def observe_all(self, batch: Sequence[OutgoingMail]) -> list[ObservedMail]:
+        """The rows for a batch (parsing and hashing, before the write transaction opens)."""
+        return [row for mail in batch for row in self._observe_safely(mail)]
+
+    def write(self, connection: Connection, observed: Sequence[ObservedMail]) -> int:
+        """Record the rows in the caller's write transaction; how many rejections were re-contacted."""
         if not observed:
             return 0
-        return kpi.record_mail(
-            self._engine,
+        return kpi.record_mail_in(
+            connection,
             observed,
             min_days=self._settings.reapply_min_days,
             window_days=self._settings.reapply_window_days,

@@ -3,28 +3,31 @@
 The relay may record a link only after the next hop accepted the copy that carries it, and the client
 is waiting for its reply at that moment. So the records go into an in-memory queue (microseconds) and
 a background task writes them in batches from a thread, gathering for a moment (``linger``) so that
-under load one transaction carries many messages. The links' claims come with the records, as the
+under load one transaction (one commit: rejections, links, audited verdicts and the re-application
+rows together) carries many messages. The links' claims come with the records, as the
 link factory made them; nothing is parsed or verified again here. If the store is briefly down the
 batch is kept and retried with backoff, and the log says so; on shutdown what is left is written
 (bounded).
 
 The same queue carries `recontact.OutgoingMail` records (every relayed message's header and envelope,
-for the re-application rate); the writer hands those to ``contacts`` when one is set.
+for the re-application rate); ``contacts`` turns those into rows when one is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from relay_smtp.links import LinkClaims
 from relay_smtp.mail.classify import Verdict
-from relay_smtp.recontact import OutgoingMail
-from relay_smtp.store.audit import AuditedVerdict, AuditStore, audit_subject
-from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
+from relay_smtp.recontact import ContactWriter, OutgoingMail
+from relay_smtp.store.audit import AuditedVerdict, audit_subject, insert_audited
+from relay_smtp.store.ledger import IssuedLink, Ledger, SeenRejection, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,8 @@ class LinkRecorder:
     # then carries many messages instead of one each (the store's CPU per message shrinks with it).
     linger: float = 0.2
     max_batch: int = 500
-    #: Writes a batch of relayed mail for the re-application rate (see `recontact.ContactWriter`).
-    contacts: Callable[[Sequence[OutgoingMail]], object] | None = None
+    #: Turns relayed mail into rows for the re-application rate (see `recontact.ContactWriter`).
+    contacts: ContactWriter | None = None
     #: Dates the relayed mail; tests pass theirs.
     clock: Callable[[], datetime] = utcnow
     _queue: asyncio.Queue[Rejection | OutgoingMail] = field(default_factory=asyncio.Queue)
@@ -110,20 +113,26 @@ class LinkRecorder:
                 delay = min(delay * 2, self.retry_max)
 
     def _write(self, batch: list[Rejection | OutgoingMail]) -> None:
+        """The whole batch in one store transaction: one commit however many messages it holds."""
+        contacts = self.contacts
         mails = [item for item in batch if isinstance(item, OutgoingMail)]
-        if mails and self.contacts is not None:
-            self.contacts(mails)
-        issued: list[IssuedLink] = []
-        for rejection in batch:
-            if isinstance(rejection, OutgoingMail):
-                continue
-            self.ledger.record_rejection(
-                rejection.company, rejection.message_id, rejection.queue_id, rejection.action
-            )
-            for claims in rejection.links:
-                issued_at = datetime.fromtimestamp(claims.issued_at, UTC)
-                issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
-        if issued:
-            self.ledger.record_links(issued)
-        audited = [r.audit for r in batch if isinstance(r, Rejection) and r.audit is not None]
-        AuditStore(self.ledger.engine, lambda: datetime.now(UTC)).record(audited)
+        observed = contacts.observe_all(mails) if mails and contacts is not None else []
+        rejections = [item for item in batch if isinstance(item, Rejection)]
+        seen = [SeenRejection(r.company, r.message_id, r.queue_id, r.action) for r in rejections]
+        issued = [
+            IssuedLink(claims.company, claims.recipient_hash, claims.message_id, _issued_at(claims))
+            for rejection in rejections
+            for claims in rejection.links
+        ]
+        audited = [r.audit for r in rejections if r.audit is not None]
+
+        def also(connection: Connection) -> None:
+            if observed and contacts is not None:
+                contacts.write(connection, observed)
+            insert_audited(connection, audited)
+
+        self.ledger.record_relayed(seen, issued, also)
+
+
+def _issued_at(claims: LinkClaims) -> datetime:
+    return datetime.fromtimestamp(claims.issued_at, UTC)

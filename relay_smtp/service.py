@@ -146,7 +146,7 @@ class RelayService:
         # Every worker relays mail, so every worker records it and reads the ATS signals; the web
         # side (worker 0, or all with web.every_worker) only serves HTTP and runs its loops.
         settings = self.settings
-        contacts = ContactWriter(self.ledger.engine, self.links, settings.companies, settings.kpi)
+        contacts = ContactWriter(self.links, settings.companies, settings.kpi)
         self.recorder = LinkRecorder(self.ledger, contacts=contacts)
         self.recorder.start()
         self.processor.recorder = self.recorder

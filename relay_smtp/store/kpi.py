@@ -142,12 +142,20 @@ def record_mail(engine: Engine, mails: Sequence[ObservedMail], *, min_days: int,
     Every mail of a recruiting sender is a contact, a rejection included (a second rejection 20 days
     later means the person applied again); a rejection is then also written down itself.
     """
-    marked = 0
     with write_transaction(engine) as connection:
-        for mail in sorted(mails, key=lambda m: m.at):
-            marked += _mark_recontacted(connection, mail, min_days, window_days)
-            if mail.kind == "rejection":
-                _insert_rejection(connection, mail)
+        return record_mail_in(connection, mails, min_days=min_days, window_days=window_days)
+
+
+def record_mail_in(
+    connection: Connection, mails: Sequence[ObservedMail], *, min_days: int, window_days: int
+) -> int:
+    """`record_mail` inside the caller's write transaction (the relay's recorder writes a whole batch
+    of relayed mail, its links and this in one)."""
+    marked = 0
+    for mail in sorted(mails, key=lambda m: m.at):
+        marked += _mark_recontacted(connection, mail, min_days, window_days)
+        if mail.kind == "rejection":
+            _insert_rejection(connection, mail)
     return marked
 
 
