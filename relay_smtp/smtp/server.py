@@ -243,6 +243,17 @@ class RelayHandler:
         self._sessions.pop(id(session), None)
 
 
+# aiosmtpd takes every MAIL and RCPT address apart with the email package's header parser (about
+# 45 us a call, defining a class each time). The plain form every MTA sends, <dot-atom@domain>
+# followed by nothing or by one space and a parameter, is read with one expression to the same
+# result; everything else (comments, quoted local parts, address literals, odd spacing) goes to
+# aiosmtpd's parser as before.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(
+    rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:\Z| (?=[!-'*-~]))"
+)
+
+
 class RelaySMTP(BulkDataSMTP):
     """aiosmtpd's protocol (DATA read in bulk) with enhanced status codes and a hook when the
     client goes away."""
@@ -256,6 +267,12 @@ class RelaySMTP(BulkDataSMTP):
         limit = line_length_limit or (size + 2 if size else 2**31)  # + CRLF
         super().__init__(handler, line_length_limit=limit, **kwargs)
         self._relay_handler = handler
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_ADDRESS.match(arg)
+        if plain is None or (self.local_part_limit and plain.group(1).index("@") > self.local_part_limit):
+            return super()._getaddr(arg)
+        return plain.group(1), arg[plain.end() :]
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
