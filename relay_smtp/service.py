@@ -74,8 +74,8 @@ class RelayService:
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
         self.links = LinkSigner.from_settings(settings.links)
         budget = ByteBudget(settings.smtp.max_bytes_in_flight)
-        self.processor = Relay(pipeline_config(settings, self.links), sender, budget=budget)
-        self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
+        self.processor = Relay(pipeline_config(settings, self.links), self.next_hop, sender, budget=budget)
+        self.handler = RelayHandler(settings.smtp, self.processor.begin)
         self.ledger: Ledger | None = None
         self.recorder: LinkRecorder | None = None
         self.web: WebSide | None = None
