@@ -230,6 +230,8 @@ class RelayHandler:
         return f"{reply.code} {reply.text} [{message.queue_id}]"
 
     def _log(self, message: Message, delivery: Delivery, seconds: float) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # the line's fields are made only for a line that is written
         log.info(
             "from=<%s> rcpts=%d size=%d action=%s reply=%r ms=%.1f",
             message.mail_from,
