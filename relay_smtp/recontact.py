@@ -14,8 +14,8 @@ Two halves, so that nothing is added to the SMTP reply's path but a queue append
   (with none, only rejections can ever be recorded, so other mail is not even queued);
 - `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, and for
   mail that is not a rejection (whose company the pipeline already named) finds the company and
-  whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes, and hands the
-  result to `store.kpi.record_mail` in one transaction per batch.
+  whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes, and writes the
+  result (`store.kpi.record_mail_in`) in the recorder's one transaction per batch.
 
 The headers are parsed again here, off the SMTP path: the pipeline's parse and its sender lookup stay
 inside the pipeline, whose `Outcome` names the company of a rejection only.
@@ -35,7 +35,7 @@ from email.policy import compat32
 from email.utils import parseaddr
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkSigner
@@ -88,12 +88,10 @@ class ContactWriter:
 
     def __init__(
         self,
-        engine: Engine,
         links: LinkSigner,
         companies: Sequence[Company],
         settings: KpiSettings,
     ) -> None:
-        self._engine = engine
         self._links = links
         self._companies = tuple(companies)
         self._settings = settings
@@ -104,12 +102,16 @@ class ContactWriter:
         """Whether `mail` could become a row at all (the recorder queues nothing else)."""
         return mail.rejection_company is not None or self._watches_senders
 
-    def __call__(self, batch: Sequence[OutgoingMail]) -> int:
-        observed = [row for mail in batch for row in self._observe_safely(mail)]
+    def observe_all(self, batch: Sequence[OutgoingMail]) -> list[ObservedMail]:
+        """The rows for a batch (parsing and hashing, before the write transaction opens)."""
+        return [row for mail in batch for row in self._observe_safely(mail)]
+
+    def write(self, connection: Connection, observed: Sequence[ObservedMail]) -> int:
+        """Record the rows in the caller's write transaction; how many rejections were re-contacted."""
         if not observed:
             return 0
-        return kpi.record_mail(
-            self._engine,
+        return kpi.record_mail_in(
+            connection,
             observed,
             min_days=self._settings.reapply_min_days,
             window_days=self._settings.reapply_window_days,

@@ -3,7 +3,8 @@
 The relay may record a link only after the next hop accepted the copy that carries it, and the client
 is waiting for its reply at that moment. So the records go into an in-memory queue (microseconds) and
 a background task writes them in batches from a thread, gathering for a moment (``linger``) so that
-under load one transaction carries many messages. The links' claims come with the records, as the
+under load one transaction (one commit: rejections, links, audited verdicts and the re-application
+rows together) carries many messages. The links' claims come with the records, as the
 link factory made them; nothing is parsed or verified again here. If the store is briefly down the
 batch is kept and retried with backoff, and the log says so; on shutdown what is left is written
 (bounded).
@@ -21,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from relay_smtp.links import LinkClaims
 from relay_smtp.mail.classify import Verdict
 from relay_smtp.recontact import ContactWriter, OutgoingMail
-from relay_smtp.store.audit import AuditedVerdict, AuditStore, audit_subject
-from relay_smtp.store.ledger import IssuedLink, Ledger, utcnow
+from relay_smtp.store.audit import AuditedVerdict, audit_subject, insert_audited
+from relay_smtp.store.ledger import IssuedLink, Ledger, SeenRejection, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -115,20 +118,26 @@ class LinkRecorder:
                 delay = min(delay * 2, self.retry_max)
 
     def _write(self, batch: list[Rejection | OutgoingMail]) -> None:
+        """The whole batch in one store transaction: one commit however many messages it holds."""
+        contacts = self.contacts
         mails = [item for item in batch if isinstance(item, OutgoingMail)]
-        if mails and self.contacts is not None:
-            self.contacts(mails)
-        issued: list[IssuedLink] = []
-        for rejection in batch:
-            if isinstance(rejection, OutgoingMail):
-                continue
-            self.ledger.record_rejection(
-                rejection.company, rejection.message_id, rejection.queue_id, rejection.action
-            )
-            for claims in rejection.links:
-                issued_at = datetime.fromtimestamp(claims.issued_at, UTC)
-                issued.append(IssuedLink(claims.company, claims.recipient_hash, claims.message_id, issued_at))
-        if issued:
-            self.ledger.record_links(issued)
-        audited = [r.audit for r in batch if isinstance(r, Rejection) and r.audit is not None]
-        AuditStore(self.ledger.engine, lambda: datetime.now(UTC)).record(audited)
+        observed = contacts.observe_all(mails) if mails and contacts is not None else []
+        rejections = [item for item in batch if isinstance(item, Rejection)]
+        seen = [SeenRejection(r.company, r.message_id, r.queue_id, r.action) for r in rejections]
+        issued = [
+            IssuedLink(claims.company, claims.recipient_hash, claims.message_id, _issued_at(claims))
+            for rejection in rejections
+            for claims in rejection.links
+        ]
+        audited = [r.audit for r in rejections if r.audit is not None]
+
+        def also(connection: Connection) -> None:
+            if observed and contacts is not None:
+                contacts.write(connection, observed)
+            insert_audited(connection, audited)
+
+        self.ledger.record_relayed(seen, issued, also)
+
+
+def _issued_at(claims: LinkClaims) -> datetime:
+    return datetime.fromtimestamp(claims.issued_at, UTC)

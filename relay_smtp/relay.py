@@ -1,15 +1,18 @@
-"""What the relay does with one received message: pipeline, next hop, records, in that order.
+"""What the relay does with one client transaction: next hop, pipeline, records, in that order.
 
 Why this module exists: the SMTP server (``smtp/server.py``) knows sessions and replies, the pipeline
 (``pipeline.py``) knows bytes, ``smtp/delivery.py`` knows how copies reach the next hop, the recorder
-knows the store. :class:`Relay` is the one place that runs them for a message, from the end of DATA
-to the reply the client gets: it runs the pipeline (inline for ordinary sizes), hands the outcome to
-the copy sender (which sends on the transaction the client's RCPTs opened, or aborts it and sends
+knows the store. :class:`Relay` is the one place that runs them, and it owns the next-hop transaction
+from start to end: :meth:`Relay.begin` opens it at the client's first RCPT (a
+:class:`RelayTransaction`, through which every recipient is offered while the client waits at RCPT),
+and at the end of DATA :meth:`Relay.handle` runs the pipeline (inline for ordinary sizes), hands the
+outcome and the open transaction to the copy sender (which sends on it, or aborts it and sends
 personal copies), counts, logs the verdict, and queues the store records of what the next hop
 accepted (issued links, audited verdicts, and every relayed message's envelope for the
-re-application rate). The ATS's rejection signals for the recipients are read from the store before
-the pure pipeline runs and passed in as data. ``service.py`` only builds it and starts and stops
-things around it.
+re-application rate). Whatever happens on the way, the transaction is finished (sent or aborted)
+before the client gets its answer. The ATS's rejection signals for the recipients are read from the
+store before the pure pipeline runs and passed in as data. ``service.py`` only builds it and starts
+and stops things around it.
 
 Links travel as data: the link factory returns each link's claims with its URL, and the recorder
 stores those claims; nothing parses a URL or verifies a token the relay issued itself.
@@ -33,6 +36,7 @@ from relay_smtp.recontact import observed_mail
 from relay_smtp.recorder import LinkRecorder, Rejection, audit_of
 from relay_smtp.smtp.delivery import COPY_OVERHEAD, CopySender, Sent
 from relay_smtp.smtp.server import Delivery, Message
+from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 from relay_smtp.store.signals import AtsLookup
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,7 @@ class Relay:
     def __init__(
         self,
         config: PipelineConfig,
+        next_hop: NextHop,
         sender: CopySender,
         recorder: LinkRecorder | None = None,
         *,
@@ -106,16 +111,28 @@ class Relay:
         ats_lookup: AtsLookup | None = None,
     ) -> None:
         self.config = config
+        self.next_hop = next_hop
         self.sender = sender
         self.recorder = recorder
         self.budget = budget or ByteBudget(SmtpSettings().max_bytes_in_flight)
         self.ats_lookup = ats_lookup  # the store's ATS signals; None: the text alone decides
 
-    async def __call__(self, message: Message) -> Delivery:
-        async with self.budget.reserve(_octets_in_flight(message)):
-            return await self._handle(message)
+    def begin(self, mail_from: str, options: list[str]) -> RelayTransaction:
+        """The transaction for one client transaction (``smtp.server.Begin``); nothing is sent to the
+        next hop before its first recipient."""
+        return RelayTransaction(self, self.next_hop.begin(mail_from, options))
 
-    async def _handle(self, message: Message) -> Delivery:
+    async def handle(self, message: Message, transaction: Transaction) -> Delivery:
+        """Pipeline, send on (or abort) ``transaction``, record; it is finished when this returns."""
+        try:
+            async with self.budget.reserve(_octets_in_flight(message)):
+                return await self._handle(message, transaction)
+        finally:
+            # Already sent or aborted on every ordinary path (then this does nothing); here for an
+            # exception or a cancelled session, so that no next-hop connection is left mid-transaction.
+            await transaction.abort()
+
+    async def _handle(self, message: Message, transaction: Transaction) -> Delivery:
         envelope = Envelope(message.mail_from, tuple(message.recipients))
         ats = await self._ats_signals(envelope)
         started = time.perf_counter()
@@ -130,7 +147,7 @@ class Relay:
             outcome, more = await asyncio.to_thread(process_first, message.data, envelope, self.config, ats)
         added = time.perf_counter() - started
         self._log_verdict(message.queue_id, outcome)
-        sent = await self.sender.send(message, outcome, more)
+        sent = await self.sender.send(message, transaction, outcome, more)
         self._count(outcome, sent, added)
         self._record(message.queue_id, outcome, sent, message)
         return Delivery(sent.reply, _delivery_action(outcome, sent.reply.code))
@@ -184,10 +201,12 @@ class Relay:
 
     @staticmethod
     def _log_verdict(queue_id: str, outcome: Outcome) -> None:
+        level = logging.WARNING if outcome.action == "failed" else logging.INFO
+        if not log.isEnabledFor(level):
+            return  # the reasons are joined only for a line that is written
         verdict = outcome.verdict
         reasons = "; ".join(str(r) for r in verdict.reasons) if verdict else ""
         label = verdict.label if verdict else "-"
-        level = logging.WARNING if outcome.action == "failed" else logging.INFO
         log.log(
             level,
             "verdict=%s score=%s action=%s company=%s why=%s dkim=%s reasons=[%s]",
@@ -200,3 +219,24 @@ class Relay:
             reasons,
             extra={"queue_id": queue_id, "verdict": label, "pipeline_action": outcome.action},
         )
+
+
+class RelayTransaction:
+    """One client transaction's next-hop transaction, from the first RCPT to the answer after DATA.
+
+    ``smtp.server`` holds it for the session (`ClientTransaction`) and aborts it on RSET, a new MAIL
+    or a closed session; `deliver` hands it to `Relay.handle`, which finishes it.
+    """
+
+    def __init__(self, relay: Relay, transaction: Transaction) -> None:
+        self._relay = relay
+        self._transaction = transaction
+
+    async def add_recipient(self, address: str, options: list[str]) -> Reply:
+        return await self._transaction.add_recipient(address, options)
+
+    async def deliver(self, message: Message) -> Delivery:
+        return await self._relay.handle(message, self._transaction)
+
+    async def abort(self) -> None:
+        await self._transaction.abort()

@@ -10,6 +10,7 @@ the client's.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -39,6 +40,15 @@ if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI a
     from relay_smtp.webside import WebSide
 
 log = logging.getLogger(__name__)
+
+
+def _freeze_long_lived() -> None:
+    """What start-up made (settings, templates, the classifier's tables, the web app, the store's
+    metadata: some 130,000 objects) lives as long as the process. Out of the collector's sight, a full
+    collection scans only what the messages leave behind: measured under load, each full collection
+    otherwise stalled the worker, and every session on it, for 50-140 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 def reporting_mta(settings: Settings) -> str:
@@ -74,8 +84,8 @@ class RelayService:
         sender = CopySender(self.next_hop, self.spool, reporting_mta(settings))
         self.links = LinkSigner.from_settings(settings.links)
         budget = ByteBudget(settings.smtp.max_bytes_in_flight)
-        self.processor = Relay(pipeline_config(settings, self.links), sender, budget=budget)
-        self.handler = RelayHandler(settings.smtp, self.next_hop, self.processor)
+        self.processor = Relay(pipeline_config(settings, self.links), self.next_hop, sender, budget=budget)
+        self.handler = RelayHandler(settings.smtp, self.processor.begin)
         self.ledger: Ledger | None = None
         self.recorder: LinkRecorder | None = None
         self.web: WebSide | None = None
@@ -146,7 +156,7 @@ class RelayService:
         # Every worker relays mail, so every worker records it and reads the ATS signals; the web
         # side (worker 0, or all with web.every_worker) only serves HTTP and runs its loops.
         settings = self.settings
-        contacts = ContactWriter(self.ledger.engine, self.links, settings.companies, settings.kpi)
+        contacts = ContactWriter(self.links, settings.companies, settings.kpi)
         self.recorder = LinkRecorder(self.ledger, contacts=contacts)
         self.recorder.start()
         self.processor.recorder = self.recorder
@@ -199,6 +209,9 @@ class RelayService:
             return False
         self.processor.config = replace(config, link_for=self.processor.config.link_for)
         self.settings = replace(self.settings, companies=settings.companies, dkim=settings.dkim)
+        if gc.get_freeze_count():  # a serving worker: the old configuration may go, the new one stays
+            gc.unfreeze()
+            _freeze_long_lived()
         log.info("configuration reloaded from %s", self.config_path or "embedded defaults")
         return True
 
@@ -247,6 +260,7 @@ class RelayService:
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start(sock=sock, web_sock=web_sock)
+        _freeze_long_lived()
         if on_ready is not None:
             on_ready()
         await self._stopping.wait()

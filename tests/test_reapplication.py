@@ -21,7 +21,7 @@ from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
 from sqlalchemy import select
 
 from relay_smtp.config import AdminSettings, Company, Settings
-from relay_smtp.recontact import ContactWriter, OutgoingMail, message_ids
+from relay_smtp.recontact import ContactWriter, ObservedMail, OutgoingMail, message_ids
 from relay_smtp.store.kpi_tables import kpi_rejections
 
 T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
@@ -192,9 +192,9 @@ class NotingWriter(ContactWriter):
 
     seen: list[OutgoingMail]
 
-    def __call__(self, batch: Sequence[OutgoingMail]) -> int:
+    def observe_all(self, batch: Sequence[OutgoingMail]) -> list[ObservedMail]:
         self.seen.extend(batch)
-        return super().__call__(batch)
+        return super().observe_all(batch)
 
 
 def test_without_recruiting_senders_only_rejections_are_queued(loop_thread: LoopThread, sink: Sink) -> None:
@@ -205,7 +205,7 @@ def test_without_recruiting_senders_only_rejections_are_queued(loop_thread: Loop
     assert relay.service is not None and relay.service.recorder is not None
     recorder, ledger = relay.service.recorder, relay.service.ledger
     assert ledger is not None
-    writer = NotingWriter(ledger.engine, relay.service.links, (acme,), base.kpi)
+    writer = NotingWriter(relay.service.links, (acme,), base.kpi)
     writer.seen = []
     recorder.contacts = writer
     try:

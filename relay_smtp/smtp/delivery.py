@@ -1,6 +1,7 @@
 """Send what the pipeline produced and give the client one truthful answer for all of it.
 
-Most messages go out as one copy on the transaction the client's RCPTs already opened at the next hop.
+Most messages go out as one copy on the next-hop transaction the client's RCPTs already opened (the
+relay passes it in; see relay.py).
 A rejection to several recipients becomes one personalised copy per recipient, each its own
 transaction; the client still gets a single reply:
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from relay_smtp.pipeline import Outcome, Outgoing, Personaliser
 from relay_smtp.smtp.server import Message
 from relay_smtp.smtp.spool import Spool, SpoolEntry, bounce, header_section, send_copy
-from relay_smtp.smtp.upstream import NextHop, Reply
+from relay_smtp.smtp.upstream import NextHop, Reply, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,20 @@ class CopySender:
         self.spool = spool
         self.reporting_mta = reporting_mta
 
-    async def send(self, message: Message, outcome: Outcome, more: Personaliser | None = None) -> Sent:
+    async def send(
+        self,
+        message: Message,
+        transaction: Transaction,
+        outcome: Outcome,
+        more: Personaliser | None = None,
+    ) -> Sent:
+        """Send on ``transaction`` (the one the client's recipients were offered on), or abort it and
+        send personal copies; either way ``transaction`` is finished when this returns."""
         copies = outcome.outgoing
         if more is None and len(copies) == 1 and copies[0].recipients == tuple(message.recipients):
-            reply = await message.transaction.send(copies[0].data)
+            reply = await transaction.send(copies[0].data)
             return Sent(copies if reply.accepted else (), ((copies[0], reply),), reply)
-        await message.transaction.abort()
+        await transaction.abort()
         tally = _Tally()
         for copy in copies:
             await self._send_one(message, copy, tally)

@@ -24,7 +24,7 @@ from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import Engine, Index, Table, delete, insert, select
+from sqlalchemy import Connection, Engine, Index, Table, delete, insert, select
 from sqlmodel import Field, SQLModel
 
 from relay_smtp.store.db import read_transaction, write_transaction
@@ -88,20 +88,8 @@ class AuditStore:
     def record(self, rows: Sequence[AuditedVerdict]) -> None:
         if not rows:
             return
-        values = [
-            {
-                "company": r.company,
-                "at": r.at,
-                "subject": without_addresses(r.subject)[:SUBJECT_MAX],
-                "score": r.score,
-                "reasons": json.dumps([without_addresses(x) for x in r.reasons], ensure_ascii=False)[
-                    :REASONS_MAX
-                ],
-            }
-            for r in rows
-        ]
         with write_transaction(self.engine) as connection:
-            connection.execute(insert(audited_verdicts), values)
+            insert_audited(connection, rows)
 
     def since(self, company: str, since: datetime) -> list[AuditedVerdict]:
         query = (
@@ -121,6 +109,25 @@ class AuditStore:
         with write_transaction(self.engine) as connection:
             result = connection.execute(delete(audited_verdicts).where(audited_verdicts.c.at < cutoff))
         return int(result.rowcount or 0)
+
+
+def insert_audited(connection: Connection, rows: Sequence[AuditedVerdict]) -> None:
+    """Store audited verdicts (addresses cut out) in the caller's write transaction."""
+    if not rows:
+        return
+    values = [
+        {
+            "company": r.company,
+            "at": r.at,
+            "subject": without_addresses(r.subject)[:SUBJECT_MAX],
+            "score": r.score,
+            "reasons": json.dumps([without_addresses(x) for x in r.reasons], ensure_ascii=False)[
+                :REASONS_MAX
+            ],
+        }
+        for r in rows
+    ]
+    connection.execute(insert(audited_verdicts), values)
 
 
 def _reasons(text: str) -> list[str]:

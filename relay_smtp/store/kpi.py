@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, select, update
 
 from relay_smtp.store.db import read_transaction, write_transaction
 from relay_smtp.store.kpi_tables import THREAD_MAX, kpi_rejections
@@ -142,40 +142,54 @@ def record_mail(engine: Engine, mails: Sequence[ObservedMail], *, min_days: int,
     Every mail of a recruiting sender is a contact, a rejection included (a second rejection 20 days
     later means the person applied again); a rejection is then also written down itself.
     """
-    marked = 0
     with write_transaction(engine) as connection:
-        for mail in sorted(mails, key=lambda m: m.at):
-            marked += _mark_recontacted(connection, mail, min_days, window_days)
-            if mail.kind == "rejection":
-                _insert_rejection(connection, mail)
+        return record_mail_in(connection, mails, min_days=min_days, window_days=window_days)
+
+
+def record_mail_in(
+    connection: Connection, mails: Sequence[ObservedMail], *, min_days: int, window_days: int
+) -> int:
+    """`record_mail` inside the caller's write transaction (the relay's recorder writes a whole batch
+    of relayed mail, its links and this in one)."""
+    marked = 0
+    insert_rejection = insert_ignoring_duplicates(connection, kpi_rejections)  # one statement a batch
+    for mail in sorted(mails, key=lambda m: m.at):
+        marked += _mark_recontacted(connection, mail, min_days, window_days)
+        if mail.kind == "rejection":
+            thread = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
+            row = {
+                "company": mail.company,
+                "recipient_hash": mail.recipient_hash,
+                "message_hash": mail.message_hash,
+                "thread_hashes": thread,
+                "at": mail.at,
+                "recontacted_at": None,
+            }
+            connection.execute(insert_rejection, row)
     return marked
 
 
-def _insert_rejection(connection: Connection, mail: ObservedMail) -> None:
-    thread = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
-    stmt = insert_ignoring_duplicates(connection, kpi_rejections)
-    connection.execute(
-        stmt.values(
-            company=mail.company,
-            recipient_hash=mail.recipient_hash,
-            message_hash=mail.message_hash,
-            thread_hashes=thread,
-            at=mail.at,
-            recontacted_at=None,
-        )
-    )
+# Built once with bound parameters: building (and cache-keying) a statement per relayed mail cost
+# more than running it.
+_OPEN_REJECTIONS = select(kpi_rejections.c.id, kpi_rejections.c.thread_hashes).where(
+    kpi_rejections.c.company == bindparam("company"),
+    kpi_rejections.c.recipient_hash == bindparam("recipient_hash"),
+    kpi_rejections.c.recontacted_at.is_(None),
+    kpi_rejections.c.at <= bindparam("latest"),
+    kpi_rejections.c.at >= bindparam("earliest"),
+)
 
 
 def _mark_recontacted(connection: Connection, mail: ObservedMail, min_days: int, window_days: int) -> int:
     mine = {mail.message_hash, *mail.references}
     candidates = connection.execute(
-        select(kpi_rejections.c.id, kpi_rejections.c.thread_hashes).where(
-            kpi_rejections.c.company == mail.company,
-            kpi_rejections.c.recipient_hash == mail.recipient_hash,
-            kpi_rejections.c.recontacted_at.is_(None),
-            kpi_rejections.c.at <= mail.at - timedelta(days=min_days),
-            kpi_rejections.c.at >= mail.at - timedelta(days=window_days),
-        )
+        _OPEN_REJECTIONS,
+        {
+            "company": mail.company,
+            "recipient_hash": mail.recipient_hash,
+            "latest": mail.at - timedelta(days=min_days),
+            "earliest": mail.at - timedelta(days=window_days),
+        },
     ).all()
     ids = [row.id for row in candidates if mine.isdisjoint(str(row.thread_hashes).split())]
     if ids:

@@ -48,6 +48,7 @@ from relay_smtp.store.ledger_data import (
     Profile,
     RegistrationOutcome,
     SchemaOutOfDate,
+    SeenRejection,
     UnknownRegistration,
     utcnow,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "Profile",
     "RegistrationOutcome",
     "SchemaOutOfDate",
+    "SeenRejection",
     "UnknownRegistration",
     "utcnow",
 ]
@@ -132,15 +134,35 @@ class Ledger:
     # ----------------------------------------------------------------------- relay side
 
     def record_rejection(self, company: str, message_id: str, queue_id: str, action: str) -> None:
-        require_choice("action", action, REJECTION_ACTIONS)
-        row = {"company": company, "message_id": message_id, "queue_id": queue_id, "action": action}
-        self._write(lambda c: c.execute(insert(rejections).values(**row, at=self._clock())))
+        self.record_relayed([SeenRejection(company, message_id, queue_id, action)], ())
 
     def record_links(self, links: Sequence[IssuedLink]) -> None:
         """Remember issued links; links already recorded are left as they were."""
-        if not links:
-            return
-        rows = [
+        if links:
+            self.record_relayed((), links)
+
+    def record_relayed(
+        self,
+        seen: Sequence[SeenRejection],
+        links: Sequence[IssuedLink],
+        also: Callable[[Connection], object] | None = None,
+    ) -> None:
+        """Rejections, issued links (duplicates left as they were) and ``also``'s writes, in one write
+        transaction: the relay's recorder writes a whole batch of messages with one commit."""
+        for rejection in seen:
+            require_choice("action", rejection.action, REJECTION_ACTIONS)
+        now = self._clock()
+        rejection_rows = [
+            {
+                "company": r.company,
+                "message_id": r.message_id,
+                "queue_id": r.queue_id,
+                "action": r.action,
+                "at": now,
+            }
+            for r in seen
+        ]
+        link_rows = [
             {
                 "company": link.company,
                 "recipient_hash": link.recipient_hash,
@@ -149,7 +171,16 @@ class Ledger:
             }
             for link in links
         ]
-        self._write(lambda c: c.execute(insert_ignoring_duplicates(c, issued_links), rows))
+
+        def work(connection: Connection) -> None:
+            if rejection_rows:
+                connection.execute(insert(rejections), rejection_rows)
+            if link_rows:
+                connection.execute(insert_ignoring_duplicates(connection, issued_links), link_rows)
+            if also is not None:
+                also(connection)
+
+        self._write(work)
 
     # ----------------------------------------------------------------------- candidate side
 

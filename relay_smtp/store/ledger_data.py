@@ -36,6 +36,16 @@ class IssuedLink:
 
 
 @dataclass(frozen=True)
+class SeenRejection:
+    """A rejection the relay relayed (``action``: injected, audited, ...), as the funnel counts it."""
+
+    company: str
+    message_id: str
+    queue_id: str
+    action: str
+
+
+@dataclass(frozen=True)
 class RegistrationOutcome:
     """What became of a registration.
 
