@@ -16,16 +16,18 @@ from dkim.canonicalization import Relaxed, Simple
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay_smtp.mail.dkim import DkimSigner, LoadedKey, header_fields
+from relay_smtp.mail.dkim import DkimSigner, HeaderField, LoadedKey, header_fields
 from relay_smtp.mail.dkim.canon import (
     canonical_body,
     canonical_field,
     message_body,
     relaxed_body,
+    relaxed_fields,
     select_fields,
     simple_body,
 )
-from relay_smtp.mail.dkim.keys import _dns_txt
+from relay_smtp.mail.dkim.keys import _dns_txt, normalise_domain
+from relay_smtp.mail.dkim.sign import _SIMPLE_FROM, _parsed_from_domain
 
 NOW = 1_767_225_600
 
@@ -69,6 +71,7 @@ def test_header_canonicalisation_is_dkimpys(name: bytes, lines: list[bytes]) -> 
     value = b"\r\n".join([lines[0]] + [b" " + line for line in lines[1:]]) + b"\r\n"
     [(dkimpy_name, dkimpy_value)] = Relaxed.canonicalize_headers([(name, value)])
     assert canonical_field(name, value, relaxed=True) == (dkimpy_name, dkimpy_value)
+    assert relaxed_fields([HeaderField(name, value, 0, 0)] * 2) == (dkimpy_name + b":" + dkimpy_value) * 2
     assert canonical_field(name, value, relaxed=False) == (name, value)
 
 
@@ -127,6 +130,46 @@ def test_header_scan_and_body_are_dkimpys(
 def test_header_scan_odd_line_ends(raw: bytes, value: bytes, end: int) -> None:
     [found], _ = header_fields(raw)
     assert (found.name, found.value, found.start, found.end) == (b"Subject", value, 0, end)
+
+
+_FROM_PIECES = st.sampled_from(
+    [
+        *(
+            " ",
+            "\t",
+            "Foo",
+            "Bar.",
+            '"Q, x"',
+            "(c)",
+            "=?UTF-8?B?5qCq?=",
+            "\u3000",
+            "\ufffd",
+            "'o",
+            ",",
+            ";",
+            ":",
+        ),
+        *("<hr@acme.example>", "<a.b@Sub.Acme.EXAMPLE>", "<a..b@x.y>", "<a@b.>", "< a@b>", "<a@[192.0.2.1]>"),
+        *("hr@acme.example", "x+y@b-c.example", "a@b", "<>", "<", ">", "@", ".", "\x00", "\\"),
+    ]
+)
+
+
+@given(st.lists(_FROM_PIECES, max_size=6).map("".join))
+@settings(max_examples=1000)
+def test_simple_from_values_read_as_the_parser_reads_them(text: str) -> None:
+    simple = _SIMPLE_FROM.fullmatch(text)
+    if simple is not None:
+        assert _parsed_from_domain(text) == (normalise_domain(simple[1] or simple[2]), "")
+
+
+def test_usual_from_values_take_the_simple_path() -> None:
+    for text in (
+        "=?UTF-8?B?5qCq?= <hr@acme.example>",
+        " Acme Recruiting <hr@acme.example>",
+        "hr@acme.example",
+    ):
+        assert _SIMPLE_FROM.fullmatch(text), text
 
 
 # --------------------------------------------------------------------------- end to end

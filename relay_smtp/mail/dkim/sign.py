@@ -13,6 +13,7 @@ exactly what is emitted: the folded header with an empty b= (RFC 6376 section 3.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import time
@@ -23,10 +24,10 @@ from email.utils import getaddresses
 from relay_smtp.config import DkimKey
 from relay_smtp.mail.dkim.canon import (
     HeaderField,
-    canonical_field,
     header_fields,
     message_body,
     relaxed_body,
+    relaxed_fields,
     relaxed_value,
     select_fields,
 )
@@ -50,7 +51,22 @@ SIGNED_HEADERS: tuple[str, ...] = (
 #: a missing Date or To (Postfix does, for mail it considers local) must not break the signature.
 OVERSIGNED_HEADERS = frozenset({"from", "subject", "date", "to"})
 
+_SIGNED = tuple(name.encode() for name in SIGNED_HEADERS)
+_OVERSIGNED = frozenset(name.encode() for name in OVERSIGNED_HEADERS)
 _FOLD_WIDTH = 78
+_STAMP = b"\x00"  # stands for each digit of t= while the tags are folded; no tag can contain it
+
+#: The usual From value, ``Name <local@domain>`` or a bare ``local@domain``, whose domain is read
+#: without Python's address parser (a character-by-character Python loop).  Only what the parser
+#: reads the same way qualifies: a display name without RFC 5322 specials (no quotes, comments,
+#: groups or lists), a dot-atom local part and a dotted domain; anything else goes to the parser
+#: (tests/test_dkim_canon.py compares the two).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOMAIN = r"([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"
+_SIMPLE_FROM = re.compile(
+    rf"[ \t]*(?:[^\x00-\x08\x0a-\x1f\x7f\"(),.:;<>@\[\]\\]*<{_ATEXT}(?:\.{_ATEXT})*@{_DOMAIN}>"
+    rf"|{_ATEXT}(?:\.{_ATEXT})*@{_DOMAIN})[ \t]*"
+)
 
 
 def from_domain(fields: Sequence[HeaderField]) -> tuple[str | None, str]:
@@ -61,6 +77,14 @@ def from_domain(fields: Sequence[HeaderField]) -> tuple[str | None, str]:
     if len(values) > 1:
         return None, "several From headers"
     text = re.sub(r"\r?\n", "", values[0].decode("utf-8", errors="replace"))
+    simple = _SIMPLE_FROM.fullmatch(text)
+    if simple is not None:
+        return normalise_domain(simple[1] or simple[2]), ""
+    return _parsed_from_domain(text)
+
+
+def _parsed_from_domain(text: str) -> tuple[str | None, str]:
+    """The From domain as Python's address parser reads the unfolded value."""
     addresses = [addr for _, addr in getaddresses([text]) if "@" in addr]
     domains = {normalise_domain(addr.rpartition("@")[2]) for addr in addresses}
     domains.discard("")
@@ -151,15 +175,15 @@ def _crlf(message: bytes) -> bool:
 
 def signed_header_names(fields: Sequence[HeaderField]) -> list[bytes]:
     """The h= list: each signed field once per occurrence, oversigned ones once more."""
-    counts: dict[str, int] = {}
+    counts: dict[bytes, int] = {}
     for f in fields:
-        name = f.name.lower().decode("ascii", errors="replace")
+        name = f.name.lower()
         counts[name] = counts.get(name, 0) + 1
     names: list[bytes] = []
-    for name in SIGNED_HEADERS:
-        n = counts.get(name, 0)
-        extra = 1 if n and name in OVERSIGNED_HEADERS else 0
-        names += [name.encode()] * (n + extra)
+    for name in _SIGNED:
+        n = counts.get(name)
+        if n:
+            names += [name] * (n + 1 if name in _OVERSIGNED else n)
     return names
 
 
@@ -169,8 +193,7 @@ def _signature_fields(
     include = signed_header_names(fields)
     # The h= instances bottom-up (an oversigned name finds no instance left and hashes nothing),
     # relaxed: lowercase name, colon, unfolded and compressed value, CRLF.
-    canonical = (canonical_field(f.name, f.value, relaxed=True) for f in select_fields(fields, include))
-    hashed_fields = b"".join(name + b":" + value for name, value in canonical)
+    hashed_fields = relaxed_fields(select_fields(fields, include))
     body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
     out = []
     for key in keys:
@@ -189,22 +212,36 @@ def _unsigned_signature(key: LoadedKey, include: Sequence[bytes], body_hash: byt
     """The folded DKIM-Signature value up to and including an empty ``b=``.
 
     Folding whitespace goes only where RFC 6376 section 3.2 allows FWS: between tags and around the
-    colons of h=.  b= starts its own line so its value can be folded freely.
+    colons of h=.  bh= and b= start their own lines, b= so that its value can be folded freely.
+    """
+    stamp = str(timestamp).encode()
+    before, after = _folded_tags(key.algorithm, key.domain, key.selector, tuple(include), len(stamp))
+    return before + stamp + after + b"\r\n bh=" + body_hash + b";\r\n b="
+
+
+@functools.lru_cache(maxsize=256)
+def _folded_tags(
+    algorithm: str, domain: str, selector: str, include: tuple[bytes, ...], stamp_width: int
+) -> tuple[bytes, bytes]:
+    """The folded tags v= to h=, split where t='s value goes.
+
+    Where the lines break depends only on the widths of the tags, so a key signing mail with the
+    same fields gets the same folding every time: it is computed once (t= is ten digits until 2286).
     """
     tags = [
         b"v=1;",
-        b"a=" + key.algorithm.encode() + b";",
+        b"a=" + algorithm.encode() + b";",
         b"c=relaxed/relaxed;",
-        b"d=" + key.domain.encode("ascii") + b";",
-        b"s=" + key.selector.encode("ascii") + b";",
-        b"t=" + str(timestamp).encode() + b";",
+        b"d=" + domain.encode("ascii") + b";",
+        b"s=" + selector.encode("ascii") + b";",
+        b"t=" + _STAMP * stamp_width + b";",
     ]
     h_atoms = [name + b":" for name in include]
     h_atoms[0] = b"h=" + h_atoms[0]
     h_atoms[-1] = h_atoms[-1][:-1] + b";"
     lines = _fill([(t, b" ") for t in tags] + [(a, b"" if i else b" ") for i, a in enumerate(h_atoms)])
-    lines.append(b"bh=" + body_hash + b";")
-    return b"\r\n ".join(lines) + b"\r\n b="
+    before, _, after = b"\r\n ".join(lines).partition(_STAMP * stamp_width)
+    return before, after
 
 
 def _fill(atoms: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
