@@ -10,9 +10,10 @@ from test_inject_text import corpus_leaves, corpus_problem, from_iso2022jp_ms, t
 from test_transfer import b64, kept_around, qp
 
 from relay_smtp.mail.inject_html import splice_html_block
-from relay_smtp.mail.inject_text import LeafSplice, UnsupportedPart, ascii_view, resolve_charset
+from relay_smtp.mail.part_charset import ascii_view, resolve_charset
 from relay_smtp.mail.snippets import HTML_MARKER, RenderedBlock, SnippetRenderer
-from relay_smtp.mail.transfer import decode_body
+from relay_smtp.mail.splice_slot import LeafSplice
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body
 
 DATA = Path(__file__).parent / "data" / "inject"
 RENDERER = SnippetRenderer()

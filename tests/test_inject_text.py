@@ -11,15 +11,11 @@ import pytest
 from conftest import corpus_files
 from test_transfer import b64, kept_around, qp
 
-from relay_smtp.mail.inject_text import (
-    LeafSplice,
-    UnsupportedPart,
-    ascii_view,
-    resolve_charset,
-    splice_text_block,
-)
+from relay_smtp.mail.inject_text import splice_text_block
+from relay_smtp.mail.part_charset import ascii_view, resolve_charset
 from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer
-from relay_smtp.mail.transfer import decode_body
+from relay_smtp.mail.splice_slot import LeafSplice
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body
 
 DATA = Path(__file__).parent / "data" / "inject"
 RENDERER = SnippetRenderer()

@@ -21,10 +21,11 @@ import binascii
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "DecodedBody",
+    "EncodedSlot",
     "UnsupportedPart",
     "decode_body",
     "detect_newline",
@@ -53,7 +54,15 @@ class DecodedBody:
     """The decoded octets of a leaf body and the offsets where an insertion keeps lines intact."""
 
     data: bytes
-    line_starts: tuple[int, ...]
+    body: bytes = field(repr=False)
+    kind: str
+
+    @functools.cached_property
+    def line_starts(self) -> tuple[int, ...]:
+        """Worked out when asked for: the splice itself never needs them."""
+        if self.kind == _QP:
+            return _qp_line_starts(_qp_lines(self.body), len(self.data))
+        return _plain_line_starts(self.data)
 
 
 def normalize_cte(cte: str | None) -> str:
@@ -79,11 +88,10 @@ def decode_body(body: bytes, cte: str) -> DecodedBody:
     """Decode ``body``; ``line_starts`` are where ``insert_encoded`` leaves every original line alone."""
     kind = normalize_cte(cte)
     if kind == _QP:
-        lines = _qp_lines(body)
-        data = b"".join(line.decoded for line in lines)
-        return DecodedBody(data, _qp_line_starts(lines, len(data)))
-    data = _b64_decode(body) if kind == _B64 else body
-    return DecodedBody(data, _plain_line_starts(data))
+        data = b"".join(line.decoded for line in _qp_lines(body))
+    else:
+        data = _b64_decode(body) if kind == _B64 else body
+    return DecodedBody(data, body, kind)
 
 
 def insert_encoded(body: bytes, cte: str, decoded_offset: int, insertion: bytes, newline: bytes) -> bytes:
@@ -93,32 +101,90 @@ def insert_encoded(body: bytes, cte: str, decoded_offset: int, insertion: bytes,
     ``decode_body(...).line_starts`` every original line survives; any other offset works too (HTML
     needs that): quoted-printable then splits the one encoded line there with a soft break.
     """
-    kind = normalize_cte(cte)
-    if not insertion:
-        return body
-    if kind in _IDENTITY:
-        _check_offset(decoded_offset, len(body))
-        return body[:decoded_offset] + insertion + body[decoded_offset:]
-    if kind == _B64:
-        data = _b64_decode(body)
-        _check_offset(decoded_offset, len(data))
-        return _b64_encode_like(body, data[:decoded_offset] + insertion + data[decoded_offset:])
-    return _qp_insert(body, decoded_offset, insertion, newline)
+    return EncodedSlot(body, cte, decoded_offset, decoded_offset, newline).fill(insertion)
 
 
 def replace_encoded(body: bytes, cte: str, start: int, end: int, replacement: bytes, newline: bytes) -> bytes:
     """Return ``body`` with decoded octets ``[start, end)`` replaced by ``replacement``."""
-    kind = normalize_cte(cte)
-    if start == end:
-        return insert_encoded(body, kind, start, replacement, newline)
-    if kind in _IDENTITY:
-        _check_range(start, end, len(body))
-        return body[:start] + replacement + body[end:]
-    if kind == _B64:
-        data = _b64_decode(body)
-        _check_range(start, end, len(data))
-        return _b64_encode_like(body, data[:start] + replacement + data[end:])
-    return _qp_replace(body, start, end, replacement, newline)
+    return EncodedSlot(body, cte, start, end, newline).fill(replacement)
+
+
+class EncodedSlot:
+    """Decoded octets ``[start, end)`` of an encoded body, located once for many replacements.
+
+    What depends only on the body (decoding, where the range lies among the encoded lines, the
+    octets kept before and after it) is worked out here; ``fill`` then costs encoding the
+    replacement (and, for base64, the body: every quantum after it shifts). The relay fills one
+    slot per recipient, each time with another link.
+    """
+
+    __slots__ = (
+        "_after",
+        "_before",
+        "_error",
+        "_head",
+        "_tail",
+        "body",
+        "continues",
+        "insert",
+        "kind",
+        "newline",
+    )
+
+    def __init__(self, body: bytes, cte: str, start: int, end: int, newline: bytes) -> None:
+        self.kind = kind = normalize_cte(cte)
+        self.body, self.newline, self.insert = body, newline, start == end
+        self._head = self._tail = self._before = self._after = b""
+        self.continues = False
+        self._error: ValueError | None = None
+        try:
+            if kind in _IDENTITY or kind == _B64:
+                data = body if kind in _IDENTITY else _b64_decode(body)
+                _check_range(start, end, len(data))
+                self._head, self._tail = data[:start], data[end:]
+            elif start == end:
+                self._qp_insertion(start)
+            else:
+                self._qp_replacement(start, end)
+        except ValueError as error:  # UnsupportedPart too
+            if start != end:
+                raise
+            self._error = error  # an empty insertion still leaves the body alone: raised by fill
+
+    def _qp_insertion(self, offset: int) -> None:
+        body = self.body
+        position, at_line_start = _qp_position(body, _qp_lines(body), offset)
+        # Mid-line, a soft line break ends the original line early; it decodes to nothing.
+        self._head = body[:position] if at_line_start else body[:position] + b"=" + self.newline
+        self._tail = body[position:]
+        self.continues = bool(self._tail)
+
+    def _qp_replacement(self, start: int, end: int) -> None:
+        # Only the encoded lines that hold the range are encoded again, the replacement in them.
+        lines = _qp_lines(self.body)
+        _check_range(start, end, sum(len(line.decoded) for line in lines))
+        first, last = _qp_line_index(lines, start), _qp_line_index(lines, end - 1)
+        head, tail = lines[first], lines[last]
+        segment = b"".join(line.decoded for line in lines[first : last + 1])
+        self._before = segment[: start - head.decoded_start]
+        self._after = segment[end - head.decoded_start :]
+        self._head, self._tail = self.body[: head.start], self.body[tail.end :]
+        self.continues = tail.soft and bool(self._tail)
+
+    def fill(self, data: bytes) -> bytes:
+        """The encoded body with ``data`` (decoded octets) in the slot."""
+        if self._error is not None:
+            if not data:
+                return self.body
+            raise self._error
+        if not data and self.insert:
+            return self.body  # nothing inserted: not even base64 is encoded again
+        if self.kind in _IDENTITY:
+            return self._head + data + self._tail
+        if self.kind == _B64:
+            return _b64_encode_like(self.body, self._head + data + self._tail)
+        segment = self._before + data + self._after
+        return self._head + _qp_encode(segment, self.newline, continues=self.continues) + self._tail
 
 
 def reencode(like: bytes, cte: str, data: bytes) -> bytes:
@@ -141,6 +207,8 @@ def _check_offset(offset: int, size: int) -> None:
 
 
 def _check_range(start: int, end: int, size: int) -> None:
+    if start == end:
+        _check_offset(start, size)
     if not 0 <= start <= end <= size:
         raise ValueError(f"decoded range {start}..{end} outside 0..{size}")
 
@@ -248,29 +316,6 @@ def _qp_position(body: bytes, lines: Sequence[_QPLine], offset: int) -> tuple[in
         if line.decoded_start < offset <= line.decoded_start + line.text_len:
             return line.start + _qp_positions(line.text)[offset - line.decoded_start], False
     raise ValueError(f"decoded offset {offset} is not a position in this quoted-printable body")
-
-
-def _qp_insert(body: bytes, offset: int, insertion: bytes, newline: bytes) -> bytes:
-    position, at_line_start = _qp_position(body, _qp_lines(body), offset)
-    # Mid-line, a soft line break ends the original line early; it decodes to nothing.
-    head = body[:position] if at_line_start else body[:position] + b"=" + newline
-    tail = body[position:]
-    return head + _qp_encode(insertion, newline, continues=bool(tail)) + tail
-
-
-def _qp_replace(body: bytes, start: int, end: int, replacement: bytes, newline: bytes) -> bytes:
-    lines = _qp_lines(body)
-    size = sum(len(line.decoded) for line in lines)
-    _check_range(start, end, size)
-    first = _qp_line_index(lines, start)
-    last = _qp_line_index(lines, end - 1)
-    head, tail = lines[first], lines[last]
-    segment = b"".join(line.decoded for line in lines[first : last + 1])
-    local_start, local_end = start - head.decoded_start, end - head.decoded_start
-    new_segment = segment[:local_start] + replacement + segment[local_end:]
-    rest = body[tail.end :]
-    encoded = _qp_encode(new_segment, newline, continues=tail.soft and bool(rest))
-    return body[: head.start] + encoded + rest
 
 
 def _qp_line_index(lines: Sequence[_QPLine], offset: int) -> int:
