@@ -160,10 +160,12 @@ class _Markup:
         return None
 
 
+# Written as "unrolled loops" (a run of plain characters, then a quoted string or "-" and another
+# run) rather than one alternative per character: the same matches, at a fraction of the cost.
 _TOKEN = re.compile(
-    rb"<!--.*?(?:-->|\Z)"  # comment (Outlook's <!--[if mso]> blocks included)
+    rb"<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"  # comment (Outlook's <!--[if mso]> blocks included)
     rb"|<[!?][^>]*(?:>|\Z)"  # doctype, <![if …]>, processing instruction
-    rb"|<(/?)([A-Za-z][^\s/>]*)((?:\"[^\"]*\"|'[^']*'|[^'\">])*)(?:>|\Z)",  # a tag
+    rb"|<(/?)([A-Za-z][^\s/>]*)([^'\">]*(?:(?:\"[^\"]*\"|'[^']*')[^'\">]*)*)(?:>|\Z)",  # a tag
     re.S,
 )
 _ATTRIBUTE = re.compile(rb"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
@@ -191,10 +193,12 @@ def _scan_markup(view: bytes) -> _Markup:
         candidates = (candidate.start() for candidate in _RAW_OPEN.finditer(view, position))
         next_raw = next(candidates, None)
         start_at, position = position, None
-        for match in _TOKEN.finditer(view, start_at):
+        tokens = _TOKEN.finditer(view, start_at)
+        for match in tokens:
             matches.append(match)
             if next_raw is None:
-                continue
+                matches.extend(tokens)  # no raw-text element ahead: the rest needs no looking at
+                break
             start = match.start()
             while next_raw is not None and next_raw < start:
                 next_raw = next(candidates, None)

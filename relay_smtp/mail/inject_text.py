@@ -166,6 +166,9 @@ def _landmark(texts: list[str]) -> tuple[int, str] | None:
 
 def _signature_start(texts: list[str], limit: int) -> tuple[int, str] | None:
     for index in range(limit):
+        stripped = texts[index].lstrip()
+        if not stripped or stripped[0] not in _RULE_CHARS:
+            continue  # neither "--" nor a rule line: most lines, passed over without a regex
         if _SIG_DASHES.match(texts[index]):
             return index, "above signature '-- '"
         if _is_framed_signature(texts, index, limit):
