@@ -49,9 +49,10 @@ import run as bench_run  # noqa: E402
 from relay_smtp import personalise as ps  # noqa: E402
 from relay_smtp import pipeline as pl  # noqa: E402
 from relay_smtp.config import load_settings  # noqa: E402
+from relay_smtp.mail.choose import choose_parts  # noqa: E402
 from relay_smtp.mail.classify import Sender, classify  # noqa: E402
 from relay_smtp.mail.message import ParsedMessage  # noqa: E402
-from relay_smtp.mail.mime import choose_parts, get_header, parse_mime  # noqa: E402
+from relay_smtp.mail.mime import get_header, parse_mime  # noqa: E402
 from relay_smtp.mail.own_block import carries_own_block  # noqa: E402
 from relay_smtp.mail.snippets import RenderedBlock  # noqa: E402
 from relay_smtp.relay import pipeline_config  # noqa: E402

@@ -10,21 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from relay_smtp.config import Company
+from relay_smtp.mail.choose import Selection
 from relay_smtp.mail.classify import Verdict
 from relay_smtp.mail.dkim import strip_broken_signatures, verify_with_key
 from relay_smtp.mail.inject_html import prepare_html_splice
 from relay_smtp.mail.inject_text import prepare_text_splice
-from relay_smtp.mail.mime import (
-    Edit,
-    MimePart,
-    Selection,
-    apply_edits,
-    body_bytes,
-    get_header,
-    header_fields,
-    set_content_type_param_edit,
-    set_header_edit,
-)
+from relay_smtp.mail.mime import MimePart, body_bytes, get_header, header_fields
+from relay_smtp.mail.mime_edit import Edit, apply_edits, set_content_type_param_edit, set_header_edit
 from relay_smtp.mail.own_block import MARKER_HEADER
 from relay_smtp.mail.snippets import RenderedBlock
 from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot

@@ -20,9 +20,10 @@ from email.utils import getaddresses
 
 from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.header_check import header_problem
+from relay_smtp.mail.choose import choose_parts
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.message import ParsedMessage
-from relay_smtp.mail.mime import MimePart, choose_parts, get_header, parse_mime
+from relay_smtp.mail.mime import MimePart, get_header, parse_mime
 from relay_smtp.mail.own_block import carries_own_block
 from relay_smtp.personalise import (
     Decision,
