@@ -94,9 +94,10 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
     verdict = classify(raw, cfg.rules, who, envelope.recipients)
     if verdict.label == "rejection" and company is not None:
 
-        def choose() -> None:
-            selection = choose_parts(raw, root)
-            carries_own_block(ParsedMessage(raw, root), selection.targets, cfg.own_link)
+        def choose() -> None:  # as the pipeline does it, on a message nothing was read from yet
+            message = ParsedMessage(raw, root)
+            selection = choose_parts(raw, root, message.decoded)
+            carries_own_block(message, selection.targets, cfg.own_link)
 
         times["choose"] = measure(choose)
         selection = choose_parts(raw, root)

@@ -105,7 +105,7 @@ def _decide(
         company = fallback_company(raw, root)
     if company.mode == "off" and not force:
         return unchanged(raw, envelope, "passed", f"company {company.id}: mode off", verdict, company.id)
-    selection = choose_parts(raw, root)
+    selection = choose_parts(raw, root, message.decoded)
     if selection.refusal is not None:
         return unchanged(raw, envelope, "passed", selection.refusal, verdict, company.id)
     if carries_own_block(message, selection.targets, config.own_link):

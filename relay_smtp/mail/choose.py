@@ -9,7 +9,7 @@ worded for a mail admin.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from relay_smtp.mail.charsets import codec_name
@@ -49,11 +49,15 @@ _REFUSED_TYPES = {
     "message/partial": "fragment of a split message ({where}): it must be joined first",
 }
 _INLINE_PGP_MARKERS = (b"-----BEGIN PGP SIGNED MESSAGE-----", b"-----BEGIN PGP MESSAGE-----")
+_PGP_BEGIN = b"-----BEGIN PGP "  # what both markers start with: one search for the usual body
 _WIDE_CODECS = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
 
 
-def choose_parts(raw: bytes, root: MimePart) -> Selection:
+def choose_parts(raw: bytes, root: MimePart, decoded: Callable[[MimePart], bytes] | None = None) -> Selection:
     """The leaf text parts a reader sees as the message text, or why nothing may be touched.
+
+    ``decoded`` gives a part's transfer-decoded body (``ParsedMessage.decoded``, which keeps what it
+    decodes for the guards that read the same bodies next); by default it is decoded here.
 
     Whole-message refusals (safest choice, documented): any signed or encrypted structure,
     calendar invitation or message/partial outside an enclosed message, even as an attachment;
@@ -63,7 +67,8 @@ def choose_parts(raw: bytes, root: MimePart) -> Selection:
     reasons: dict[str, str] = {}
     candidates = _body_targets(raw, root, reasons)
     usable = [t for t in candidates if _usable(t, reasons)]
-    refusal = _structural_refusal(root) or _inline_pgp_refusal(raw, usable)
+    read = decoded or (lambda part: decode_transfer(body_bytes(raw, part), part.cte))
+    refusal = _structural_refusal(root) or _inline_pgp_refusal(read, usable)
     if refusal is None and not usable:
         refusal = _no_target_refusal(candidates, reasons)
     if refusal is not None:
@@ -187,10 +192,10 @@ def _unusable_reason(part: MimePart) -> str | None:
     return None
 
 
-def _inline_pgp_refusal(raw: bytes, targets: Sequence[MimePart]) -> str | None:
+def _inline_pgp_refusal(decoded: Callable[[MimePart], bytes], targets: Sequence[MimePart]) -> str | None:
     for part in targets:
-        body = decode_transfer(body_bytes(raw, part), part.cte)
-        if any(marker in body for marker in _INLINE_PGP_MARKERS):
+        body = decoded(part)
+        if _PGP_BEGIN in body and any(marker in body for marker in _INLINE_PGP_MARKERS):
             return f"inline PGP block ({_where(part)}): changing it would break the signature"
     return None
 

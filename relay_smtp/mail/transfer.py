@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -347,24 +349,30 @@ def _qp_encode(data: bytes, newline: bytes, *, continues: bool) -> bytes:
 
 
 def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> list[bytes]:
-    """One decoded line as encoded text, with soft breaks to stay within 76 characters."""
+    """One decoded line as encoded text, with soft breaks to stay within 76 characters.
+
+    Each encoded line takes as many whole tokens (an octet, or its "=XX") as fit: 75 characters,
+    keeping room for the "=" of a soft break, or 76 when the line's last token ends it. Where each
+    line ends is found by bisecting the tokens' running lengths, not token by token.
+    """
     tokens = [_QP_TOKENS[octet] for octet in text]
     if tokens and encode_final_space:
         tokens[-1] = _qp_token(text[-1], final_space_encoded=True)
     encoded = b"".join(tokens)
-    if len(encoded) < _QP_MAX_LINE:  # fits: the loop below would not break it anywhere
+    if len(encoded) < _QP_MAX_LINE:  # fits: no soft break anywhere
         return [encoded]
-    out: list[bytes] = []
-    first = size = 0
+    ends = list(itertools.accumulate(map(len, tokens)))  # ends[i]: where token i ends in encoded
     last = len(tokens) - 1
-    for index, token in enumerate(tokens):
-        # Keep room for the "=" of a soft break, unless this is the line's last token.
-        room = _QP_MAX_LINE if index == last and encode_final_space else _QP_MAX_LINE - 1
-        if size + len(token) > room:
-            out.append(b"".join(tokens[first:index]) + b"=" + newline)
-            first, size = index, 0
-        size += len(token)
-    out.append(b"".join(tokens[first:]))
+    out: list[bytes] = []
+    first, start = 0, 0
+    while True:
+        # The first token that would take this encoded line past 75 characters, if any.
+        index = bisect.bisect_right(ends, start + _QP_MAX_LINE - 1, first)
+        if index > last or (index == last and encode_final_space and ends[last] - start <= _QP_MAX_LINE):
+            break
+        out.append(encoded[start : ends[index - 1]] + b"=" + newline)
+        first, start = index, ends[index - 1]
+    out.append(encoded[start:])
     return out
 
 
