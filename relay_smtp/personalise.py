@@ -7,7 +7,7 @@ the message) and the copy making (byte edits and DKIM) can each be read in one s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from relay_smtp.config import Company
 from relay_smtp.mail.choose import Selection
@@ -45,13 +45,14 @@ def splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: s
     return prepare_part(raw, part, placeholder).fill(block_for(part, block))
 
 
-def _part_edits(raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
-    edits = [Edit(part.body_start, part.body_end, spliced.body)]
-    if spliced.charset is not None:
-        edits.append(set_content_type_param_edit(raw, part, "charset", spliced.charset))
-    if spliced.cte is not None:
-        edits.append(set_header_edit(raw, part, "Content-Transfer-Encoding", spliced.cte))
-    return edits
+def _header_edits(raw: bytes, part: MimePart, charset: str | None, cte: str | None) -> tuple[Edit, ...]:
+    """The part's header changes when its charset or transfer encoding had to change."""
+    edits = []
+    if charset is not None:
+        edits.append(set_content_type_param_edit(raw, part, "charset", charset))
+    if cte is not None:
+        edits.append(set_header_edit(raw, part, "Content-Transfer-Encoding", cte))
+    return tuple(edits)
 
 
 def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
@@ -85,6 +86,17 @@ class Plan:
     skipped: tuple[tuple[str, str], ...]
     fixed_edits: tuple[Edit, ...]
     slots: tuple[SpliceSlot | UnsupportedPart, ...]
+    # (part path, new charset, new transfer encoding) -> header edits: the same for every copy.
+    header_edits: dict[tuple[str, str | None, str | None], tuple[Edit, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def part_edits(self, raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
+        key = (part.path, spliced.charset, spliced.cte)
+        headers = self.header_edits.get(key)
+        if headers is None:
+            headers = self.header_edits[key] = _header_edits(raw, part, spliced.charset, spliced.cte)
+        return [Edit(part.body_start, part.body_end, spliced.body), *headers]
 
 
 def make_plan(
@@ -114,7 +126,7 @@ def render_copy(raw: bytes, plan: Plan, block: RenderedBlock) -> tuple[bytes, li
         if isinstance(spliced, UnsupportedPart):
             reports.append(PartReport(part.path or "1", part.content_type, str(spliced), changed=False))
             continue
-        edits.extend(_part_edits(raw, part, spliced))
+        edits.extend(plan.part_edits(raw, part, spliced))
         reports.append(PartReport(part.path or "1", part.content_type, spliced.where, changed=True))
     if not any(r.changed for r in reports):
         return raw, reports

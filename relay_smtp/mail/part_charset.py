@@ -225,8 +225,11 @@ def _jis_code(char: str) -> bytes | None:
     return _cp932_jis_table().get(char)
 
 
+@functools.lru_cache(maxsize=4096)
 def _encode_char(char: str, charset: PartCharset) -> tuple[bool, bytes] | None:
-    """The octets for one character, and whether they are JIS X 0208 (ISO-2022-JP 2-byte mode)."""
+    """The octets for one character, and whether they are JIS X 0208 (ISO-2022-JP 2-byte mode).
+
+    Cached: every recipient's block has the same letters."""
     if charset.family == "iso2022jp":
         if ord(char) < 0x80:
             return False, char.encode("ascii")
@@ -251,25 +254,21 @@ def encode_text(text: str, charset: PartCharset, *, charrefs: bool = False) -> b
     whole = _encode_whole(text, charset)
     if whole is not None:
         return whole
+    table = {char: _encode_char(char, charset) for char in set(text)}  # a block repeats its letters
+    missing = [char for char, encoded in table.items() if encoded is None]
+    if missing and not charrefs:
+        name = charset.label or "us-ascii"
+        raise CannotEncode(f"{name} cannot hold {''.join(sorted(missing))!r}")
     out = bytearray()
     in_jis = False
-    missing: list[str] = []
-    table = {char: _encode_char(char, charset) for char in set(text)}  # a block repeats its letters
     for char in text:
-        encoded = table[char]
-        if encoded is None and not charrefs:
-            missing.append(char)
-            continue
-        is_jis, octets = encoded or (False, b"&#%d;" % ord(char))
+        is_jis, octets = table[char] or (False, b"&#%d;" % ord(char))
         if is_jis != in_jis:
             out += _ESC_JIS if is_jis else _ESC_ASCII
             in_jis = is_jis
         out += octets
     if in_jis:
         out += _ESC_ASCII
-    if missing:
-        name = charset.label or "us-ascii"
-        raise CannotEncode(f"{name} cannot hold {''.join(sorted(set(missing)))!r}")
     return bytes(out)
 
 

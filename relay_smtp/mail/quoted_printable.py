@@ -145,8 +145,12 @@ def qp_encode(data: bytes, newline: bytes, *, continues: bool) -> bytes:
     return b"".join(out)
 
 
-def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> list[bytes]:
+@functools.lru_cache(maxsize=1024)
+def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> tuple[bytes, ...]:
     """One decoded line as encoded text, with soft breaks to stay within 76 characters.
+
+    Cached: a part that must become quoted-printable as a whole is encoded again for every
+    recipient's copy, and all its lines but the block's are the same each time.
 
     Each encoded line takes as many whole tokens (an octet, or its "=XX") as fit: 75 characters,
     keeping room for the "=" of a soft break, or 76 when the line's last token ends it. Where each
@@ -157,7 +161,7 @@ def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> list[b
         tokens[-1] = _qp_token(text[-1], final_space_encoded=True)
     encoded = b"".join(tokens)
     if len(encoded) < _QP_MAX_LINE:  # fits: no soft break anywhere
-        return [encoded]
+        return (encoded,)
     ends = list(itertools.accumulate(map(len, tokens)))  # ends[i]: where token i ends in encoded
     last = len(tokens) - 1
     out: list[bytes] = []
@@ -170,7 +174,7 @@ def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> list[b
         out.append(encoded[start : ends[index - 1]] + b"=" + newline)
         first, start = index, ends[index - 1]
     out.append(encoded[start:])
-    return out
+    return tuple(out)
 
 
 def _qp_token(octet: int, *, final_space_encoded: bool) -> bytes:
