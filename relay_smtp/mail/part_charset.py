@@ -226,21 +226,21 @@ def _jis_code(char: str) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _encode_char(char: str, charset: PartCharset) -> tuple[bool, bytes] | None:
-    """The octets for one character, and whether they are JIS X 0208 (ISO-2022-JP 2-byte mode).
-
-    Cached: every recipient's block has the same letters."""
-    if charset.family == "iso2022jp":
+def _encode_char(char: str, codec: str, family: str) -> tuple[bool, bytes] | None:
+    """The octets for one character in a charset (its codec and family, see ``PartCharset``), and
+    whether they are JIS X 0208 (ISO-2022-JP 2-byte mode). Cached: every recipient's block has the
+    same letters."""
+    if family == "iso2022jp":
         if ord(char) < 0x80:
             return False, char.encode("ascii")
         jis = _jis_code(char)
         return (True, jis) if jis else None
-    for codec in (charset.codec, "cp932") if charset.family == "sjis" else (charset.codec,):
+    for name in (codec, "cp932") if family == "sjis" else (codec,):
         try:
-            return False, char.encode(codec)
+            return False, char.encode(name)
         except UnicodeEncodeError:
             pass
-    if charset.family == "eucjp" and (jis := _jis_code(char)):
+    if family == "eucjp" and (jis := _jis_code(char)):
         return False, bytes(octet | 0x80 for octet in jis)
     return None
 
@@ -254,7 +254,8 @@ def encode_text(text: str, charset: PartCharset, *, charrefs: bool = False) -> b
     whole = _encode_whole(text, charset)
     if whole is not None:
         return whole
-    table = {char: _encode_char(char, charset) for char in set(text)}  # a block repeats its letters
+    codec, family = charset.codec, charset.family
+    table = {char: _encode_char(char, codec, family) for char in set(text)}  # a block repeats letters
     missing = [char for char, encoded in table.items() if encoded is None]
     if missing and not charrefs:
         name = charset.label or "us-ascii"
