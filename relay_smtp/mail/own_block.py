@@ -26,6 +26,7 @@ from relay_smtp.mail.mime import MimePart
 from relay_smtp.mail.snippets import MARKER_CORE, MARKER_PATTERN
 
 MARKER_HEADER = "X-Career-Relay"
+_HEADER_NAME = MARKER_HEADER.lower().encode("ascii")
 
 #: token -> whether our link key signed it.
 OwnLinkCheck = Callable[[str], bool]
@@ -66,6 +67,9 @@ def carries_own_block(
     message: ParsedMessage, targets: Sequence[MimePart], own_link: OwnLinkCheck | None
 ) -> bool:
     """Our header on the message, or our block in one of the parts that would get the block."""
-    if (message.header(MARKER_HEADER) or "").strip().lower() == "injected":
+    root = message.root
+    # Without the header's name anywhere in the header block, no field is called that.
+    named = _HEADER_NAME in message.raw[root.start : root.header_end].lower()
+    if named and (message.header(MARKER_HEADER) or "").strip().lower() == "injected":
         return True
     return any(holds_own_block(message.decoded(p), own_link) for p in targets)
