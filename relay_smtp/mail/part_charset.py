@@ -330,9 +330,40 @@ def analysis_text(data: bytes, charset: PartCharset) -> list[tuple[int, int, str
     errors="replace" and one decoder fed line by line, so ISO-2022-JP state carries across lines
     and a bad octet costs one character, never a line.
     """
+    whole = _analysis_at_once(data, charset)
+    if whole is not None:
+        return whole
     decoder = codecs.getincrementaldecoder(charset.analysis_codec)(errors="replace")
     lines = []
     for match in re.finditer(rb"[^\n]*\n|[^\n]+\Z", data):
         text = decoder.decode(match.group())
         lines.append((match.start(), match.end(), text.rstrip("\r\n")))
+    return lines
+
+
+def _analysis_at_once(data: bytes, charset: PartCharset) -> list[tuple[int, int, str]] | None:
+    """``analysis_text`` for octets that decode without error, in one call: then each line is what
+    the line-by-line decoder gives, as no line break octet is ever part of another character in
+    these charsets. None where that is not so (errors to replace; single-byte tables, not reasoned
+    about)."""
+    if charset.family == "single":
+        return None
+    try:
+        text = data.decode(charset.analysis_codec)
+    except UnicodeDecodeError:
+        return None
+    texts = text.split("\n")
+    pieces = data.split(b"\n")
+    if len(texts) != len(pieces):
+        return None
+    lines = []
+    start = 0
+    for piece, line in zip(pieces, texts, strict=True):
+        end = start + len(piece) + 1
+        lines.append((start, end, line.rstrip("\r\n")))
+        start = end
+    if not pieces[-1]:
+        lines.pop()  # the data ended with a line break: no line after it
+    else:
+        lines[-1] = (lines[-1][0], len(data), lines[-1][2])
     return lines
