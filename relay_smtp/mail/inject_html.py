@@ -23,12 +23,11 @@ import bisect
 import functools
 import html
 import re
-from collections.abc import Callable
 
 from relay_smtp.mail.inject_text import DEFAULT_PLACEHOLDER
 from relay_smtp.mail.landmarks import COMPARED, Landmark, find_landmark, may_have_landmark
 from relay_smtp.mail.part_charset import ASCII, PartCharset, ascii_view, resolve_charset
-from relay_smtp.mail.snippets import MARKER_CORE, has_marker
+from relay_smtp.mail.snippets import has_marker
 from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
 
@@ -42,12 +41,11 @@ def prepare_html_splice(
     decoded = decode_body(body, cte)
     data = decoded.data
     part_charset, known = _html_charset(data, charset)
-    view = ascii_view(data, part_charset)
-    page = None if _marker_ruled_out(data, view, part_charset) else _page(data, part_charset)
-    if page is not None and has_marker(page):
+    page = data.decode(part_charset.analysis_codec, errors="replace")
+    if has_marker(page):
         raise UnsupportedPart("the part already carries the Career Relay block")
-    read_page = (lambda: page) if page is not None else functools.partial(_page, data, part_charset)
-    start, end, where = _find_target(view, read_page, _scan_markup(view), placeholder)
+    view = ascii_view(data, part_charset)
+    start, end, where = _find_target(view, page, _scan_markup(view), placeholder)
     newline = detect_newline(data).decode("ascii")
     # Start the block on a line of its own: the line it splits never grows past its old length.
     lead = "" if start == 0 or data[start - 1 : start] == b"\n" else newline
@@ -62,36 +60,6 @@ def prepare_html_splice(
         shape=functools.partial(_shape_block, lead=lead, newline=newline),
         html=True,
     )
-
-
-def _page(data: bytes, charset: PartCharset) -> str:
-    """The page as text, to look at (the marker, the landmarks); never what goes out."""
-    return data.decode(charset.analysis_codec, errors="replace")
-
-
-_MARKER_CORE = MARKER_CORE.encode("ascii")
-_PLAIN_ESCAPES = (b"\x1b$B", b"\x1b(B", b"\x1b(J")
-
-
-def _marker_ruled_out(data: bytes, view: bytes, charset: PartCharset) -> bool:
-    """True when the page cannot hold a marker, told from the octets without decoding them.
-
-    Decoding ISO-2022-JP costs more than the rest of the search. Every character of the marker is
-    ASCII. With no escape but ESC $ B, ESC ( B and ESC ( J (which every ISO-2022-JP codec reads),
-    and no shift-in or shift-out, its decoders give ASCII only for the octet of that value in ASCII
-    or Roman mode (unmasked in the view), with nothing between two such characters but escape
-    sequences (masked, 0xFF): without the marker's core in the view's other octets, the decoded page
-    has no marker either. Other escapes (after one a codec does not know, it reads on as ASCII what
-    the view masks) and other charsets (an invalid Shift_JIS pair may give back its second octet)
-    are not reasoned about: those pages are decoded.
-    """
-    if charset.family in ("ascii", "utf8"):
-        return _MARKER_CORE not in data
-    if charset.family == "iso2022jp" and b"\x0e" not in data and b"\x0f" not in data:
-        plain = sum(data.count(escape) for escape in _PLAIN_ESCAPES)
-        if plain == data.count(b"\x1b"):
-            return _MARKER_CORE not in view.replace(b"\xff", b"")
-    return False
 
 
 def _shape_block(block_html: str, *, lead: str, newline: str) -> str:
@@ -272,13 +240,11 @@ def _in_markup(markup: _Markup, position: int) -> bool:
 # --- deciding where the block goes ---------------------------------------------------------------
 
 
-def _find_target(
-    view: bytes, page: Callable[[], str], markup: _Markup, placeholder: str
-) -> tuple[int, int, str]:
+def _find_target(view: bytes, page: str, markup: _Markup, placeholder: str) -> tuple[int, int, str]:
     position = _placeholder_position(view, markup, placeholder)
     if position is not None:
         return position, position + len(placeholder), "at placeholder"
-    landmark = find_landmark(page()) if may_have_landmark(view) else None
+    landmark = find_landmark(page) if may_have_landmark(view) else None
     if landmark is not None:
         offset = _element_offset(landmark, markup)
         if offset is not None:
