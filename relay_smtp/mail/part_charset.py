@@ -153,22 +153,25 @@ _SINGLE_BYTE_STATES = (_ESC_ASCII, _ESC_ROMAN)
 _NOT_G0_AFTER_DOLLAR = b")*+,-./"
 
 
-# The four escapes ISO-2022-JP mail almost always limits itself to: JIS X 0208 on, ASCII/Roman on.
-_PLAIN_SWITCH = re.compile(rb"(\x1b\$[@B]|\x1b\([BJ])")
+# The four escapes ISO-2022-JP mail almost always limits itself to (after the ESC), and whether they
+# switch to JIS X 0208 (masked) or to ASCII/Roman.
+_PLAIN_SWITCH = {b"$@": True, b"$B": True, b"(B": False, b"(J": False}
 
 
 def _iso2022_view(data: bytes) -> bytes:
     if b"\x1b" not in data:
         return data  # all ASCII: nothing to mask
-    split = _PLAIN_SWITCH.split(data)
-    if len(split) // 2 == data.count(b"\x1b"):
-        # Only those four: text and escapes alternate, and each escape alone sets the mode.
-        out = [split[0]]
-        for index in range(1, len(split), 2):
-            text = split[index + 1]
-            out.append(b"\xff\xff\xff")
-            out.append(text.translate(_MASK_GRAPHIC) if split[index][1] == 0x24 else text)
-        return b"".join(out)
+    first, *escaped = data.split(b"\x1b")
+    try:
+        # Only those four: each piece after an ESC starts with the rest of its escape, which alone
+        # sets the mode (any other escape is no key here, and takes the general way below).
+        texts = [
+            text[2:].translate(_MASK_GRAPHIC) if _PLAIN_SWITCH[text[:2]] else text[2:] for text in escaped
+        ]
+    except KeyError:
+        pass
+    else:
+        return b"\xff\xff\xff".join([first, *texts])
     pieces: list[bytes] = []
     position, masked = 0, False
     for match in _ESCAPE.finditer(data):
