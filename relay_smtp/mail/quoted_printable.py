@@ -156,6 +156,8 @@ def _qp_wrap(text: bytes, *, encode_final_space: bool, newline: bytes) -> tuple[
     keeping room for the "=" of a soft break, or 76 when the line's last token ends it. Where each
     line ends is found by bisecting the tokens' running lengths, not token by token.
     """
+    if _QP_LITERAL.fullmatch(text) and not (encode_final_space and text[-1:] in b" \t"):
+        return _qp_wrap_literal(text, encode_final_space=encode_final_space, newline=newline)
     tokens = [_QP_TOKENS[octet] for octet in text]
     if tokens and encode_final_space:
         tokens[-1] = _qp_token(text[-1], final_space_encoded=True)
@@ -189,3 +191,22 @@ def _qp_token(octet: int, *, final_space_encoded: bool) -> bytes:
 
 
 _QP_TOKENS = tuple(_qp_token(octet, final_space_encoded=False) for octet in range(256))
+
+
+# Octets that stand for themselves anywhere in an encoded line (space and tab but at its end).
+_QP_LITERAL = re.compile(rb"[\x21-\x3c\x3e-\x7e \t]*")
+
+
+def _qp_wrap_literal(text: bytes, *, encode_final_space: bool, newline: bytes) -> tuple[bytes, ...]:
+    """``_qp_wrap`` of a line whose every octet is its own token: lines of 75 octets and a soft
+    break, the last one up to 75 octets (76 when nothing follows it on that line)."""
+    out: list[bytes] = []
+    start = 0
+    while True:
+        left = len(text) - start
+        if left <= _QP_MAX_LINE - 1 or (left == _QP_MAX_LINE and encode_final_space):
+            break
+        out.append(text[start : start + _QP_MAX_LINE - 1] + b"=" + newline)
+        start += _QP_MAX_LINE - 1
+    out.append(text[start:])
+    return tuple(out)
