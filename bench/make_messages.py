@@ -27,7 +27,7 @@ import re
 import zlib
 from pathlib import Path
 
-from relay_smtp.mail.inject_text import encode_text, resolve_charset
+from relay_smtp.mail.part_charset import encode_text, resolve_charset
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "messages"

@@ -8,7 +8,9 @@ Stages (timeit-style: repeated calls, best and median of three repeats, per call
 - classify  relay_smtp.mail.classify.classify (as the pipeline calls it for this sender)
 - choose    choose_parts and the already-injected check (rejections)
 - render    the personal link and the jinja2 block (rejections)
-- splice    every target part spliced and the edits applied (rejections), and per part: text / html
+- splice    where the block goes in every target part (once per message) and the first copy made
+            (rejections); each further copy (one per extra recipient: the block encoded into the
+            prepared parts, the edits applied); and per part, prepared and filled: text / html
 - sign      DkimSigner.sign of the spliced message, RSA-2048 and Ed25519
 - pipeline  relay_smtp.pipeline.process end to end: without a signer, with RSA, with Ed25519
 - forward   one aiosmtplib transaction (MAIL, RCPT, DATA) to the sink on a reused connection:
@@ -47,8 +49,11 @@ import run as bench_run  # noqa: E402
 from relay_smtp import personalise as ps  # noqa: E402
 from relay_smtp import pipeline as pl  # noqa: E402
 from relay_smtp.config import load_settings  # noqa: E402
+from relay_smtp.mail.choose import choose_parts  # noqa: E402
 from relay_smtp.mail.classify import Sender, classify  # noqa: E402
-from relay_smtp.mail.mime import choose_parts, get_header, parse_mime  # noqa: E402
+from relay_smtp.mail.message import ParsedMessage  # noqa: E402
+from relay_smtp.mail.mime import get_header, parse_mime  # noqa: E402
+from relay_smtp.mail.own_block import carries_own_block  # noqa: E402
 from relay_smtp.mail.snippets import RenderedBlock  # noqa: E402
 from relay_smtp.relay import pipeline_config  # noqa: E402
 from relay_smtp.smtp.wire import send_data  # noqa: E402
@@ -89,9 +94,10 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
     verdict = classify(raw, cfg.rules, who, envelope.recipients)
     if verdict.label == "rejection" and company is not None:
 
-        def choose() -> None:
-            selection = choose_parts(raw, root)
-            pl._already_injected(raw, root, selection.targets)
+        def choose() -> None:  # as the pipeline does it, on a message nothing was read from yet
+            message = ParsedMessage(raw, root)
+            selection = choose_parts(raw, root, message.decoded)
+            carries_own_block(message, selection.targets, cfg.own_link)
 
         times["choose"] = measure(choose)
         selection = choose_parts(raw, root)
@@ -104,14 +110,21 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
 
         times["render"] = measure(render)
         block = render()
-        plan = ps.Plan(selection.targets, selection.skipped, ())
-        times["splice"] = measure(lambda: ps.render_copy(raw, plan, block, cfg.rules.placeholder))
+        targets, skipped, placeholder = selection.targets, selection.skipped, cfg.rules.placeholder
+
+        def splice() -> tuple[bytes, list[pl.PartReport]]:
+            plan = ps.make_plan(raw, targets, skipped, (), placeholder)  # once per message
+            return ps.render_copy(raw, plan, block)  # the first copy
+
+        times["splice"] = measure(splice)
+        plan = ps.make_plan(raw, targets, skipped, (), placeholder)
+        times["  splice each further copy"] = measure(lambda: ps.render_copy(raw, plan, block))
         for part in selection.targets:
             kind = "html" if part.content_type == "text/html" else "text"
             times[f"  splice {kind} ({part.cte})"] = measure(
                 lambda part=part: ps.splice_part(raw, part, block, cfg.rules.placeholder)
             )
-        spliced, _ = ps.render_copy(raw, plan, block, cfg.rules.placeholder)
+        spliced, _ = ps.render_copy(raw, plan, block)
         for algorithm in ("rsa", "ed25519"):
             signer = cfgs[algorithm].signer
             assert signer is not None

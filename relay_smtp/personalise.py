@@ -7,55 +7,52 @@ the message) and the copy making (byte edits and DKIM) can each be read in one s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from relay_smtp.config import Company
+from relay_smtp.mail.choose import Selection
 from relay_smtp.mail.classify import Verdict
 from relay_smtp.mail.dkim import strip_broken_signatures, verify_with_key
-from relay_smtp.mail.inject_html import splice_html_block
-from relay_smtp.mail.inject_text import LeafSplice, splice_text_block
-from relay_smtp.mail.mime import (
-    Edit,
-    MimePart,
-    Selection,
-    apply_edits,
-    body_bytes,
-    get_header,
-    header_fields,
-    set_content_type_param_edit,
-    set_header_edit,
-)
+from relay_smtp.mail.inject_html import prepare_html_splice
+from relay_smtp.mail.inject_text import prepare_text_splice
+from relay_smtp.mail.mime import MimePart, body_bytes, get_header, header_fields
+from relay_smtp.mail.mime_edit import Edit, apply_edits, set_content_type_param_edit, set_header_edit
 from relay_smtp.mail.own_block import MARKER_HEADER
 from relay_smtp.mail.snippets import RenderedBlock
+from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot
 from relay_smtp.mail.transfer import UnsupportedPart
 from relay_smtp.pipeline_data import Envelope, Outcome, Outgoing, PartReport, PipelineConfig, unchanged
 from relay_smtp.sender_company import address_domain
 
 
-def splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: str) -> LeafSplice:
+def prepare_part(raw: bytes, part: MimePart, placeholder: str) -> SpliceSlot:
+    """Where the block goes in one target part (the same for every recipient)."""
     body = body_bytes(raw, part)
     if part.content_type == "text/html":
-        return splice_html_block(
-            body, cte=part.cte, charset=part.charset, block_html=block.html, placeholder=placeholder
-        )
-    return splice_text_block(
-        body,
-        cte=part.cte,
-        charset=part.charset,
-        block=block.text,
-        placeholder=placeholder,
-        flowed=part.params.get("format", "").lower() == "flowed",
-        delsp=part.params.get("delsp", "").lower() == "yes",
+        return prepare_html_splice(body, cte=part.cte, charset=part.charset, placeholder=placeholder)
+    flowed = part.params.get("format", "").lower() == "flowed"
+    return prepare_text_splice(
+        body, cte=part.cte, charset=part.charset, placeholder=placeholder, flowed=flowed
     )
 
 
-def _part_edits(raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
-    edits = [Edit(part.body_start, part.body_end, spliced.body)]
-    if spliced.charset is not None:
-        edits.append(set_content_type_param_edit(raw, part, "charset", spliced.charset))
-    if spliced.cte is not None:
-        edits.append(set_header_edit(raw, part, "Content-Transfer-Encoding", spliced.cte))
-    return edits
+def block_for(part: MimePart, block: RenderedBlock) -> str:
+    return block.html if part.content_type == "text/html" else block.text
+
+
+def splice_part(raw: bytes, part: MimePart, block: RenderedBlock, placeholder: str) -> LeafSplice:
+    """One part with the block in it: prepared and filled at once (one copy)."""
+    return prepare_part(raw, part, placeholder).fill(block_for(part, block))
+
+
+def _header_edits(raw: bytes, part: MimePart, charset: str | None, cte: str | None) -> tuple[Edit, ...]:
+    """The part's header changes when its charset or transfer encoding had to change."""
+    edits = []
+    if charset is not None:
+        edits.append(set_content_type_param_edit(raw, part, "charset", charset))
+    if cte is not None:
+        edits.append(set_header_edit(raw, part, "Content-Transfer-Encoding", cte))
+    return tuple(edits)
 
 
 def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
@@ -80,25 +77,56 @@ def subject_tag_edit(raw: bytes, root: MimePart, tag: str) -> Edit | None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What splicing a message means, computed once; rendering per link is the only per-copy work."""
+    """What splicing a message means, computed once; rendering per link is the only per-copy work.
+
+    ``slots`` has, per target, where the block goes in it, or why the part cannot take one.
+    """
 
     targets: tuple[MimePart, ...]
     skipped: tuple[tuple[str, str], ...]
     fixed_edits: tuple[Edit, ...]
+    slots: tuple[SpliceSlot | UnsupportedPart, ...]
+    # (part path, new charset, new transfer encoding) -> header edits: the same for every copy.
+    header_edits: dict[tuple[str, str | None, str | None], tuple[Edit, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def part_edits(self, raw: bytes, part: MimePart, spliced: LeafSplice) -> list[Edit]:
+        key = (part.path, spliced.charset, spliced.cte)
+        headers = self.header_edits.get(key)
+        if headers is None:
+            headers = self.header_edits[key] = _header_edits(raw, part, spliced.charset, spliced.cte)
+        return [Edit(part.body_start, part.body_end, spliced.body), *headers]
 
 
-def render_copy(
-    raw: bytes, plan: Plan, block: RenderedBlock, placeholder: str
-) -> tuple[bytes, list[PartReport]]:
+def make_plan(
+    raw: bytes,
+    targets: tuple[MimePart, ...],
+    skipped: tuple[tuple[str, str], ...],
+    fixed_edits: tuple[Edit, ...],
+    placeholder: str,
+) -> Plan:
+    slots: list[SpliceSlot | UnsupportedPart] = []
+    for part in targets:
+        try:
+            slots.append(prepare_part(raw, part, placeholder))
+        except UnsupportedPart as exc:
+            slots.append(exc)
+    return Plan(targets, skipped, fixed_edits, tuple(slots))
+
+
+def render_copy(raw: bytes, plan: Plan, block: RenderedBlock) -> tuple[bytes, list[PartReport]]:
     edits = list(plan.fixed_edits)
     reports = []
-    for part in plan.targets:
+    for part, slot in zip(plan.targets, plan.slots, strict=True):
         try:
-            spliced = splice_part(raw, part, block, placeholder)
+            spliced = slot if isinstance(slot, UnsupportedPart) else slot.fill(block_for(part, block))
         except UnsupportedPart as exc:
-            reports.append(PartReport(part.path or "1", part.content_type, str(exc), changed=False))
+            spliced = exc
+        if isinstance(spliced, UnsupportedPart):
+            reports.append(PartReport(part.path or "1", part.content_type, str(spliced), changed=False))
             continue
-        edits.extend(_part_edits(raw, part, spliced))
+        edits.extend(plan.part_edits(raw, part, spliced))
         reports.append(PartReport(part.path or "1", part.content_type, spliced.where, changed=True))
     if not any(r.changed for r in reports):
         return raw, reports
@@ -182,7 +210,7 @@ class Personaliser:
         d, config, raw = self.decision, self.config, self.raw
         link = config.link_for(d.company, recipient, self.message_id)
         block = config.renderer.render(locale=self.locale, company_name=d.company.name, link=link.url)
-        data, reports = render_copy(raw, self.plan, block, config.rules.placeholder)
+        data, reports = render_copy(raw, self.plan, block)
         skipped = tuple(PartReport(path, "", reason, changed=False) for path, reason in d.selection.skipped)
         parts = (*reports, *skipped)
         if data is raw:
@@ -207,7 +235,8 @@ def make_personaliser(raw: bytes, root: MimePart, config: PipelineConfig, d: Dec
     tag_edit = subject_tag_edit(raw, root, config.rules.subject_tag)
     if tag_edit is not None:
         fixed.append(tag_edit)
-    plan = Plan(d.selection.targets, d.selection.skipped, tuple(fixed))
+    selection = d.selection
+    plan = make_plan(raw, selection.targets, selection.skipped, tuple(fixed), config.rules.placeholder)
     locale = d.verdict.locale if d.company.locale == "auto" else d.company.locale
     message_id = get_header(raw, root, "Message-ID") or ""
     domains = (*d.company.domains, address_domain(d.header_from))

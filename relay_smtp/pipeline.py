@@ -16,15 +16,15 @@ in `sender_company`, and the per-recipient copies (splice, sign) in `personalise
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from email.utils import getaddresses
 
 from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.header_check import header_problem
+from relay_smtp.mail.choose import choose_parts
 from relay_smtp.mail.classify import Sender, classify
 from relay_smtp.mail.message import ParsedMessage
-from relay_smtp.mail.mime import MimePart, choose_parts, get_header, parse_mime
-from relay_smtp.mail.own_block import OwnLinkCheck, carries_own_block
+from relay_smtp.mail.mime import MimePart, get_header, parse_mime
+from relay_smtp.mail.own_block import carries_own_block
 from relay_smtp.personalise import (
     Decision,
     PersonalCopy,
@@ -75,15 +75,6 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- guards
 
 
-def _already_injected(
-    raw: bytes, root: MimePart, targets: Sequence[MimePart], own_link: OwnLinkCheck | None = None
-) -> bool:
-    """Our header, our link or our marker in a body (a loop, an extra hop, a quoted reply).
-    Kept for bench/profile_stages.py, which times the guard on its own; `_decide` reads the
-    already parsed message."""
-    return carries_own_block(ParsedMessage(raw, root), targets, own_link)
-
-
 def _decide(
     message: ParsedMessage,
     envelope: Envelope,
@@ -114,7 +105,7 @@ def _decide(
         company = fallback_company(raw, root)
     if company.mode == "off" and not force:
         return unchanged(raw, envelope, "passed", f"company {company.id}: mode off", verdict, company.id)
-    selection = choose_parts(raw, root)
+    selection = choose_parts(raw, root, message.decoded)
     if selection.refusal is not None:
         return unchanged(raw, envelope, "passed", selection.refusal, verdict, company.id)
     if carries_own_block(message, selection.targets, config.own_link):

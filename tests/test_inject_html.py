@@ -10,9 +10,10 @@ from test_inject_text import corpus_leaves, corpus_problem, from_iso2022jp_ms, t
 from test_transfer import b64, kept_around, qp
 
 from relay_smtp.mail.inject_html import splice_html_block
-from relay_smtp.mail.inject_text import LeafSplice, UnsupportedPart, ascii_view, resolve_charset
+from relay_smtp.mail.part_charset import ascii_view, resolve_charset
 from relay_smtp.mail.snippets import HTML_MARKER, RenderedBlock, SnippetRenderer
-from relay_smtp.mail.transfer import decode_body
+from relay_smtp.mail.splice_slot import LeafSplice
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body
 
 DATA = Path(__file__).parent / "data" / "inject"
 RENDERER = SnippetRenderer()
@@ -186,6 +187,20 @@ def test_page_that_already_has_the_block_is_refused() -> None:
     assert HTML_MARKER.encode() in once.body
     with pytest.raises(UnsupportedPart, match="already"):
         splice_html_block(once.body, cte="8bit", charset="utf-8", block_html=block().html)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # Escapes inside the marker decode to nothing: the reader (and the check) see one marker.
+        b"<html><body><p>\x1b$B$3\x1b(B</p><!-- career-re\x1b(Blay:v1 --></body></html>",
+        # ESC $ A is no ISO-2022-JP designation: the codec reads on in ASCII what the view masks.
+        b"<html><body><p>\x1b$A<!-- career-relay:v1 --></p></body></html>",
+    ],
+)
+def test_marker_the_decoded_iso2022_page_shows_is_found(page: bytes) -> None:
+    with pytest.raises(UnsupportedPart, match="already"):
+        splice_html_block(page, cte="7bit", charset="iso-2022-jp", block_html=block().html)
 
 
 def test_markup_in_scripts_and_comments_is_not_counted() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import email
 import email.message
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,15 +13,11 @@ import pytest
 from conftest import corpus_files
 from test_transfer import b64, kept_around, qp
 
-from relay_smtp.mail.inject_text import (
-    LeafSplice,
-    UnsupportedPart,
-    ascii_view,
-    resolve_charset,
-    splice_text_block,
-)
+from relay_smtp.mail.inject_text import splice_text_block
+from relay_smtp.mail.part_charset import analysis_text, ascii_view, encode_text, resolve_charset
 from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer
-from relay_smtp.mail.transfer import decode_body
+from relay_smtp.mail.splice_slot import LeafSplice
+from relay_smtp.mail.transfer import UnsupportedPart, decode_body
 
 DATA = Path(__file__).parent / "data" / "inject"
 RENDERER = SnippetRenderer()
@@ -469,3 +467,23 @@ def test_corpus_text_parts_keep_their_octets() -> None:
         if problem:
             problems.append(f"{name}: {problem}")
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("charset", "data"),
+    [
+        ("us-ascii", b"Dear candidate,\r\n\r\nThank you.\r\n-- \r\nACME"),
+        ("utf-8", "ご応募\nありがとう\n\n".encode() + b"\xe3\x81\n broken"),
+        ("utf-8", "ご応募\r\nありがとう\r\n".encode()),
+        ("iso-2022-jp", "ご応募\r\nありがとう\r\nend".encode("iso2022_jp")),
+        ("iso-2022-jp", encode_text("ご応募\r\n①ありがとう\r\n", resolve_charset("iso-2022-jp"))),
+        ("shift_jis", "ソ表\n\nあ".encode("cp932") + b"\x81\n"),
+    ],
+)
+def test_analysis_lines_are_the_octets_lines_decoded_one_by_one(charset: str, data: bytes) -> None:
+    part = resolve_charset(charset)
+    lines = analysis_text(data, part)
+    decoder = codecs.getincrementaldecoder(part.analysis_codec)(errors="replace")
+    spans = [(m.start(), m.end()) for m in re.finditer(rb"[^\n]*\n|[^\n]+\Z", data)]
+    assert [(a, b) for a, b, _ in lines] == spans
+    assert [text for _, _, text in lines] == [decoder.decode(data[a:b]).rstrip("\r\n") for a, b in spans]

@@ -21,17 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay_smtp.mail.charsets import codec_name
-from relay_smtp.mail.mime import (
+from relay_smtp.mail.choose import Selection, choose_parts
+from relay_smtp.mail.mime import MimePart, body_bytes, get_header, header_block, parse_mime
+from relay_smtp.mail.mime_edit import (
     Edit,
-    MimePart,
-    Selection,
     apply_edits,
-    body_bytes,
-    choose_parts,
-    get_header,
-    header_block,
     line_ending,
-    parse_mime,
     set_content_type_param_edit,
     set_header_edit,
 )

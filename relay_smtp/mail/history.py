@@ -63,7 +63,9 @@ def history_start(texts: list[str]) -> tuple[int, str] | None:
     lines that run to the end count from their own first line.
     """
     found = None
-    for index in range(len(texts)):
+    for index, text in enumerate(texts):
+        if not _may_start_history(text):
+            continue
         names = [where for test, where in _LINE_RULES if test(texts, index)]
         if names:
             found = (index, min(names))
@@ -75,6 +77,11 @@ def history_start(texts: list[str]) -> tuple[int, str] | None:
         return None
     index, where = found
     return _include_attribution_head(texts, index), where
+
+
+def _may_start_history(text: str) -> bool:
+    """False for a line no rule below can take (most lines): each needs a dash, a colon or 書きました."""
+    return "-" in text or ":" in text or "：" in text or "書きました" in text
 
 
 def _is_separator(texts: list[str], index: int) -> bool:

@@ -24,31 +24,20 @@ import functools
 import html
 import re
 
-from relay_smtp.mail.inject_text import (
-    ASCII,
-    DEFAULT_PLACEHOLDER,
-    LeafSplice,
-    PartCharset,
-    ascii_view,
-    resolve_charset,
-    splice_insertion,
-)
+from relay_smtp.mail.inject_text import DEFAULT_PLACEHOLDER
 from relay_smtp.mail.landmarks import COMPARED, Landmark, find_landmark, may_have_landmark
+from relay_smtp.mail.part_charset import ASCII, PartCharset, ascii_view, resolve_charset
 from relay_smtp.mail.snippets import has_marker
+from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
 
-__all__ = ["splice_html_block"]
+__all__ = ["prepare_html_splice", "splice_html_block"]
 
 
-def splice_html_block(
-    body: bytes,
-    *,
-    cte: str,
-    charset: str | None,
-    block_html: str,
-    placeholder: str = DEFAULT_PLACEHOLDER,
-) -> LeafSplice:
-    """Splice ``block_html`` (rendered, already escaped) into a text/html leaf ``body``."""
+def prepare_html_splice(
+    body: bytes, *, cte: str, charset: str | None, placeholder: str = DEFAULT_PLACEHOLDER
+) -> SpliceSlot:
+    """Where a block goes in the text/html leaf ``body``: ``fill`` it with a rendered HTML block."""
     decoded = decode_body(body, cte)
     data = decoded.data
     part_charset, known = _html_charset(data, charset)
@@ -60,18 +49,34 @@ def splice_html_block(
     newline = detect_newline(data).decode("ascii")
     # Start the block on a line of its own: the line it splits never grows past its old length.
     lead = "" if start == 0 or data[start - 1 : start] == b"\n" else newline
-    text = lead + newline.join(block_html.strip("\r\n").splitlines()) + newline
-    return splice_insertion(
+    return SpliceSlot(
         body,
         cte=cte,
         # Without any declared charset we cannot know how the reader decodes 8-bit octets.
         charset=part_charset if known else ASCII,
-        decoded=decoded,
+        data=data,
         span=(start, end),
-        text=text,
         where=where,
+        shape=functools.partial(_shape_block, lead=lead, newline=newline),
         html=True,
     )
+
+
+def _shape_block(block_html: str, *, lead: str, newline: str) -> str:
+    return lead + newline.join(block_html.strip("\r\n").splitlines()) + newline
+
+
+def splice_html_block(
+    body: bytes,
+    *,
+    cte: str,
+    charset: str | None,
+    block_html: str,
+    placeholder: str = DEFAULT_PLACEHOLDER,
+) -> LeafSplice:
+    """Splice ``block_html`` (rendered, already escaped) into a text/html leaf ``body``."""
+    slot = prepare_html_splice(body, cte=cte, charset=charset, placeholder=placeholder)
+    return slot.fill(block_html)
 
 
 _META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.I)
@@ -155,10 +160,14 @@ class _Markup:
         return None
 
 
+# Written as "unrolled loops" (a run of plain characters, then a quoted string or "-" and another
+# run) rather than one alternative per character: the same matches, at a fraction of the cost. The
+# attributes' loop is possessive: it reads a tag in one way only, so giving characters back could not
+# end it at a ">" either (the name, before it, may still give some back, as it always could).
 _TOKEN = re.compile(
-    rb"<!--.*?(?:-->|\Z)"  # comment (Outlook's <!--[if mso]> blocks included)
+    rb"<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"  # comment (Outlook's <!--[if mso]> blocks included)
     rb"|<[!?][^>]*(?:>|\Z)"  # doctype, <![if …]>, processing instruction
-    rb"|<(/?)([A-Za-z][^\s/>]*)((?:\"[^\"]*\"|'[^']*'|[^'\">])*)(?:>|\Z)",  # a tag
+    rb"|<(/?)([A-Za-z][^\s/>]*)([^'\">]*+(?:(?:\"[^\"]*+\"|'[^']*+')[^'\">]*+)*+)(?:>|\Z)",  # a tag
     re.S,
 )
 _ATTRIBUTE = re.compile(rb"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
@@ -186,10 +195,12 @@ def _scan_markup(view: bytes) -> _Markup:
         candidates = (candidate.start() for candidate in _RAW_OPEN.finditer(view, position))
         next_raw = next(candidates, None)
         start_at, position = position, None
-        for match in _TOKEN.finditer(view, start_at):
+        tokens = _TOKEN.finditer(view, start_at)
+        for match in tokens:
             matches.append(match)
             if next_raw is None:
-                continue
+                matches.extend(tokens)  # no raw-text element ahead: the rest needs no looking at
+                break
             start = match.start()
             while next_raw is not None and next_raw < start:
                 next_raw = next(candidates, None)

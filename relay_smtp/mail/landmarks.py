@@ -34,7 +34,9 @@ COMPARED = ("id", "class", "type", "name", "style")
 def _hints() -> tuple[bytes, ...]:
     # The Outlook separator is found by its colours: many templates have some other border-top.
     names = (*CLASSES, *IDS, "e1e1e1", "b5c4df", "blockquote", "_MailAutoSig")
-    return tuple(name.lower().encode("ascii") for name in names)
+    hints = {name.lower().encode("ascii") for name in names}
+    # A page holds "gmail_signature" only if it holds "signature": one search does for both.
+    return tuple(sorted(h for h in hints if not any(o != h and o in h for o in hints)))
 
 
 _HINTS = _hints()

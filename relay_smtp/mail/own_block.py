@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 from relay_smtp.links import ExpiredToken, LinkError, LinkSigner
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.mime import MimePart
-from relay_smtp.mail.snippets import MARKER_PATTERN
+from relay_smtp.mail.snippets import MARKER_CORE, MARKER_PATTERN
 
 MARKER_HEADER = "X-Career-Relay"
+_HEADER_NAME = MARKER_HEADER.lower().encode("ascii")
 
 #: token -> whether our link key signed it.
 OwnLinkCheck = Callable[[str], bool]
@@ -33,6 +34,7 @@ OwnLinkCheck = Callable[[str], bool]
 # Any version of the HTML comment, and the visible line of earlier versions (one pattern with the
 # splicers' check, read here in transfer-decoded octets).
 _MARKERS = re.compile(MARKER_PATTERN.encode("ascii"))
+_MARKER_CORE = MARKER_CORE.encode("ascii")
 # The path of a referral link and its token: base64url payload, ".", base64url signature.
 _LINK_TOKEN = re.compile(rb"/r/([A-Za-z0-9_-]{8,200}\.[A-Za-z0-9_-]{16,64})")
 
@@ -54,7 +56,7 @@ def own_link_check(signer: LinkSigner) -> OwnLinkCheck:
 
 def holds_own_block(data: bytes, own_link: OwnLinkCheck | None) -> bool:
     """Our marker, or one of our links, in transfer-decoded body octets."""
-    if _MARKERS.search(data):
+    if _MARKER_CORE in data and _MARKERS.search(data):
         return True
     if own_link is None or b"/r/" not in data:
         return False
@@ -65,6 +67,9 @@ def carries_own_block(
     message: ParsedMessage, targets: Sequence[MimePart], own_link: OwnLinkCheck | None
 ) -> bool:
     """Our header on the message, or our block in one of the parts that would get the block."""
-    if (message.header(MARKER_HEADER) or "").strip().lower() == "injected":
+    root = message.root
+    # Without the header's name anywhere in the header block, no field is called that.
+    named = _HEADER_NAME in message.raw[root.start : root.header_end].lower()
+    if named and (message.header(MARKER_HEADER) or "").strip().lower() == "injected":
         return True
     return any(holds_own_block(message.decoded(p), own_link) for p in targets)

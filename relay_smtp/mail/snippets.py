@@ -20,6 +20,7 @@ import markupsafe
 __all__ = [
     "HTML_MARKER",
     "LOCALES",
+    "MARKER_CORE",
     "MARKER_PATTERN",
     "RenderedBlock",
     "SnippetRenderer",
@@ -33,6 +34,8 @@ LOCALES = ("ja", "en")
 # Any version of the HTML comment, and the visible last line ("[career-relay:v1]") of the text blocks
 # earlier versions spliced: their mail, quoted in a reply, must not get a second block either.
 MARKER_PATTERN = r"\[career-relay:v\d+\]|<!--\s*career-relay:v\d+\s*-->"  # ASCII: also read as bytes
+#: What every marker holds: a page without it needs no regex search (a plain search is far faster).
+MARKER_CORE = "career-relay:v"
 _ANY_MARKER = re.compile(MARKER_PATTERN)
 
 
@@ -106,4 +109,4 @@ def _frame_html(html: str, link: str) -> str:
 
 def has_marker(decoded_text: str) -> bool:
     """True if the text holds a Career Relay block marker (text or HTML, any version)."""
-    return bool(_ANY_MARKER.search(decoded_text))
+    return MARKER_CORE in decoded_text and _ANY_MARKER.search(decoded_text) is not None

@@ -2,7 +2,7 @@
 
 ISO-2022-JP bodies carry NEC row-13 characters (①, ㍉) and the IBM/NEC-selected 髙, which Python's
 iso-2022-jp codec cannot encode: their JIS bytes come from cp932's table, as Japanese mailers do
-(the relay's own encoder, `relay_smtp.mail.inject_text.encode_text`).
+(the relay's own encoder, `relay_smtp.mail.part_charset.encode_text`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import quopri
 import zlib
 from pathlib import Path
 
-from relay_smtp.mail.inject_text import encode_text, resolve_charset
+from relay_smtp.mail.part_charset import encode_text, resolve_charset
 
 HERE = Path(__file__).parent
 
