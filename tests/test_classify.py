@@ -643,12 +643,18 @@ def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> No
 
 HELDOUT = DATA / "heldout"
 # Between rounds (a held-out set seen becomes tuning data; the next one is written elsewhere and copied
-# in only after the rules are frozen) there is no held-out set in the repository.
-needs_heldout = pytest.mark.skipif(not (HELDOUT / "labels.tsv").is_file(), reason="no held-out set yet")
-# The issue asks for 150 per language; the fourth held-out set, written by another helper, has 133 per
-# language. It is not padded with messages of ours (that would no longer be held out): the shortfall is
-# stated in docs/classifier.md, and this floor only guards against a truncated copy.
-HELDOUT_MIN_PER_LANGUAGE = 133
+# in only after the rules are frozen) there is no held-out set in the repository: these tests are then
+# SKIPPED with that reason (reported as skipped, never as passed). A held-out set is the directory
+# heldout/ holding source_heldout_ja.txt, source_heldout_en.txt and what make_set.py --out builds from
+# them (labels.tsv and the .eml files).
+# Sources copied in without the generated files are a half-delivered set: those tests then run and fail.
+needs_heldout = pytest.mark.skipif(
+    not (HELDOUT / "labels.tsv").is_file() and not any(HELDOUT.glob("source_heldout_*.txt")),
+    reason="no held-out set yet",
+)
+# The issue asks for 150 per language. (The fourth set had 133 and the floor was lowered to it; that set
+# is tuning round 10 now, and the floor is the issue's again.)
+HELDOUT_MIN_PER_LANGUAGE = 150
 
 
 @needs_heldout
@@ -670,6 +676,19 @@ def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.Captur
     report.main(["--set", "heldout"])  # its figures are the issue's measure; see docs/classifier.md
     out = capsys.readouterr().out
     assert "== held-out set" in out and "== tuning set" not in out
+
+
+def test_report_names_a_missing_heldout_set_and_does_not_pass_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between rounds: asked for by name, a missing held-out set fails the run instead of passing
+    with nothing measured; with both sets asked for, it is named and the tuning set decides."""
+    monkeypatch.setattr(report, "HELDOUT", tmp_path / "heldout")
+    assert report.main(["--set", "heldout"]) == 1
+    assert "== held-out set: none" in capsys.readouterr().out
+    assert report.main([]) == 0
+    out = capsys.readouterr().out
+    assert "== tuning set" in out and "== held-out set: none" in out and "PASS" in out
 
 
 # --- kinds of wording from tuning round 7 (general frames, not sentences) ---------------------------
