@@ -549,7 +549,8 @@ _JA_NOT_NEGATION = re.compile(
     r"構いません|かまいません|差し支えありません|問題ありません|申し訳(?:ございません|ありません)"
 )
 _JA_OTHER_PERSON = re.compile(r"(?:他の|別の|ほかの)(?:候補者|応募者|方)")
-_JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性")
+# Also an outcome denied rather than stated: 不採用が決まったわけではございません (a status delay).
+_JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性|わけでは(?:な|ござ|あり)")
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
 
 _EN_SENTENCE_END = re.compile(r"[.!?;]")
@@ -559,7 +560,11 @@ _EN_NOT_NEGATION = re.compile(
     r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
 )
 _EN_OTHER_PERSON = re.compile(r"^\W*(?:to|with|for) (?:another|other|a different|someone)\b")
-_EN_CONDITION = re.compile(r"\b(?:if|unless|should you|in case|in the event|assume|whether)\b")
+# Also an outcome denied rather than stated: "this doesn't mean we have decided not to proceed".
+_EN_CONDITION = re.compile(
+    r"\b(?:if|unless|should you|in case|in the event|assume|whether)\b"
+    r"|\b(?:does not|doesn't|did not|didn't) mean\b"
+)
 
 
 def _ja_after(text: str, end: int, limit: int) -> str:
