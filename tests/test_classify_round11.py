@@ -72,6 +72,11 @@ EN_OTHERS = [
     # a tour or a date, not the team
     "Hi Kim,\n\nThanks for applying. We can't bring you on a site tour this week, but the interview on "
     "Monday stands.\n",
+    # a policy about applications in general, not an outcome for the reader's
+    "Hi Kim,\n\nThanks for applying. Please note that incomplete applications will not be processed "
+    "further.\n",
+    "Dear Kim,\n\nThank you for applying. Candidates not found suitable will not be contacted; "
+    "shortlisted candidates will hear by May.\n",
     # processed further once the form arrives
     "Dear Applicant,\n\nYour application will not be processed further until we receive your signed "
     "consent form.\n",
