@@ -60,6 +60,10 @@ EN_REJECTIONS = [
     # the fit denied as an opinion, and the process stopped
     "Hi Kim,\n\nThanks for talking with us. We don't feel the position would be a good fit for you, so "
     "we'll close the process here.\n",
+    # this one not working out; saying no to the reader
+    "Hi Kim,\n\nThank you for applying. This one isn't going to work out, but do apply for future roles.\n",
+    "Hi Kim,\n\nThanks for the chat. I'm afraid we're going to say no this time: we need more agency "
+    "experience for this role.\n",
     # not going to move ahead with it
     "Hi Kim,\n\nThanks for applying for the Support Engineer role. We've looked at your application and "
     "we're not going to move forward with it. Best of luck in your search.\n",
@@ -77,6 +81,17 @@ EN_OTHERS = [
     "further.\n",
     "Dear Kim,\n\nThank you for applying. Candidates not found suitable will not be contacted; "
     "shortlisted candidates will hear by May.\n",
+    # a day or a venue, not the reader; a condition
+    "Hi Kim,\n\nTuesday isn't going to work out for the panel. Could you do Thursday at 3pm instead?\n",
+    "Hi Kim,\n\nThanks for applying. If this one doesn't work out, we have two more openings later "
+    "this year.\n",
+    "Hi Kim,\n\nThanks for applying. We had to say no to the venue, so the interview moves online; "
+    "please confirm your availability.\n",
+    # the process stopped only on request; both of some shifts filled, another offered
+    "Hi Kim,\n\nThanks for applying. Our process has three stages; we'll stop the process here only if "
+    "you ask us to.\n",
+    "Hi Kim,\n\nThanks for your interest. We've filled both morning shifts but the evening shift is "
+    "open; would you like it?\n",
     # processed further once the form arrives
     "Dear Applicant,\n\nYour application will not be processed further until we receive your signed "
     "consent form.\n",
@@ -118,6 +133,10 @@ JA_REJECTIONS = [
     # the hiring called off
     "木村様\n\n営業職にご応募いただきありがとうございました。社内事情により募集を取りやめることとなり、"
     "選考を進めることができなくなりました。\n",
+    # joining called difficult, as a decision; the selection closed
+    "木村様\n\n面接の結果、今回ご入社いただくことは難しいという判断になりました。\n",
+    "木村様\n\nエンジニア職へのご応募ありがとうございました。募集人数に達したため、"
+    "選考を締め切らせていただきました。\n",
     # ご採用の運び
     "木村様\n\n選考の結果、誠に残念ながらご採用の運びとはなりませんでした。\n",
     # an agency relays the client's decision: the client's 担当者 is not addressed
@@ -134,6 +153,10 @@ JA_REJECTIONS = [
 ]
 
 JA_OTHERS = [
+    # difficult as a condition, not a decision; the opening closed to new applicants
+    "木村様\n\nご提示の日程でのご参加が難しい場合は、別日程をご返信ください。\n",
+    "木村様\n\nご応募ありがとうございます。本求人は募集を締め切りましたが、木村様の選考は引き続き"
+    "進めております。\n",
     # a status delay: 不採用 denied, or named as one of two outcomes
     "木村様\n\n面接の結果のご連絡が遅れております。不採用が決まったわけではございませんので、"
     "今しばらくお待ちください。\n",
@@ -143,6 +166,7 @@ JA_OTHERS = [
     "木村様\n\n応募書類に不備がある場合、採用は見送られる可能性がございます。期日までにご提出ください。\n",
     "木村様\n\nインターンシップにご参加いただけない場合は、マイページからご連絡ください。\n",
     # mail between recruiters about a candidate
+    "各位\n\n営業職の候補者への合否連絡は本日中に送付予定です。不採用の方には定型文を使用します。\n",
     "田中さん\n\n井上様はお見送りとのこと、承知しました。候補者へのご連絡は人事から明日お送りします。\n",
     "田中さん\n\n山本様の件、見送りとなりました。候補者に通知をお願いできますでしょうか。\n",
     "田中部長\n\n前回ご紹介いただいた3名はいずれも見送りとなりましたが、今回の方は要件に近いと考えております。\n",
