@@ -64,6 +64,11 @@ EN_REJECTIONS = [
     "Hi Kim,\n\nThank you for applying. This one isn't going to work out, but do apply for future roles.\n",
     "Hi Kim,\n\nThanks for the chat. I'm afraid we're going to say no this time: we need more agency "
     "experience for this role.\n",
+    # another direction; not what we are looking for
+    "Hi Kim,\n\nThank you for the time you spent with us. We are going to move in another direction "
+    "for this role.\n",
+    "Hi Kim,\n\nThanks for your application. We've decided you're not quite what we're looking for "
+    "right now, but we wish you luck.\n",
     # not going to move ahead with it
     "Hi Kim,\n\nThanks for applying for the Support Engineer role. We've looked at your application and "
     "we're not going to move forward with it. Best of luck in your search.\n",
@@ -92,6 +97,10 @@ EN_OTHERS = [
     "you ask us to.\n",
     "Hi Kim,\n\nThanks for your interest. We've filled both morning shifts but the evening shift is "
     "open; would you like it?\n",
+    # the reader's own withdrawal acknowledged, with regret
+    "Hi Kim,\n\nThanks for letting us know you're withdrawing. We're sorry it didn't work out this "
+    "time and have closed your application as requested.\n",
+    "Hi Kim,\n\nThanks for applying. If you're not what we're looking for, we'll keep your CV on file.\n",
     # processed further once the form arrives
     "Dear Applicant,\n\nYour application will not be processed further until we receive your signed "
     "consent form.\n",
@@ -137,6 +146,9 @@ JA_REJECTIONS = [
     "木村様\n\n面接の結果、今回ご入社いただくことは難しいという判断になりました。\n",
     "木村様\n\nエンジニア職へのご応募ありがとうございました。募集人数に達したため、"
     "選考を締め切らせていただきました。\n",
+    # 見送りという結論
+    "木村様\n\n先日は面接ありがとうございました。大変申し上げにくいのですが、今回は見送りという結論に"
+    "なりました。\n",
     # ご採用の運び
     "木村様\n\n選考の結果、誠に残念ながらご採用の運びとはなりませんでした。\n",
     # an agency relays the client's decision: the client's 担当者 is not addressed
@@ -165,6 +177,8 @@ JA_OTHERS = [
     # the decision still open: a possibility is not an outcome
     "木村様\n\n応募書類に不備がある場合、採用は見送られる可能性がございます。期日までにご提出ください。\n",
     "木村様\n\nインターンシップにご参加いただけない場合は、マイページからご連絡ください。\n",
+    # the reader's own withdrawal acknowledged; ご縁がなかった is the reader's word quoted back
+    "木村様\n\n選考辞退のご連絡を承りました。今回はご縁がなかったとのこと、残念ですが承知いたしました。\n",
     # mail between recruiters about a candidate
     "各位\n\n営業職の候補者への合否連絡は本日中に送付予定です。不採用の方には定型文を使用します。\n",
     "田中さん\n\n井上様はお見送りとのこと、承知しました。候補者へのご連絡は人事から明日お送りします。\n",
