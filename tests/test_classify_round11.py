@@ -64,6 +64,9 @@ EN_REJECTIONS = [
     "Hi Kim,\n\nThank you for applying. This one isn't going to work out, but do apply for future roles.\n",
     "Hi Kim,\n\nThanks for the chat. I'm afraid we're going to say no this time: we need more agency "
     "experience for this role.\n",
+    # an agency relays the client's decision: "they" is the client, and the reader is "you"
+    "Hi Kim,\n\nThanks for interviewing with Acme. They've let me know they have decided not to move "
+    "forward with your application for the Analyst role.\n",
     # another direction; not what we are looking for
     "Hi Kim,\n\nThank you for the time you spent with us. We are going to move in another direction "
     "for this role.\n",
@@ -113,6 +116,8 @@ EN_OTHERS = [
     "Hi Dana,\n\nWe've decided to proceed with another candidate for the Analyst role. Please send the "
     "letter to Kim today.\n",
     "Hi Dana,\n\nThe panel went with another candidate. Can you let the candidate know by Friday?\n",
+    "Hi Dana,\n\nForwarding Kim's CV. She wasn't the right fit for the Ops role, but could suit your "
+    "Support opening. Thanks!\n",
     "Hi Dana,\n\nKim wasn't selected for the Ops role. I'll send Kim the rejection email tomorrow.\n",
     # admissions: an application, but for a place on a course
     "Dear Kim,\n\nThank you for your application to the MA Film Studies programme. We are sorry to "
