@@ -228,7 +228,11 @@ def test_cannot_offer_you_the_position_is_a_rejection() -> None:
     )
     verdict = run(mail(body))
     assert verdict.label == "rejection"
-    assert any(s.note == "negated" and "offer you the position" in s.matched for s in verdict.reasons)
+    # round 12: a negated offer states the outcome, so it counts for the rejection
+    assert any(
+        s.note == "negated: an outcome" and s.weight == 4 and "offer you the position" in s.matched
+        for s in verdict.reasons
+    )
 
 
 def test_pleased_to_offer_you_the_position_is_an_offer() -> None:
@@ -262,7 +266,7 @@ def test_next_round_negated_in_a_rejection() -> None:
     body = "Thanks for applying for the role. You have not been selected to proceed to the next round."
     verdict = run(mail(body))
     assert verdict.label == "rejection"
-    assert any(s.note == "negated" for s in verdict.reasons)
+    assert any(s.matched == "next round" and s.note == "negated: an outcome" for s in verdict.reasons)
 
 
 def test_conditional_rejection_wording_in_an_acknowledgement() -> None:

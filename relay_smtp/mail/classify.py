@@ -591,6 +591,40 @@ def _negated(compiled: _Compiled, text: str, start: int, end: int) -> bool:
     return bool(_EN_NEGATION.search(before_words) or _EN_OTHER_PERSON.search(after))
 
 
+# A negated offer or next stage that is only not yet given ("we can't extend an offer until the
+# references are back", 現時点ではまだ次の選考のご案内ができません) is a delay, not an outcome.
+_EN_DELAY = re.compile(r"\b(?:yet|until|still|before|pending)\b")
+_JA_DELAY = re.compile(r"まだ|未だ|現時点|現段階|今しばらく|追って|までは|次第")
+
+
+# What a Japanese negation close after the phrase may be about instead: 内定に影響はございません
+# negates the effect, not the offer.
+_JA_OTHER_SUBJECT = re.compile(r"影響|関係|問題|支障|変わり|変更|心配|ご不安")
+
+
+def _negated_outcome(compiled: _Compiled, text: str, start: int, end: int) -> bool:
+    """Whether a negated phrase states an outcome: the negation governs the phrase itself (in
+    Japanese it follows within the clause, about nothing else), and no condition or delay is said."""
+    if compiled.japanese:
+        after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 20))
+        negation = _JA_NEGATION.search(after)
+        if negation is None or _JA_OTHER_SUBJECT.search(after[: negation.start()]):
+            return False
+    return not (
+        _conditional(compiled, text, start, end)
+        or _delayed(compiled, text, start, end)
+        or quoted_example(text, start, end, compiled.japanese)
+    )
+
+
+def _delayed(compiled: _Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        return bool(_JA_DELAY.search(text[max(0, start - 15) : start] + _ja_after(text, end, 40)))
+    after = text[end : end + 80]
+    stop = _EN_SENTENCE_END.search(after)
+    return bool(_EN_DELAY.search(_en_before(text, start) + " " + (after[: stop.start()] if stop else after)))
+
+
 def _conditional(compiled: _Compiled, text: str, start: int, end: int) -> bool:
     if compiled.japanese:
         before = text[max(0, start - 10) : start]
@@ -603,27 +637,34 @@ def _conditional(compiled: _Compiled, text: str, start: int, end: int) -> bool:
 # --- weighing ---------------------------------------------------------------------------------
 
 
-def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str, str]:
-    """(matched text, note): the text the phrase counts for with no note; or, when it matched
-    only where it does not count, that text and why; ("", "") when it did not match."""
+NEGATED_OUTCOME = "negated: an outcome"
+
+
+def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str, str, int]:
+    """(matched text, note, weight): the text the phrase counts for, with no note and the phrase's
+    weight; or, when it matched only where it does not count, that text, why, and 0; a negated
+    phrase with a ``negated`` weight counts that weight, noted (the first such match wins over
+    ignored ones); ("", "", 0) when it did not match."""
     phrase = compiled.phrase
-    ignored = ("", "")
+    ignored = ("", "", 0)
     for n, match in enumerate(_matches(compiled, text, present)):
         if n >= 20:
             break
         start, end = match.span()
         if not phrase.check_context:
-            return match.group(), ""
+            return match.group(), "", phrase.weight
         if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
-            ignored = (match.group(), "in a wish for the reader's future")
+            ignored = (match.group(), "in a wish for the reader's future", 0)
         elif phrase.weight < 0 and _negated(compiled, text, start, end):
-            ignored = (match.group(), "negated")
+            if phrase.negated and _negated_outcome(compiled, text, start, end):
+                return match.group(), NEGATED_OUTCOME, phrase.negated
+            ignored = (match.group(), "negated", 0)
         elif phrase.weight > 0 and _conditional(compiled, text, start, end):
-            ignored = (match.group(), "conditional")
+            ignored = (match.group(), "conditional", 0)
         elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
-            ignored = (match.group(), "quoted example in mail about rejection mail")
+            ignored = (match.group(), "quoted example in mail about rejection mail", 0)
         else:
-            return match.group(), ""
+            return match.group(), "", phrase.weight
     return ignored
 
 
@@ -649,16 +690,30 @@ def _weigh(where: str, phrases: _PhraseSet, forms: _Forms, ignore: str = "") -> 
     for i in phrases.candidates(ja_present, en_present):
         compiled = phrases.phrases[i]
         text, present = (ja_text, ja_present) if compiled.japanese else (en_text, en_present)
-        matched, note = _find(compiled, text, present)
+        matched, note, weight = _find(compiled, text, present)
         if not matched:
             continue
-        pattern, weight = compiled.phrase.pattern, compiled.phrase.weight
-        if note or ignore:
-            signals.append(Signal(where, pattern, 0, matched, note or ignore))
+        pattern = compiled.phrase.pattern
+        if ignore:
+            signals.append(Signal(where, pattern, 0, matched, ignore))
+        elif note:
+            signals.append(Signal(where, pattern, weight, matched, note))
         else:
             own = "company phrase" if compiled.phrase.source == "company" else ""
             signals.append(Signal(where, pattern, weight, matched, own))
-    return signals
+    return _said_once(signals)
+
+
+def _said_once(signals: list[Signal]) -> list[Signal]:
+    """A negated offer or next stage inside words a rejection phrase already counted adds nothing:
+    応募書類に不備があり次の選考に進めることができません is one statement, weighed once."""
+    counted = [s.matched for s in signals if s.weight > 0 and not s.note]
+    return [
+        replace(s, weight=0, note="negated")
+        if s.note == NEGATED_OUTCOME and any(s.matched in c for c in counted)
+        else s
+        for s in signals
+    ]
 
 
 # A reply's or forward's subject names the thread, not this message: "Re: 面接日程のご案内" is
