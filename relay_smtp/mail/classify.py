@@ -591,10 +591,24 @@ def _negated(compiled: _Compiled, text: str, start: int, end: int) -> bool:
     return bool(_EN_NEGATION.search(before_words) or _EN_OTHER_PERSON.search(after))
 
 
-# A negated offer or next stage that is only not yet given ("we can't extend an offer until the
-# references are back", 現時点ではまだ次の選考のご案内ができません) is a delay, not an outcome.
-_EN_DELAY = re.compile(r"\b(?:yet|until|still|before|pending)\b")
-_JA_DELAY = re.compile(r"まだ|未だ|現時点|現段階|今しばらく|追って|までは|次第")
+# An outcome only not yet given ("you have not been selected yet", "we can't extend an offer until
+# the references are back", まだ次の選考のご案内ができません, 確定次第) is a delay, not an outcome: for a
+# rejection phrase as for a negated offer. "at this time" and 現時点では are how rejections speak, and
+# do not count as a delay.
+_EN_DELAY_AFTER = re.compile(r"\b(?:yet|until|till|pending)\b")
+_EN_DELAY_BEFORE = re.compile(r"\b(?:not yet|yet to)\b")
+_JA_DELAY_BEFORE = re.compile(r"まだ|未だ|今しばらく")
+_JA_DELAY_AFTER = re.compile(r"次第|までは|今しばらく|追って")
+
+
+def _delayed(compiled: _Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        before = text[max(0, start - 15) : start]
+        return bool(_JA_DELAY_BEFORE.search(before) or _JA_DELAY_AFTER.search(_ja_after(text, end, 40)))
+    after = text[end : end + 80]
+    stop = _EN_SENTENCE_END.search(after)
+    after = after[: stop.start()] if stop else after
+    return bool(_EN_DELAY_AFTER.search(after) or _EN_DELAY_BEFORE.search(_en_before(text, start)))
 
 
 # What a Japanese negation close after the phrase may be about instead: 内定に影響はございません
@@ -617,14 +631,6 @@ def _negated_outcome(compiled: _Compiled, text: str, start: int, end: int) -> bo
     )
 
 
-def _delayed(compiled: _Compiled, text: str, start: int, end: int) -> bool:
-    if compiled.japanese:
-        return bool(_JA_DELAY.search(text[max(0, start - 15) : start] + _ja_after(text, end, 40)))
-    after = text[end : end + 80]
-    stop = _EN_SENTENCE_END.search(after)
-    return bool(_EN_DELAY.search(_en_before(text, start) + " " + (after[: stop.start()] if stop else after)))
-
-
 def _conditional(compiled: _Compiled, text: str, start: int, end: int) -> bool:
     if compiled.japanese:
         before = text[max(0, start - 10) : start]
@@ -638,6 +644,7 @@ def _conditional(compiled: _Compiled, text: str, start: int, end: int) -> bool:
 
 
 NEGATED_OUTCOME = "negated: an outcome"
+QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
 
 
 def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str, str, int]:
@@ -661,8 +668,10 @@ def _find(compiled: _Compiled, text: str, present: frozenset[str]) -> tuple[str,
             ignored = (match.group(), "negated", 0)
         elif phrase.weight > 0 and _conditional(compiled, text, start, end):
             ignored = (match.group(), "conditional", 0)
+        elif phrase.weight > 0 and _delayed(compiled, text, start, end):
+            ignored = (match.group(), "delayed", 0)
         elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
-            ignored = (match.group(), "quoted example in mail about rejection mail", 0)
+            ignored = (match.group(), QUOTED_EXAMPLE, 0)
         else:
             return match.group(), "", phrase.weight
     return ignored
@@ -704,10 +713,14 @@ def _weigh(where: str, phrases: _PhraseSet, forms: _Forms, ignore: str = "") -> 
     return _said_once(signals)
 
 
+_SAME_STATEMENT = frozenset({"conditional", "delayed", QUOTED_EXAMPLE})
+
+
 def _said_once(signals: list[Signal]) -> list[Signal]:
-    """A negated offer or next stage inside words a rejection phrase already counted adds nothing:
-    応募書類に不備があり次の選考に進めることができません is one statement, weighed once."""
-    counted = [s.matched for s in signals if s.weight > 0 and not s.note]
+    """A negated offer or next stage inside words a rejection phrase already weighed adds nothing:
+    応募書類に不備があり次の選考に進めることができません is one statement, weighed once (and a
+    statement ignored as conditional, delayed or quoted stays ignored)."""
+    counted = [s.matched for s in signals if (s.weight > 0 and not s.note) or s.note in _SAME_STATEMENT]
     return [
         replace(s, weight=0, note="negated")
         if s.note == NEGATED_OUTCOME and any(s.matched in c for c in counted)
