@@ -90,6 +90,17 @@ EN_OTHERS = [
     # a rejected candidate offered another role: the process continues
     "Hi Kim,\n\nWe won't be progressing your application for the Senior role, but we would like to offer "
     "you the Analyst position instead.\n",
+    # ... or invited on to the next stage for another role: a topic word beside an invitation
+    # addressed to the reader does not give way
+    "Hi Kim,\n\nUnfortunately we will not be progressing your application for the Senior role. However, we "
+    "would like to invite you to the next stage for the Mid-level role.\n",
+    "Hi Kim,\n\nYour application has not been successful for the Manager role, but the hiring team would "
+    "like to consider you for the Team Lead role. Please pick a time for a call.\n",
+    # a document missing: the application waits, it is not turned down
+    "Hi Kim,\n\nWe can't move forward with your application as it stands. Please send the missing "
+    "transcript for the role.\n",
+    "Hi Kim,\n\nWe won't be moving you to the next stage until we hear back from your references for the "
+    "role.\n",
     # the candidate in the third person (a recruiter to a colleague)
     "Hi Sam,\n\nShe has not been selected for the Tester role; please send her the usual letter.\n",
     # mail about rejection mail: a column and a template named by its quoted wording

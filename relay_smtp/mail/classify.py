@@ -828,15 +828,42 @@ def _job_context(rules: ClassifierRules, subject: _Forms, body: _Forms) -> Signa
 STATES_OUTCOME = 4
 
 
-def _outweigh_generic(signals: list[Signal], rules: ClassifierRules) -> list[Signal]:
-    """A generic request or step word ("get back to you", a "next steps" subject) does not count
-    against an outcome the body states about the application (round 9: "Just wanted to get back to
-    you ... The team went with another candidate")."""
+def _outweigh_generic(signals: list[Signal], rules: ClassifierRules, body: _Forms) -> list[Signal]:
+    """A generic request, step or topic word ("get back to you", a "next steps" subject, "onboarding",
+    ご推薦) does not count against an outcome the body states about the application (round 9: "Just
+    wanted to get back to you ... The team went with another candidate"; round 12: "we will not be
+    progressing your application ... As a next step, a short survey").
+
+    Except where it is part of an action addressed to the reader in this mail: a body sentence that
+    holds it also holds a counted phrase that is not generic (an invitation, an offer, a request):
+    "we would like to invite you to the next stage for the Analyst role" keeps its next stage."""
     if not any(s.where == "body" and s.weight >= STATES_OUTCOME for s in signals):
         return signals
     generic = {c.phrase.pattern for c in rules._subject.phrases + rules._body.phrases if c.phrase.generic}
+    actions = [s.matched for s in signals if s.where == "body" and s.weight < 0 and s.pattern not in generic]
     note = "generic request, outweighed by an outcome statement"
-    return [replace(s, weight=0, note=note) if s.weight < 0 and s.pattern in generic else s for s in signals]
+    out = []
+    for s in signals:
+        if (
+            s.weight < 0
+            and s.pattern in generic
+            and not (s.where == "body" and _beside(s.matched, actions, body))
+        ):
+            s = replace(s, weight=0, note=note)
+        out.append(s)
+    return out
+
+
+def _beside(matched: str, others: list[str], body: _Forms) -> bool:
+    """Whether a sentence of the body that holds ``matched`` also holds one of ``others``."""
+    if not others:
+        return False
+    japanese = _is_japanese(matched)
+    text, ends = (body.ja, _JA_SENTENCE_END) if japanese else (body.en, _EN_SENTENCE_END)
+    for sentence in ends.split(text):
+        if matched in sentence and any(o and o != matched and o in sentence for o in others):
+            return True
+    return False
 
 
 def _shape(signals: list[Signal], body: _Forms, locale: Locale) -> list[Signal]:
@@ -874,7 +901,7 @@ def _classify(
     subject, body = _Forms.of(content.subject), _Forms.of(content.text)
     signals = _weigh("subject", rules._subject, subject, ignore)
     signals += _weigh("body", rules._body, body)
-    signals = _outweigh_generic(signals, rules)
+    signals = _outweigh_generic(signals, rules, body)
     signals += _shape(signals, body, locale)
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"
