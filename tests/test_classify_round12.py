@@ -107,7 +107,9 @@ EN_OTHERS = [
     "This week's reader question: \"They told me 'we will not be progressing your application' - is "
     'that final?" Read the full column on our site about the job hunt.\n',
     'Hi Sam,\n\nThe "you have not been selected" email for the Tester role needs a friendlier line.\n',
-    # another kind of application: the gate refuses it
+    # another kind of application: the gate refuses it (an arts fund; a flat from a housing trust)
+    "Dear Kim,\n\nThank you for applying to the Riverside Housing Trust for a flat. Your application has "
+    "not been successful.\n",
     "Dear Kim,\n\nThank you for applying to the Riverside Community Arts Fund. Your application has not "
     "been successful in this round.\n",
 ]
