@@ -1,219 +1,30 @@
-"""The classifier's phrases compiled once, and found in a text without trying every phrase.
+"""The classifier's phrases found in a text without trying every phrase.
 
 Why this module exists: a message is weighed against several hundred phrases, most of them regular
 expressions, and the classifier runs on every message. Searching the text once per phrase cost
 milliseconds, so matching goes in three steps, each exact:
 
-1. every phrase is analysed once (``re``'s own parser) for literals that every match contains:
-   its *anchors*, with how far after the match start they stand, and further *required* groups
-   (every match contains one literal of each group);
-2. per text, which of all those literals occur is decided with sets of the text's character
-   2-grams and 4-grams (built in C from the text's UTF-16 octets), and ``in`` only for the
-   literals whose grams all occur: a Python-level ``in`` per literal was most of the cost;
-3. only a phrase whose anchor and required groups all occur is tried, and its regex only at the
-   starts its anchors allow.
+1. per text, which literals of a phrase set occur (anchors and required literals, see
+   ``phrase_compile``): the ASCII ones by one trie regex over the text's ASCII runs, the others
+   with ``in`` after a check of their characters; a Python-level ``in`` per literal was most of
+   the cost;
+2. only a phrase whose anchor occurs and whose required groups all occur is tried;
+3. its regex is tried only at the starts its anchors allow, at C speed (``map``).
 
-A phrase with no analysable anchor scans the whole text; nothing here changes what matches.
+Literal positions and presence are remembered per text, for the other phrase sets weighed there.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from typing import Any
 
+from relay_smtp.mail.phrase_compile import CASE_ALIASES, Compiled, compile_phrase
 from relay_smtp.mail.phrasebook import Phrase
-from relay_smtp.mail.textform import en_form, is_japanese, ja_form, nfkc
-
-try:  # the regex parser, to find literals for a fast pre-check (private; optional)
-    _SRE_PARSER: Any = importlib.import_module("re._parser")
-except ImportError:  # pragma: no cover
-    _SRE_PARSER = None
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A literal found in every match of a phrase, ``before`` characters after the match start
-    (a range: the parts before it may vary in length)."""
-
-    literal: str
-    before_min: int
-    before_max: int
-
-
-@dataclass(frozen=True)
-class Compiled:
-    phrase: Phrase
-    japanese: bool
-    regex: re.Pattern[str]
-    # Why anchors: Python's regex engine scans every position of the text for patterns that
-    # start with \b, a lookbehind or an alternation, which made a 20 KB message cost
-    # milliseconds. Finding an anchor with str.find and trying the regex only where a match
-    # could start is exact and fast. None: the pattern could not be analysed; scan it all.
-    anchors: tuple[Anchor, ...] | None
-    # More groups of literals, one of each in every match (anywhere): a phrase whose group is
-    # absent from the text is not tried at all.
-    required: tuple[tuple[str, ...], ...] = ()
-
-
-_MAX_ANCHOR_OFFSET = 64
-
-
-def _literal_run(items: list[Any], i: int) -> tuple[str, int]:
-    start = i
-    while i < len(items) and items[i][0] is _SRE_PARSER.LITERAL:
-        i += 1
-    return "".join(chr(code) for _, code in items[start:i]), i
-
-
-def _anchors(seq: Any) -> list[Anchor] | None:
-    """Anchors for a parsed regex sequence: every match contains one of them (None: unknown)."""
-    sre = _SRE_PARSER
-    items = list(seq)
-    best: list[Anchor] | None = None
-    i = 0
-    while i < len(items):
-        op, av = items[i]
-        start = i
-        i += 1
-        candidates: list[Anchor] | None = None
-        if op is sre.LITERAL:
-            literal, i = _literal_run(items, start)
-            candidates = [Anchor(literal, 0, 0)]
-        elif op is sre.BRANCH:
-            alternatives = [_anchors(alt) for alt in av[1]]
-            if all(alternatives):
-                candidates = [a for alt in alternatives if alt for a in alt]
-        elif op is sre.SUBPATTERN:
-            candidates = _anchors(av[-1])
-        if not candidates:
-            continue
-        low, high = seq[:start].getwidth() if start else (0, 0)
-        if high - low > _MAX_ANCHOR_OFFSET:
-            continue
-        shifted = [Anchor(a.literal, a.before_min + low, a.before_max + high) for a in candidates]
-        if best is None or _anchor_quality(shifted) > _anchor_quality(best):
-            best = shifted
-    return best
-
-
-# Words in nearly every English mail make poor anchors: each occurrence costs a regex attempt.
-_COMMON_WORDS = frozenset(
-    "a an and are be for have if in is it not of on our the this to we will with you your".split()  # noqa: SIM905
-)
-
-
-def _anchor_quality(anchors: list[Anchor]) -> int:
-    """Longer literals are rarer; narrower offsets mean fewer regex attempts per occurrence."""
-    shortest = min(len(a.literal) for a in anchors)
-    widest = max(a.before_max - a.before_min for a in anchors)
-    common = any(set(a.literal.lower().split()) <= _COMMON_WORDS for a in anchors)
-    return 4 * shortest - widest - (40 if common else 0)
-
-
-def _regex_anchors(regex: re.Pattern[str]) -> tuple[Anchor, ...] | None:
-    if _SRE_PARSER is None:
-        return None
-    try:
-        found = _anchors(_SRE_PARSER.parse(regex.pattern, regex.flags))
-    except Exception:  # an optimisation only: without anchors the regex scans the whole text
-        return None
-    if not found or any(a.before_max - a.before_min > _MAX_ANCHOR_OFFSET for a in found):
-        return None
-    return tuple(Anchor(a.literal.lower(), a.before_min, a.before_max) for a in found)
-
-
-# Characters that match an ASCII letter case-insensitively in Python's re although they are not
-# that letter in lower case (İ ı ſ K: every such character, found by matching [a-z] with
-# re.IGNORECASE against all of Unicode). The texts are lower-cased, so a literal found with ``in``
-# is what the regex matches, except where one of these stands: such a text uses anchors only.
-CASE_ALIASES = "\u0130\u0131\u017f\u212a"
-
-
-def _caseless(literal: str) -> bool:
-    """A literal that means the same with and without IGNORECASE in a lower-cased text."""
-    return all(c.isascii() or c.lower() == c.upper() for c in literal)
-
-
-def _selective(literal: str) -> bool:
-    """A literal worth a presence check of its own: long, not common, and caseless."""
-    long_enough = len(literal) >= (2 if is_japanese(literal) else 4)
-    common = set(literal.split()) <= _COMMON_WORDS
-    return long_enough and not common and _caseless(literal)
-
-
-def _required(seq: Any) -> list[tuple[str, ...]]:
-    """Groups of literals for a parsed regex sequence: every match contains one of each group.
-
-    Only what surely is consumed counts: literal runs, alternations whose every branch has
-    anchors, and groups without flags of their own (repeats and lookarounds are skipped).
-    """
-    sre = _SRE_PARSER
-    items = list(seq)
-    groups: list[tuple[str, ...]] = []
-    i = 0
-    while i < len(items):
-        op, av = items[i]
-        if op is sre.LITERAL:
-            literal, i = _literal_run(items, i)
-            groups.append((literal,))
-            continue
-        i += 1
-        if op is sre.BRANCH:
-            alternatives = [_anchors(alt) for alt in av[1]]
-            if all(alternatives):
-                groups.append(tuple(a.literal for alt in alternatives if alt for a in alt))
-        elif op is sre.SUBPATTERN and not av[1] and not av[2]:
-            groups.extend(_required(av[-1]))
-    return groups
-
-
-def _regex_required(regex: re.Pattern[str], anchors: tuple[Anchor, ...]) -> tuple[tuple[str, ...], ...]:
-    try:
-        found = _required(_SRE_PARSER.parse(regex.pattern, regex.flags))
-    except Exception:  # an optimisation only: the anchors alone still decide
-        return ()
-    anchor_group = {a.literal for a in anchors}
-    groups = []
-    for group in found:
-        lowered = tuple(dict.fromkeys(literal.lower() for literal in group))
-        if all(map(_selective, lowered)) and set(lowered) != anchor_group:
-            groups.append(lowered)
-    return tuple(dict.fromkeys(groups))
-
-
-def compile_phrase(phrase: Phrase) -> Compiled:
-    pattern = phrase.pattern
-    if pattern.startswith("re:"):
-        source = pattern[3:]
-        try:
-            regex = re.compile(source, re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"phrase {pattern!r}: bad regular expression: {exc}") from exc
-        japanese = is_japanese(source)
-    else:
-        normal = nfkc(pattern)
-        if not normal.strip():
-            raise ValueError(f"phrase {pattern!r} is empty")
-        japanese = is_japanese(normal)
-        if japanese:
-            regex = re.compile(re.escape(ja_form(normal)))
-        else:
-            needle = en_form(normal)
-            # English literals match whole words: "bid" must not fire inside "forbidden".
-            left = r"(?<!\w)" if needle[0].isalnum() else ""
-            right = r"(?!\w)" if needle[-1].isalnum() else ""
-            regex = re.compile(left + re.escape(needle) + right)
-    anchors = _regex_anchors(regex)
-    required = _regex_required(regex, anchors) if anchors is not None else ()
-    return Compiled(phrase, japanese, regex, anchors, required)
-
-
-# --- literals in a text -----------------------------------------------------------------------
-
+from relay_smtp.mail.textform import en_form, ja_form
 
 _ASCII_RUN = re.compile(r"[\x01-\x7f]+")
 
@@ -378,56 +189,64 @@ class PhraseSet:
     tables once, and only phrases whose anchor and required literals occur are tried."""
 
     phrases: tuple[Compiled, ...]
-    ja_literals: LiteralTable
+    ja_literals: LiteralTable  # anchors, and the ASCII literals of required groups
     en_literals: LiteralTable
-    by_literal: dict[tuple[bool, str], tuple[int, ...]]  # (japanese, literal) -> phrase indexes
+    by_literal: dict[tuple[bool, str], tuple[int, ...]]  # (japanese, anchor literal) -> phrases
     unanchored: frozenset[int]  # phrases that always run their regex
+    # Per phrase, each required group as (its ASCII literals, found among the tables' literals;
+    # the others, looked up one by one and only for a phrase whose anchor occurs).
+    required: tuple[tuple[tuple[frozenset[str], tuple[str, ...]], ...], ...]
 
     @classmethod
     def build(cls, phrases: tuple[Phrase, ...]) -> PhraseSet:
         compiled = tuple(map(compile_phrase, phrases))
         index: dict[tuple[bool, str], list[int]] = {}
+        literals: dict[bool, set[str]] = {True: set(), False: set()}
         unanchored = set()
         for i, c in enumerate(compiled):
             if c.anchors is None:
                 unanchored.add(i)
             for a in c.anchors or ():
                 index.setdefault((c.japanese, a.literal), []).append(i)
-        ja = LiteralTable.build(lit for japanese, lit in index if japanese)
-        en = LiteralTable.build(lit for japanese, lit in index if not japanese)
-        by_literal = {key: tuple(value) for key, value in index.items()}
-        return cls(compiled, ja, en, by_literal, frozenset(unanchored))
+                literals[c.japanese].add(a.literal)
+            literals[c.japanese].update(lit for group in c.required for lit in group if lit.isascii())
+        required = tuple(
+            tuple(
+                (
+                    frozenset(lit for lit in group if lit.isascii()),
+                    tuple(lit for lit in group if not lit.isascii()),
+                )
+                for group in c.required
+            )
+            for c in compiled
+        )
+        return cls(
+            compiled,
+            LiteralTable.build(literals[True]),
+            LiteralTable.build(literals[False]),
+            {key: tuple(value) for key, value in index.items()},
+            frozenset(unanchored),
+            required,
+        )
 
     def candidates(self, forms: Forms) -> Iterator[tuple[Compiled, TextScan, frozenset[str]]]:
-        """The phrases that may match, in phrase order, each with its text and anchor literals."""
+        """The phrases that may match, in phrase order, each with its text and the literals found."""
         ja, en = forms.scans()
         ja_present, en_present = ja.present(self.ja_literals), en.present(self.en_literals)
         found = set(self.unanchored)
         for japanese, present in ((True, ja_present), (False, en_present)):
             for literal in present:
-                found.update(self.by_literal[(japanese, literal)])
+                found.update(self.by_literal.get((japanese, literal), ()))
         for i in sorted(found):
             compiled = self.phrases[i]
             scan, present = (ja, ja_present) if compiled.japanese else (en, en_present)
-            if _required_present(compiled, scan):
+            # Where a case alias stands, a literal may miss what IGNORECASE matches: anchors only.
+            if compiled.anchors is None or not scan.plain or self._required_present(i, scan, present):
                 yield compiled, scan, present
 
-    def first_candidates(self, forms: Forms) -> Iterator[tuple[Compiled, TextScan, frozenset[str]]]:
-        """The same, checking one phrase at a time: for a caller that stops at the first match,
-        which a small topic list usually finds among its first phrases."""
-        ja, en = forms.scans()
-        for compiled in self.phrases:
-            scan = ja if compiled.japanese else en
-            if compiled.anchors is None:
-                yield compiled, scan, frozenset()
-                continue
-            present = frozenset(a.literal for a in compiled.anchors if scan.has(a.literal))
-            if present and _required_present(compiled, scan):
-                yield compiled, scan, present
-
-
-def _required_present(compiled: Compiled, scan: TextScan) -> bool:
-    """Whether each required group has a literal in the text (always, where a case alias stands)."""
-    if not compiled.required or not scan.plain:
+    def _required_present(self, i: int, scan: TextScan, present: frozenset[str]) -> bool:
+        """Whether each required group of phrase ``i`` has a literal in the text."""
+        for tabled, others in self.required[i]:
+            if present.isdisjoint(tabled) and not any(map(scan.has, others)):
+                return False
         return True
-    return all(any(map(scan.has, group)) for group in compiled.required)

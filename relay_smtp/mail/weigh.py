@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from relay_smtp.mail.phrase_index import Compiled, Forms, PhraseSet, TextScan, matches
+from relay_smtp.mail.phrase_compile import Compiled
+from relay_smtp.mail.phrase_index import Forms, PhraseSet, TextScan, matches
 from relay_smtp.mail.structure import in_wish, quoted_example
 from relay_smtp.mail.verdict import Signal
 
@@ -102,8 +103,7 @@ def weigh(
     """A signal for every phrase that matched the text (with weight 0 where it does not count;
     ``ignore`` names why none counts here); with ``first``, only the first such signal."""
     signals = []
-    candidates = phrases.first_candidates(forms) if first else phrases.candidates(forms)
-    for compiled, scan, present in candidates:
+    for compiled, scan, present in phrases.candidates(forms):
         matched, note = _find(compiled, scan, present)
         if not matched:
             continue
