@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import sys
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay_smtp.mail import classify_read, phrase_index
+from relay_smtp.mail import classify_read, phrase_index, structure, textform
 from relay_smtp.mail.classify import ClassifierRules, Phrase, Sender, Signal, Verdict, classify
 from relay_smtp.mail.message import ParsedMessage
 
@@ -946,3 +947,26 @@ def test_other_kind_is_what_is_applied_for_not_a_word_anywhere() -> None:
     assert run(mail(flat, "Mill Lane")).label == "other"
     monitor = KIMURA + "モニター募集にご応募ありがとうございました。選考の結果、ご期待に沿えない結果です。\n"
     assert run(mail(monitor, "ご応募の件")).label == "other"
+
+
+# --- normalisation shortcuts agree with the plain definitions ------------------------------------
+
+_NFKC_ALPHABET = "ｶｷﾞﾟ（）　Ａａ１\u0301\u0308e\u0301ア\u3099ガ①㍉ \n\u2019\u201cx"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_NFKC_ALPHABET, max_size=12))
+def test_nfkc_equals_unicodedata_line_by_line(text: str) -> None:
+    """The shortcut for common full-width characters gives exactly unicodedata's NFKC."""
+    expected = "\n".join(unicodedata.normalize("NFKC", line) for line in text.split("\n"))
+    for curly, straight in (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"')):
+        expected = expected.replace(curly, straight)
+    assert textform.nfkc(text) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab 'x\"'.\n-é", max_size=16))
+def test_english_quoted_stretches_match_the_plain_pattern(text: str) -> None:
+    """The quote finder with its lookbehind after the opening quote finds the same stretches."""
+    plain = re.compile(r"\"[^\"]{1,300}\"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w)){1,300}?'(?!\w)")
+    assert [m.span() for m in structure._EN_QUOTED.finditer(text)] == [m.span() for m in plain.finditer(text)]
