@@ -554,9 +554,36 @@ def test_anchored_matching_finds_what_a_full_scan_finds() -> None:
 def test_literal_presence_is_exact() -> None:
     """Presence by trie, ASCII runs and character sets says exactly what ``in`` says, also for
     literals that overlap, nest and straddle Japanese text."""
-    literals = ["ab", "abc", "bcd", "c", "d-e", "選考", "考え", "見送り", "x\0y", "é"]
+    literals = [
+        "ab",
+        "abc",
+        "bcd",
+        "c",
+        "d-e",
+        "選考",
+        "考え",
+        "見送り",
+        "x\0y",
+        "é",
+        "😀",
+        "a😀",
+        "\ud83d\ude00",
+    ]
     table = phrase_index.LiteralTable.build(literals)
-    for text in ("abcd-e", "xabx選考えz", "見送りabc", "d-見-e", "é", "", "x\0y", "bc d", "ab\0c"):
+    texts = (
+        "abcd-e",
+        "xabx選考えz",
+        "見送りabc",
+        "d-見-e",
+        "é",
+        "",
+        "x\0y",
+        "bc d",
+        "ab\0c",
+        "a😀",
+        "\ud83d\ude00",
+    )
+    for text in texts:
         scan = phrase_index.TextScan(text)
         assert scan.present(table) == {lit for lit in literals if lit in text}, text
 
