@@ -4,14 +4,15 @@ Why this module exists: a message is weighed against several hundred phrases, mo
 expressions, and the classifier runs on every message. Searching the text once per phrase cost
 milliseconds, so matching goes in three steps, each exact:
 
-1. per text, which literals of a phrase set occur (anchors and required literals, see
-   ``phrase_compile``): the ASCII ones by one trie regex over the text's ASCII runs, the others
-   with ``in`` after a check of their characters; a Python-level ``in`` per literal was most of
-   the cost;
-2. only a phrase whose anchor occurs and whose required groups all occur is tried;
-3. its regex is tried only at the starts its anchors allow, at C speed (``map``).
+1. per text, which of a phrase set's anchors and ASCII required literals (see ``phrase_compile``)
+   occur: the ASCII ones by one trie regex over the text's ASCII runs, the others with ``in``
+   after a check of their characters (a Python-level ``in`` per literal was most of the cost);
+2. only a phrase whose anchor occurs and whose required groups all occur is tried (its other
+   required literals are looked up only then);
+3. its regex is tried only at the starts its anchors allow, through ``map`` rather than a loop.
 
-Literal positions and presence are remembered per text, for the other phrase sets weighed there.
+Literal positions and single look-ups are remembered per text, for the other phrase sets
+weighed there.
 """
 
 from __future__ import annotations
