@@ -73,7 +73,8 @@ class LiteralTable:
         ascii = [lit for lit in unique if lit.isascii() and "\0" not in lit]
         multi = [lit for lit in ascii if len(lit) > 1]
         other = tuple(lit for lit in unique if not lit.isascii())
-        prefixes = {lit: tuple(p for p in multi if lit.startswith(p)) for lit in multi}
+        known = set(multi)
+        prefixes = {lit: tuple(lit[:k] for k in range(2, len(lit) + 1) if lit[:k] in known) for lit in multi}
         singles = tuple(lit for lit in ascii if len(lit) == 1)
         with_nul = tuple(lit for lit in unique if lit.isascii() and "\0" in lit)
         return cls(_trie(multi), prefixes, singles, with_nul, other, tuple(map(frozenset, other)))
