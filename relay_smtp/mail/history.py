@@ -63,7 +63,9 @@ def history_start(texts: list[str]) -> tuple[int, str] | None:
     lines that run to the end count from their own first line.
     """
     found = None
-    for index in range(len(texts)):
+    for index, text in enumerate(texts):
+        if not _may_start(text):
+            continue
         names = [where for test, where in _LINE_RULES if test(texts, index)]
         if names:
             found = (index, min(names))
@@ -75,6 +77,12 @@ def history_start(texts: list[str]) -> tuple[int, str] | None:
         return None
     index, where = found
     return _include_attribution_head(texts, index), where
+
+
+def _may_start(line: str) -> bool:
+    """Whether any rule (of ``_LINE_RULES`` or the looser ones) can take the line: each needs a
+    colon, two hyphens or 書きました in it. Plain tests, so most lines cost no regex at all."""
+    return ":" in line or "--" in line or "：" in line or "書きました" in line
 
 
 def _is_separator(texts: list[str], index: int) -> bool:
@@ -164,8 +172,8 @@ _DATED_ATTRIBUTION = re.compile(r"\d{4}[年/.-]\s?\d{1,2}[月/.-]\s?\d{1,2}")
 
 
 def _loose_start(lines: list[str]) -> tuple[int, str] | None:
-    for i in range(len(lines)):
-        start = _loose_start_at(lines, i)
+    for i, line in enumerate(lines):
+        start = _loose_start_at(lines, i) if _may_start(line) else None
         if start is not None:
             return start, "quoted history"
     return None
