@@ -5,7 +5,8 @@
 Stages (timeit-style: repeated calls, best and median of three repeats, per call):
 
 - parse     relay_smtp.mail.mime.parse_mime (the byte-offset MIME walk)
-- classify  relay_smtp.mail.classify.classify (as the pipeline calls it for this sender)
+- classify  relay_smtp.mail.classify.classify for this sender, from the raw bytes (parse included)
+            and on the parsed message, as the pipeline calls it
 - choose    choose_parts and the already-injected check (rejections)
 - render    the personal link and the jinja2 block (rejections)
 - splice    where the block goes in every target part (once per message) and the first copy made
@@ -91,6 +92,11 @@ def stage_times(name: str, raw: bytes, cfgs: dict[str, pl.PipelineConfig]) -> di
     company, recruiting = pl.find_company(cfg.companies, envelope.mail_from, header_from)
     who = Sender(is_recruiting=recruiting, company_domains=company.domains if company else ())
     times["classify"] = measure(lambda: classify(raw, cfg.rules, who, envelope.recipients))
+    # As the pipeline calls it: on the message it parsed (a fresh ParsedMessage, so nothing decoded
+    # is reused from the previous call).
+    times["  classify (parsed)"] = measure(
+        lambda: classify(ParsedMessage(raw, root), cfg.rules, who, envelope.recipients)
+    )
     verdict = classify(raw, cfg.rules, who, envelope.recipients)
     if verdict.label == "rejection" and company is not None:
 

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import sys
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay_smtp.mail import classify as classify_module
+from relay_smtp.mail import classify_read, phrase_index, structure, textform
 from relay_smtp.mail.classify import ClassifierRules, Phrase, Sender, Signal, Verdict, classify
 from relay_smtp.mail.message import ParsedMessage
 
@@ -228,7 +229,9 @@ def test_cannot_offer_you_the_position_is_a_rejection() -> None:
     )
     verdict = run(mail(body))
     assert verdict.label == "rejection"
+    # round 12: the outcome grammar counts the whole statement, so the negated offer inside it adds nothing
     assert any(s.note == "negated" and "offer you the position" in s.matched for s in verdict.reasons)
+    assert any(s.weight == 4 and s.matched == "we cannot offer you the position" for s in verdict.reasons)
 
 
 def test_pleased_to_offer_you_the_position_is_an_offer() -> None:
@@ -262,7 +265,7 @@ def test_next_round_negated_in_a_rejection() -> None:
     body = "Thanks for applying for the role. You have not been selected to proceed to the next round."
     verdict = run(mail(body))
     assert verdict.label == "rejection"
-    assert any(s.note == "negated" for s in verdict.reasons)
+    assert any(s.matched == "next round" and s.note == "negated: an outcome" for s in verdict.reasons)
 
 
 def test_conditional_rejection_wording_in_an_acknowledgement() -> None:
@@ -528,21 +531,81 @@ def test_long_pathological_lines_are_judged() -> None:
 
 
 def test_anchored_matching_finds_what_a_full_scan_finds() -> None:
-    """The fast path (anchor literals, then the regex only where a match can start) must agree
-    with a plain regex search for every default phrase over every text of the set."""
-    phrase_sets = (RULES._subject, RULES._body, RULES._context)
+    """The fast path (literal presence, required literals, then the regex only where an anchor
+    lets a match start) must agree with a plain regex search for every default phrase over every
+    text of the set."""
+    phrase_sets = (RULES._subject, RULES._body, RULES._context, RULES._application, RULES._other_kinds)
     for path in sorted(DATA.glob("*.eml")):
-        content = classify_module._read(ParsedMessage.parse(path.read_bytes()), RULES.placeholder)
+        content = classify_read.read(ParsedMessage.parse(path.read_bytes()), RULES.placeholder)
         for text in (content.subject, content.text):
-            forms = classify_module._Forms.of(text)
+            forms = phrase_index.Forms.of(text)
             for phrases in phrase_sets:
-                ja_present = classify_module._present(phrases.ja_literals, forms.ja, by_chars=True)
-                en_present = classify_module._present(phrases.en_literals, forms.en, by_chars=False)
-                for compiled in phrases.phrases:
-                    target, present = (forms.ja, ja_present) if compiled.japanese else (forms.en, en_present)
-                    fast = any(True for _ in classify_module._matches(compiled, target, present))
-                    slow = compiled.regex.search(target) is not None
-                    assert fast == slow, (path.name, compiled.phrase.pattern)
+                fast = {
+                    compiled.phrase.pattern
+                    for compiled, scan, present in phrases.candidates(forms)
+                    if any(True for _ in phrase_index.matches(compiled, scan, present))
+                }
+                slow = {
+                    compiled.phrase.pattern
+                    for compiled in phrases.phrases
+                    if compiled.regex.search(forms.ja if compiled.japanese else forms.en)
+                }
+                assert fast == slow, (path.name, fast ^ slow)
+
+
+def test_literal_presence_is_exact() -> None:
+    """Presence by trie, ASCII runs and character sets says exactly what ``in`` says, also for
+    literals that overlap, nest and straddle Japanese text."""
+    literals = [
+        "ab",
+        "abc",
+        "bcd",
+        "c",
+        "d-e",
+        "選考",
+        "考え",
+        "見送り",
+        "x\0y",
+        "é",
+        "😀",
+        "a😀",
+        "\ud83d\ude00",
+    ]
+    table = phrase_index.LiteralTable.build(literals)
+    texts = (
+        "abcd-e",
+        "xabx選考えz",
+        "見送りabc",
+        "d-見-e",
+        "é",
+        "",
+        "x\0y",
+        "bc d",
+        "ab\0c",
+        "a😀",
+        "\ud83d\ude00",
+    )
+    for text in texts:
+        scan = phrase_index.TextScan(text)
+        assert scan.present(table) == {lit for lit in literals if lit in text}, text
+
+
+def test_case_aliases_turn_required_literals_off() -> None:
+    """A dotless ı matches "i" under IGNORECASE: where one stands, a phrase is tried on its
+    anchors alone, as a literal check would miss the match."""
+    phrases = phrase_index.PhraseSet.build((Phrase("re:\\bregret to (?:inform|advise)", 1),))
+    [compiled] = phrases.phrases
+    assert compiled.required == (("inform", "advise"),)  # beside the anchor "regret to "
+    for text, found in (
+        ("we regret to inform you", True),
+        ("we regret to ınform you", True),
+        ("we regret to say", False),
+    ):
+        forms = phrase_index.Forms("", text)
+        hits = [
+            c for c, scan, present in phrases.candidates(forms) if any(phrase_index.matches(c, scan, present))
+        ]
+        assert bool(hits) == found == bool(compiled.regex.search(text)), text
 
 
 @pytest.mark.corpus
@@ -639,16 +702,22 @@ def test_company_phrase_with_a_bad_regex_is_a_config_error(tmp_path: Path) -> No
 
 
 # --- the held-out set (written without reading the rules; never tuned on; its figures are reported,
-# not asserted: they do not meet the target, see docs/classifier.md) ----------------------------------
+# not asserted: a set that misses the target is still the honest measure, see docs/classifier.md) -----
 
 HELDOUT = DATA / "heldout"
 # Between rounds (a held-out set seen becomes tuning data; the next one is written elsewhere and copied
-# in only after the rules are frozen) there is no held-out set in the repository.
-needs_heldout = pytest.mark.skipif(not (HELDOUT / "labels.tsv").is_file(), reason="no held-out set yet")
-# The issue asks for 150 per language; the fourth held-out set, written by another helper, has 133 per
-# language. It is not padded with messages of ours (that would no longer be held out): the shortfall is
-# stated in docs/classifier.md, and this floor only guards against a truncated copy.
-HELDOUT_MIN_PER_LANGUAGE = 133
+# in only after the rules are frozen) there is no held-out set in the repository: these tests are then
+# SKIPPED with that reason (reported as skipped, never as passed). A held-out set is the directory
+# heldout/ holding source_heldout_ja.txt, source_heldout_en.txt and what make_set.py --out builds from
+# them (labels.tsv and the .eml files).
+# Sources copied in without the generated files are a half-delivered set: those tests then run and fail.
+needs_heldout = pytest.mark.skipif(
+    not (HELDOUT / "labels.tsv").is_file() and not any(HELDOUT.glob("source_heldout_*.txt")),
+    reason="no held-out set yet",
+)
+# The issue asks for 150 per language. (The fourth set had 133 and the floor was lowered to it; that set
+# is tuning round 10 now, and the floor is the issue's again.)
+HELDOUT_MIN_PER_LANGUAGE = 150
 
 
 @needs_heldout
@@ -670,6 +739,19 @@ def test_heldout_set_is_large_enough_and_is_reported_apart(capsys: pytest.Captur
     report.main(["--set", "heldout"])  # its figures are the issue's measure; see docs/classifier.md
     out = capsys.readouterr().out
     assert "== held-out set" in out and "== tuning set" not in out
+
+
+def test_report_names_a_missing_heldout_set_and_does_not_pass_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between rounds: asked for by name, a missing held-out set fails the run instead of passing
+    with nothing measured; with both sets asked for, it is named and the tuning set decides."""
+    monkeypatch.setattr(report, "HELDOUT", tmp_path / "heldout")
+    assert report.main(["--set", "heldout"]) == 1
+    assert "== held-out set: none" in capsys.readouterr().out
+    assert report.main([]) == 0
+    out = capsys.readouterr().out
+    assert "== tuning set" in out and "== held-out set: none" in out and "PASS" in out
 
 
 # --- kinds of wording from tuning round 7 (general frames, not sentences) ---------------------------
@@ -913,3 +995,26 @@ def test_other_kind_is_what_is_applied_for_not_a_word_anywhere() -> None:
     assert run(mail(flat, "Mill Lane")).label == "other"
     monitor = KIMURA + "モニター募集にご応募ありがとうございました。選考の結果、ご期待に沿えない結果です。\n"
     assert run(mail(monitor, "ご応募の件")).label == "other"
+
+
+# --- normalisation shortcuts agree with the plain definitions ------------------------------------
+
+_NFKC_ALPHABET = "ｶｷﾞﾟ（）　Ａａ１\u0301\u0308e\u0301ア\u3099ガ①㍉ \n\u2019\u201cx"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_NFKC_ALPHABET, max_size=12))
+def test_nfkc_equals_unicodedata_line_by_line(text: str) -> None:
+    """The shortcut for common full-width characters gives exactly unicodedata's NFKC."""
+    expected = "\n".join(unicodedata.normalize("NFKC", line) for line in text.split("\n"))
+    for curly, straight in (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"')):
+        expected = expected.replace(curly, straight)
+    assert textform.nfkc(text) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab 'x\"'.\n-é", max_size=16))
+def test_english_quoted_stretches_match_the_plain_pattern(text: str) -> None:
+    """The quote finder with its lookbehind after the opening quote finds the same stretches."""
+    plain = re.compile(r"\"[^\"]{1,300}\"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w)){1,300}?'(?!\w)")
+    assert [m.span() for m in structure._EN_QUOTED.finditer(text)] == [m.span() for m in plain.finditer(text)]

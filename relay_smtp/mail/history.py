@@ -80,7 +80,8 @@ def history_start(texts: list[str]) -> tuple[int, str] | None:
 
 
 def _may_start_history(text: str) -> bool:
-    """False for a line no rule below can take (most lines): each needs a dash, a colon or 書きました."""
+    """False for a line no rule can take, strict or loose (most lines): each needs a dash, a colon
+    or 書きました. Plain substring tests, so most lines cost no regex at all."""
     return "-" in text or ":" in text or "：" in text or "書きました" in text
 
 
@@ -171,8 +172,8 @@ _DATED_ATTRIBUTION = re.compile(r"\d{4}[年/.-]\s?\d{1,2}[月/.-]\s?\d{1,2}")
 
 
 def _loose_start(lines: list[str]) -> tuple[int, str] | None:
-    for i in range(len(lines)):
-        start = _loose_start_at(lines, i)
+    for i, line in enumerate(lines):
+        start = _loose_start_at(lines, i) if _may_start_history(line) else None
         if start is not None:
             return start, "quoted history"
     return None

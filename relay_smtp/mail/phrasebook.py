@@ -46,9 +46,13 @@ class Phrase:
     turn it off: negated or not, the mail is about that topic. ``source`` says where the phrase
     came from ("ja", "en", or "company"), for the explanation of a verdict.
 
-    ``generic``: a request or step word that any mail may carry ("get back to you", a "next steps"
-    subject); it gives way when the body states an outcome about the application (a phrase of
-    weight 4 or more counted there).
+    ``generic``: a request, step or topic word that any mail may carry ("get back to you", a
+    "next steps" subject, "onboarding" in a signature, "the job advertisement"); it gives way when
+    the body states an outcome about the application (a phrase of weight 4 or more counted there).
+
+    ``negated``: for a negative phrase that names what the reader would get (an offer, the next
+    stage), the weight it counts with where the text negates it: "we are unable to extend an
+    offer", 次の選考へ進むことはできませんでした state the outcome. 0: a negated phrase counts 0.
     """
 
     pattern: str
@@ -56,6 +60,7 @@ class Phrase:
     check_context: bool = True
     source: str = ""
     generic: bool = False
+    negated: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,16 @@ class Phrasebook:
     other_kinds: tuple[str, ...] = ()
 
 
+_ENTRY_KEYS = frozenset({"pattern", "weight", "topic", "generic", "negated"})
+
+
 def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
     if not isinstance(entries, list):
         raise ValueError(f"{where}: must be an array of tables")
     out = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, Mapping) or set(entry) - {"pattern", "weight", "topic", "generic"}:
-            raise ValueError(f"{where}[{i}]: needs pattern, weight and optionally topic, generic")
+        if not isinstance(entry, Mapping) or set(entry) - _ENTRY_KEYS:
+            raise ValueError(f"{where}[{i}]: needs pattern, weight and optionally topic, generic, negated")
         pattern, weight, topic = entry.get("pattern"), entry.get("weight"), entry.get("topic", False)
         if not isinstance(pattern, str) or not pattern.strip():
             raise ValueError(f"{where}[{i}].pattern: must be a non-empty string")
@@ -90,7 +98,12 @@ def _phrases(entries: Any, where: str, source: str) -> tuple[Phrase, ...]:
         generic = entry.get("generic", False)
         if not isinstance(topic, bool) or not isinstance(generic, bool):
             raise ValueError(f"{where}[{i}].topic/generic: must be true or false")
-        out.append(Phrase(pattern, weight, check_context=not topic, source=source, generic=generic))
+        negated = entry.get("negated", 0)
+        if not isinstance(negated, int) or isinstance(negated, bool) or negated < 0 or weight > 0 < negated:
+            raise ValueError(f"{where}[{i}].negated: a positive weight, and only on a negative phrase")
+        out.append(
+            Phrase(pattern, weight, check_context=not topic, source=source, generic=generic, negated=negated)
+        )
     return tuple(out)
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # Round 1 was written first and the rules tuned on it; each later round was written after the
 # previous tuning and scored before any further change (see the header of each file). Round 7 is the
-# first held-out set of issue 16, round 8 the second and round 9 the third: once scored each had been
-# seen, so each became tuning data.
+# first held-out set of issue 16, round 8 the second, round 9 the third, round 10 the fourth, round
+# 11 the fifth and round 12 the sixth: once scored each had been seen, so each became tuning data.
 SOURCES = (
     "source_ja.txt",
     "source_en.txt",
@@ -42,6 +42,12 @@ SOURCES = (
     "source_round8_en.txt",
     "source_round9_ja.txt",
     "source_round9_en.txt",
+    "source_round10_ja.txt",
+    "source_round10_en.txt",
+    "source_round11_ja.txt",
+    "source_round11_en.txt",
+    "source_round12_ja.txt",
+    "source_round12_en.txt",
 )
 
 # MIME charset name -> Python codecs to try in order (the first that encodes the text wins).

@@ -1,0 +1,206 @@
+"""Weighing a text against a phrase set: which phrases matched, and where they do not count.
+
+Why this module exists: a phrase that matched is not always meant. A "something else" phrase
+(an offer, a next step) is ignored where the text negates it or where it stands in a wish for the
+reader's future; a rejection phrase is ignored inside a condition ("if you are not selected",
+「不採用の場合」), where the outcome is only delayed ("not selected yet", 確定次第) and as a quoted
+example in mail about rejection mail. Each ignored match is kept with its reason, for the
+explanation of a verdict. A negated offer or next stage may itself state the outcome ("we are
+unable to extend an offer"): such a phrase carries a ``negated`` weight, counted once per statement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from relay_smtp.mail.phrase_compile import Compiled
+from relay_smtp.mail.phrase_index import Forms, PhraseSet, TextScan, matches
+from relay_smtp.mail.structure import in_wish, quoted_example
+from relay_smtp.mail.textform import is_japanese
+from relay_smtp.mail.verdict import Signal
+
+_JA_SENTENCE_END = re.compile(r"[。!?]")
+_JA_NEGATION = re.compile(
+    r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
+    r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
+    r"|なかった|ていない"
+)
+# Polite set phrases that end in a negative form but negate nothing.
+_JA_NOT_NEGATION = re.compile(
+    r"構いません|かまいません|差し支えありません|問題ありません|申し訳(?:ございません|ありません)"
+)
+_JA_OTHER_PERSON = re.compile(r"(?:他の|別の|ほかの)(?:候補者|応募者|方)")
+# Also an outcome denied rather than stated: 不採用が決まったわけではございません (a status delay).
+_JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性|わけでは(?:な|ござ|あり)")
+_JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
+
+_EN_SENTENCE_END = re.compile(r"[.!?;]")
+# "unsuccessful in progressing to the next stage" negates the stage as "not" would
+_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor|unsuccessful)\b|n't\b")
+_EN_NOT_NEGATION = re.compile(
+    r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
+)
+_EN_OTHER_PERSON = re.compile(r"^\W*(?:to|with|for) (?:another|other|a different|someone)\b")
+# Also an outcome denied rather than stated: "this doesn't mean we have decided not to proceed".
+_EN_CONDITION = re.compile(
+    r"\b(?:if|unless|should you|in case|in the event|assume|whether)\b"
+    r"|\b(?:does not|doesn't|did not|didn't) mean\b"
+)
+
+
+def _ja_after(text: str, end: int, limit: int) -> str:
+    window = text[end : end + limit]
+    stop = _JA_SENTENCE_END.search(window)
+    return window[: stop.start()] if stop else window
+
+
+def _en_before(text: str, start: int) -> str:
+    """The same sentence up to the match (at most 200 characters)."""
+    head = text[max(0, start - 200) : start]
+    cuts = [m.end() for m in _EN_SENTENCE_END.finditer(head)]
+    return head[cuts[-1] :] if cuts else head
+
+
+def _negated(compiled: Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 40))
+        before = text[max(0, start - 15) : start]
+        return bool(_JA_NEGATION.search(after) or _JA_OTHER_PERSON.search(before))
+    before_words = " ".join(_en_before(text, start).split()[-8:])
+    before_words = _EN_NOT_NEGATION.sub("", before_words)
+    after = text[end : end + 60]
+    return bool(_EN_NEGATION.search(before_words) or _EN_OTHER_PERSON.search(after))
+
+
+# An outcome only not yet given ("you have not been selected yet", "we can't extend an offer until
+# the references are back", まだ次の選考のご案内ができません, 確定次第) is a delay, not an outcome: for a
+# rejection phrase as for a negated offer. "at this time" and 現時点では are how rejections speak, and
+# do not count as a delay.
+_EN_DELAY_AFTER = re.compile(r"\b(?:yet|until|till|pending)\b")
+_EN_DELAY_BEFORE = re.compile(r"\b(?:not yet|yet to)\b")
+_JA_DELAY_BEFORE = re.compile(r"まだ|未だ|今しばらく")
+_JA_DELAY_AFTER = re.compile(r"次第|までは|今しばらく|追って")
+
+
+def _delayed(compiled: Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        before = text[max(0, start - 15) : start]
+        return bool(_JA_DELAY_BEFORE.search(before) or _JA_DELAY_AFTER.search(_ja_after(text, end, 40)))
+    after = text[end : end + 80]
+    stop = _EN_SENTENCE_END.search(after)
+    after = after[: stop.start()] if stop else after
+    return bool(_EN_DELAY_AFTER.search(after) or _EN_DELAY_BEFORE.search(_en_before(text, start)))
+
+
+# What a Japanese negation close after the phrase may be about instead: 内定に影響はございません
+# negates the effect, not the offer.
+_JA_OTHER_SUBJECT = re.compile(r"影響|関係|問題|支障|変わり|変更|心配|ご不安")
+
+
+def _negated_outcome(compiled: Compiled, text: str, start: int, end: int) -> bool:
+    """Whether a negated phrase states an outcome: the negation governs the phrase itself (in
+    Japanese it follows within the clause, about nothing else), and no condition or delay is said."""
+    if compiled.japanese:
+        after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 20))
+        negation = _JA_NEGATION.search(after)
+        if negation is None or _JA_OTHER_SUBJECT.search(after[: negation.start()]):
+            return False
+    return not (
+        _conditional(compiled, text, start, end)
+        or _delayed(compiled, text, start, end)
+        or quoted_example(text, start, end, compiled.japanese)
+    )
+
+
+def _conditional(compiled: Compiled, text: str, start: int, end: int) -> bool:
+    if compiled.japanese:
+        before = text[max(0, start - 10) : start]
+        return bool(
+            _JA_CONDITION_AFTER.search(_ja_after(text, end, 12)) or _JA_CONDITION_BEFORE.search(before)
+        )
+    return bool(_EN_CONDITION.search(_en_before(text, start)))
+
+
+NEGATED_OUTCOME = "negated: an outcome"
+QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
+
+
+def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[str, str, int]:
+    """(matched text, note, weight): the text the phrase counts for, with no note and the phrase's
+    weight; or, when it matched only where it does not count, that text, why, and 0; a negated
+    phrase with a ``negated`` weight counts that weight, noted (the first such match wins over
+    ignored ones); ("", "", 0) when it did not match."""
+    phrase, text = compiled.phrase, scan.text
+    ignored = ("", "", 0)
+    for n, match in enumerate(matches(compiled, scan, present)):
+        if n >= 20:
+            break
+        start, end = match.span()
+        if not phrase.check_context:
+            return match.group(), "", phrase.weight
+        if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
+            ignored = (match.group(), "in a wish for the reader's future", 0)
+        elif phrase.weight < 0 and _negated(compiled, text, start, end):
+            if phrase.negated and _negated_outcome(compiled, text, start, end):
+                return match.group(), NEGATED_OUTCOME, phrase.negated
+            ignored = (match.group(), "negated", 0)
+        elif phrase.weight > 0 and _conditional(compiled, text, start, end):
+            ignored = (match.group(), "conditional", 0)
+        elif phrase.weight > 0 and _delayed(compiled, text, start, end):
+            ignored = (match.group(), "delayed", 0)
+        elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
+            ignored = (match.group(), QUOTED_EXAMPLE, 0)
+        else:
+            return match.group(), "", phrase.weight
+    return ignored
+
+
+def weigh(
+    where: str, phrases: PhraseSet, forms: Forms, ignore: str = "", first: bool = False
+) -> list[Signal]:
+    """A signal for every phrase that matched the text (with weight 0 where it does not count;
+    ``ignore`` names why none counts here); with ``first``, only the first such signal."""
+    signals = []
+    for compiled, scan, present in phrases.candidates(forms):
+        matched, note, weight = _find(compiled, scan, present)
+        if not matched:
+            continue
+        pattern = compiled.phrase.pattern
+        if ignore:
+            signals.append(Signal(where, pattern, 0, matched, ignore))
+        elif note:
+            signals.append(Signal(where, pattern, weight, matched, note))
+        else:
+            own = "company phrase" if compiled.phrase.source == "company" else ""
+            signals.append(Signal(where, pattern, weight, matched, own))
+        if first:
+            break
+    return _said_once(signals)
+
+
+_SAME_STATEMENT = frozenset({"conditional", "delayed", QUOTED_EXAMPLE})
+
+
+def _said_once(signals: list[Signal]) -> list[Signal]:
+    """A negated offer or next stage inside words a rejection phrase already weighed adds nothing:
+    応募書類に不備があり次の選考に進めることができません is one statement, weighed once (and a
+    statement ignored as conditional, delayed or quoted stays ignored)."""
+    counted = [s.matched for s in signals if (s.weight > 0 and not s.note) or s.note in _SAME_STATEMENT]
+    return [
+        replace(s, weight=0, note="negated")
+        if s.note == NEGATED_OUTCOME and any(s.matched in c for c in counted)
+        else s
+        for s in signals
+    ]
+
+
+def beside(matched: str, others: list[str], forms: Forms) -> bool:
+    """Whether a sentence of the text that holds ``matched`` also holds one of ``others``."""
+    if not others:
+        return False
+    text, ends = (forms.ja, _JA_SENTENCE_END) if is_japanese(matched) else (forms.en, _EN_SENTENCE_END)
+    for sentence in ends.split(text):
+        if matched in sentence and any(o and o != matched and o in sentence for o in others):
+            return True
+    return False
