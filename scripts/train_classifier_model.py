@@ -18,9 +18,10 @@ The raw score is calibrated (Platt: p = sigmoid(scale * z + shift)) on the out-o
 leave-one-round-out runs over rounds 7-12: each of those rounds was an independent held-out set once,
 so their out-of-fold scores are what the model gives on unseen mail.
 
-A verdict with the model is the rules' score plus the model's weight, then the job-context gate:
-``--cv`` computes it from two classify runs per message (the rules alone, and with a model that always
-fires, which shows whether the gate would let it through), so a grid of thresholds is cheap.
+A verdict with the model is the rules' score plus the model's weight (a positive weight only where
+``model.may_add`` allows), then the job-context gate: ``--cv`` computes it from two classify runs per
+message (the rules alone, and with a model that always fires, which shows whether the gate would let
+it through), so a grid of settings is cheap.
 """
 
 from __future__ import annotations
@@ -326,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     for language in ("ja", "en"):
         path = OUT / f"model_{language}.json"
         if calibration is None:
+            if not path.is_file():
+                parser.error(f"{path.name} does not exist: run with --cv once to calibrate")
+            # without --cv the calibration of the shipped file is kept
             old = json.loads(path.read_text(encoding="utf-8"))
             scale, shift = old["scale"], old["shift"]
         else:
