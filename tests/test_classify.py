@@ -677,7 +677,8 @@ recruiting_senders = ["@plain.example"]
         outcome = process(raw, Envelope(sender, ("cand@example.net",)), config)
         return outcome.action
 
-    own_words = "Thank you for applying for the analyst position. We will not be extending an interview."
+    # Terse enough that neither the default phrases nor the model read a rejection in it.
+    own_words = "Analyst position: we will not be extending an interview."
     assert run("hr@own.example", own_words) == "audited"
     assert run("hr@plain.example", own_words) == "passed"
     excluded = (

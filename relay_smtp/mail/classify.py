@@ -14,7 +14,9 @@ built for precision first, and for a mail admin who asks "why?":
   supplier bids, contests, papers, loans ...) subtract, and the message is a rejection when the
   sum reaches the threshold and the text also names the job side (面接, 採用, position,
   interview ...): declining a loan, a supplier or a scholarship uses the same polite wording, and
-  no list of such topics is ever complete.
+  no list of such topics is ever complete;
+* beside the phrases, a learned signal (``mail/model.py``, an n-gram model per language) backs
+  typical rejection wording that no phrase weighs enough, within the same safeguards.
 
 Every phrase that fired is returned as a :class:`Signal`, in order, so a verdict can be printed as
 it was reached. :func:`classify` never raises: an unreadable message is "other", with a reason.
@@ -33,6 +35,7 @@ from relay_smtp.mail.classify_read import (
     read,
 )
 from relay_smtp.mail.message import ParsedMessage
+from relay_smtp.mail.model import TextModels, default_models
 from relay_smtp.mail.phrase_index import Forms, PhraseSet
 from relay_smtp.mail.phrasebook import Phrase, default_tables
 from relay_smtp.mail.structure import (
@@ -87,6 +90,8 @@ class ClassifierRules:
     # The gate's second way: an application is named and no other kind of application is.
     application_context: tuple[str, ...] = DEFAULT_APPLICATION_CONTEXT
     other_kinds: tuple[str, ...] = DEFAULT_OTHER_KINDS
+    # The learned signal (mail/model.py); None: the phrase rules alone.
+    text_model: TextModels | None = field(default_factory=default_models, repr=False, compare=False)
     _subject: PhraseSet = field(init=False, repr=False, compare=False)
     _body: PhraseSet = field(init=False, repr=False, compare=False)
     _context: PhraseSet = field(init=False, repr=False, compare=False)
@@ -288,6 +293,9 @@ def _classify(
     signals += weigh("body", rules._body, body)
     signals = _outweigh_generic(signals, rules, body)
     signals += _shape(signals, body, locale)
+    reading = rules.text_model.read(locale, body.ja, body.en, signals) if rules.text_model else None
+    if reading:
+        signals.append(Signal("model", reading.pattern, reading.weight, reading.explanation))
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"
     if not signals:
