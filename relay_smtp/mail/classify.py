@@ -102,16 +102,17 @@ class ClassifierRules:
     def __post_init__(self) -> None:
         if not self.header_name.strip():
             raise ValueError("header_name must not be empty")
-        object.__setattr__(self, "_subject", PhraseSet.build(self.subject_phrases))
-        object.__setattr__(self, "_body", PhraseSet.build(self.body_phrases))
         context = tuple(Phrase(p, 0, check_context=False) for p in self.job_context)
-        object.__setattr__(self, "_context", PhraseSet.build(context))
-        for name, patterns in (
-            ("_application", self.application_context),
-            ("_other_kinds", self.other_kinds),
+        application = tuple(Phrase(p, 0, check_context=False) for p in self.application_context)
+        other_kinds = tuple(Phrase(p, 0, check_context=False) for p in self.other_kinds)
+        # Built together: they share one literal table per language (see PhraseSet.build_all).
+        sets = PhraseSet.build_all(
+            (self.subject_phrases, self.body_phrases, context, application, other_kinds)
+        )
+        for name, built in zip(
+            ("_subject", "_body", "_context", "_application", "_other_kinds"), sets, strict=True
         ):
-            topic = tuple(Phrase(p, 0, check_context=False) for p in patterns)
-            object.__setattr__(self, name, PhraseSet.build(topic))
+            object.__setattr__(self, name, built)
         generic = frozenset(p.pattern for p in self.subject_phrases + self.body_phrases if p.generic)
         object.__setattr__(self, "_generic", generic)
 

@@ -28,6 +28,8 @@ from relay_smtp.mail.phrasebook import Phrase
 from relay_smtp.mail.textform import en_form, ja_form
 
 _ASCII_RUN = re.compile(r"[\x01-\x7f]+")
+# Above this many non-ASCII literals, a text's characters are collected to rule literals out.
+_CHARS_FOR = 20
 
 
 def _trie(literals: Iterable[str]) -> re.Pattern[str] | None:
@@ -114,9 +116,13 @@ class TextScan:
                 hits.update(prefixes[longest])
         hits.update(filter(self.text.__contains__, table.with_nul))
         if not self.ascii and table.other:
-            if self._chars is None:
-                self._chars = frozenset(self.text)
-            maybe = compress(table.other, map(self._chars.issuperset, table.other_chars))
+            maybe: Iterable[str] = table.other
+            # The text's set of characters costs as much as some twenty look-ups (a str object per
+            # character): made only for a table with many such literals (the Japanese ones).
+            if len(table.other) > _CHARS_FOR:
+                if self._chars is None:
+                    self._chars = frozenset(self.text)
+                maybe = compress(table.other, map(self._chars.issuperset, table.other_chars))
             hits.update(filter(self.text.__contains__, maybe))
         found = self._present[id(table)] = frozenset(hits)
         return found
@@ -125,7 +131,10 @@ class TextScan:
         """Whether one literal occurs (remembered for the other phrases that ask)."""
         found = self._has.get(literal)
         if found is None:
-            found = self._has[literal] = literal in self.text
+            # A literal with a character the text lacks cannot occur: where the text's characters
+            # are known, a set look-up per character is cheaper than searching the text.
+            chars = self._chars
+            found = self._has[literal] = (chars is None or chars.issuperset(literal)) and literal in self.text
         return found
 
     def positions(self, literal: str) -> list[int]:
@@ -201,9 +210,29 @@ class PhraseSet:
 
     @classmethod
     def build(cls, phrases: tuple[Phrase, ...]) -> PhraseSet:
-        compiled = tuple(map(compile_phrase, phrases))
-        index: dict[tuple[bool, str], list[int]] = {}
+        return cls.build_all((phrases,))[0]
+
+    @classmethod
+    def build_all(cls, sets: Iterable[tuple[Phrase, ...]]) -> tuple[PhraseSet, ...]:
+        """Several phrase sets weighed over the same texts, sharing one literal table per
+        language: a text is then scanned for literals once, not once per set (a literal's presence
+        does not depend on which set asks, and a set looks up only its own literals)."""
         literals: dict[bool, set[str]] = {True: set(), False: set()}
+        parts = [cls._index(tuple(map(compile_phrase, phrases)), literals) for phrases in sets]
+        ja, en = LiteralTable.build(literals[True]), LiteralTable.build(literals[False])
+        return tuple(cls(c, ja, en, index, unanchored, required) for c, index, unanchored, required in parts)
+
+    @staticmethod
+    def _index(
+        compiled: tuple[Compiled, ...], literals: dict[bool, set[str]]
+    ) -> tuple[
+        tuple[Compiled, ...],
+        dict[tuple[bool, str], tuple[int, ...]],
+        frozenset[int],
+        tuple[tuple[tuple[frozenset[str], tuple[str, ...]], ...], ...],
+    ]:
+        """One set's phrases indexed by anchor literal; its literals are added to ``literals``."""
+        index: dict[tuple[bool, str], list[int]] = {}
         unanchored = set()
         for i, c in enumerate(compiled):
             if c.anchors is None:
@@ -222,14 +251,7 @@ class PhraseSet:
             )
             for c in compiled
         )
-        return cls(
-            compiled,
-            LiteralTable.build(literals[True]),
-            LiteralTable.build(literals[False]),
-            {key: tuple(value) for key, value in index.items()},
-            frozenset(unanchored),
-            required,
-        )
+        return compiled, {key: tuple(value) for key, value in index.items()}, frozenset(unanchored), required
 
     def candidates(self, forms: Forms) -> Iterator[tuple[Compiled, TextScan, frozenset[str]]]:
         """The phrases that may match, in phrase order, each with its text and the literals found."""

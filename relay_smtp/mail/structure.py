@@ -86,11 +86,19 @@ _JA_QUOTED = re.compile(r"「[^「」]{1,300}」|『[^『』]{1,300}』|\"[^\"]{
 # (The lookbehind stands after the opening quote, '(?<!\w') rather than (?<!\w)': the same test,
 # but a pattern that starts with a literal lets the engine skip to the next quote in C.)
 _EN_QUOTED = re.compile(r"\"[^\"]{1,300}\"|'(?<!\w')(?:[^']|(?<=\w)'(?=\w)){1,300}?'(?!\w)")
+# The marks the quoted stretches above open with.
+_JA_OPENING = ("「", "『", '"')
+_EN_OPENING = ('"', "'")
 
 
 def _inside_quotes(text: str, start: int, end: int, japanese: bool) -> bool:
     """Whether text[start:end] lies inside a quoted stretch (looked for within 300 characters)."""
     lo = max(0, start - 300)
+    # A quoted stretch opens with its quote mark: none from the window's start up to the phrase's
+    # start, none that holds the phrase (most phrases; the regex search costs more than this).
+    head = text[lo : start + 1]
+    if not any(mark in head for mark in (_JA_OPENING if japanese else _EN_OPENING)):
+        return False
     window = text[lo : end + 300]
     pattern = _JA_QUOTED if japanese else _EN_QUOTED
     return any(m.start() + lo <= start and end <= m.end() + lo for m in pattern.finditer(window))
