@@ -6,30 +6,10 @@ None of these sentences is taken from any labelled set: they are our own wording
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from classify_mail import reasons, verdict
 
-from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
-
-RULES = ClassifierRules()
-RECRUITER = Sender(is_recruiting=True, company_domains=("example.com",))
 QUOTED = "quoted example in mail about rejection mail"
-
-
-def verdict(body: str, subject: str) -> Verdict:
-    encoded = "=?UTF-8?B?" + base64.b64encode(subject.encode()).decode() + "?="
-    head = (
-        "From: HR <hr@example.com>\r\nTo: C <c@example.net>\r\n"
-        f"Subject: {encoded}\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    )
-    raw = (head + base64.encodebytes(body.encode()).decode()).encode()
-    return classify(raw, RULES, RECRUITER, ["c@example.net"])
-
-
-def reasons(v: Verdict) -> list[str]:
-    return [str(s) for s in v.reasons]
 
 
 EN_REJECTIONS = [

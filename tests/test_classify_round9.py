@@ -6,27 +6,11 @@ None of these sentences is taken from any labelled set: they are our own wording
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from classify_mail import verdict
 
-from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
-
-RULES = ClassifierRules()
-RECRUITER = Sender(is_recruiting=True, company_domains=("example.com",))
 JA_THANKS = "佐藤 様\n\n先日は面接にお越しいただき、ありがとうございました。\n"
 JA_APPLIED = "山田 太郎 様\n\nこの度は弊社の営業職にご応募いただき、誠にありがとうございました。\n"
-
-
-def verdict(body: str, subject: str) -> Verdict:
-    encoded = "=?UTF-8?B?" + base64.b64encode(subject.encode()).decode() + "?="
-    head = (
-        "From: HR <hr@example.com>\r\nTo: C <c@example.net>\r\n"
-        f"Subject: {encoded}\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    )
-    raw = (head + base64.encodebytes(body.encode()).decode()).encode()
-    return classify(raw, RULES, RECRUITER, ["c@example.net"])
 
 
 JA_REJECTIONS = [
