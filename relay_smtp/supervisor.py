@@ -87,7 +87,7 @@ class Supervisor:
         for index in range(self.count):
             self._spawn(index, listener, ready_write)
         self._install_signals()
-        self._await_ready(ready_read)
+        self._await_ready(ready_read, listener, ready_write)
         systemd.notify("READY=1", f"STATUS=relaying with {self.count} workers")
         log.info("supervisor %d: %d workers on %s", os.getpid(), self.count, self.settings.smtp.listen)
         while not self._stopping:
@@ -118,8 +118,14 @@ class Supervisor:
         self.workers[pid] = _Worker(index, pid)
         log.info("worker %d started as pid %d", index, pid)
 
-    def _await_ready(self, ready_fd: int, timeout: float = 30.0) -> None:
-        """Each worker writes one byte once it listens; wait for all of them (bounded)."""
+    def _await_ready(
+        self, ready_fd: int, listener: Listeners, ready_write: int, timeout: float = 30.0
+    ) -> None:
+        """Each worker writes one byte once it listens; wait for all of them (bounded).
+
+        A worker that dies before it is ready is restarted here too (its replacement writes the byte
+        it owed): waiting for it instead would leave every later death unsupervised until the timeout.
+        """
         deadline = time.monotonic() + timeout
         seen = 0
         os.set_blocking(ready_fd, False)
@@ -127,6 +133,7 @@ class Supervisor:
             try:
                 seen += len(os.read(ready_fd, 64))
             except BlockingIOError:
+                self._reap(listener, ready_write)
                 time.sleep(0.02)
 
     def _install_signals(self) -> None:

@@ -134,3 +134,58 @@ def test_sighup_reloads_the_configuration_without_a_restart(
         send(port)
     assert all(b"X-Career-Relay: injected" in r.data for r in sink.received[-3:])
     assert children(proc.pid) == workers  # nobody was restarted
+
+
+# A supervisor whose worker 0 dies once before it is ready; the other worker is ready at once.
+EARLY_DEATH = r"""
+import logging, os, signal, sys
+from pathlib import Path
+from relay_smtp.config import load_settings
+from relay_smtp.supervisor import Supervisor
+
+config, marker = Path(sys.argv[1]), Path(sys.argv[2])
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def main(index, listeners, ready_fd):
+    if index == 0 and not marker.exists():
+        marker.write_text("died before it was ready")
+        return 1
+    os.write(ready_fd, b"r")
+    signal.pause()
+    return 0
+
+
+sys.exit(Supervisor(load_settings(config), config, 2, main).run())
+"""
+
+
+def test_a_worker_that_dies_before_it_is_ready_is_restarted_at_once(sink: Sink, tmp_path: Path) -> None:
+    # Before: the supervisor waited for every worker's ready byte (up to 30 s) before it reaped
+    # anything, so a worker lost during start-up, and any death meanwhile, went unsupervised.
+    config = tmp_path / "relay.toml"
+    write_config(config, free_port(), sink.port, "audit")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EARLY_DEATH, str(config), str(tmp_path / "marker")],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        while not any(" workers on " in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stderr.readline())
+        log = "".join(lines)
+        assert "worker 0 (pid" in log and "died (exit 1); restarting it" in log, log
+        assert log.index("restarting it") < log.index(" workers on "), log
+        assert len(children(proc.pid)) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
