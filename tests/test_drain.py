@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import signal
 import smtplib
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
-from test_workers import REJECTION, accepting, children, free_port, wait_for, write_config
+from test_workers import REJECTION, accepting, children, free_port, serve_two_workers, wait_for, write_config
 
 MESSAGE = b"From: hr@example.org\r\nTo: cand@example.org\r\nSubject: hello\r\n\r\nhello\r\n"
 
@@ -89,13 +86,7 @@ def test_the_supervisor_closes_the_listening_socket_at_once_on_sigterm(
     port = free_port()
     config = tmp_path / "relay.toml"
     write_config(config, port, sink.port, "audit")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay_smtp.cli", "serve", "--config", str(config), "--workers", "2"],
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    with serve_two_workers(config) as proc:
         wait_for(lambda: accepting(port) and len(children(proc.pid)) == 2)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(send, port, REJECTION)
@@ -108,8 +99,4 @@ def test_the_supervisor_closes_the_listening_socket_at_once_on_sigterm(
         _, log = proc.communicate(timeout=20)
         assert proc.returncode == 0, log
         assert "drain timed out" not in log
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
     assert len(sink.received) == 1

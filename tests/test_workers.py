@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,20 +76,15 @@ def send(port: int) -> None:
         assert c.sendmail("recruit@acme.example", ["alex@example.org"], REJECTION) == {}
 
 
-@pytest.fixture
-def relay_process(sink: Sink, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    port = free_port()
-    config = tmp_path / "relay.toml"
-    write_config(config, port, sink.port, "audit")
+@contextmanager
+def supervised(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`python <args>` in its own process group, its log on a pipe; whatever still runs at the end
+    gets SIGTERM, then SIGKILL for the whole group if it does not stop within 20 s."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "relay_smtp.cli", "serve", "--config", str(config), "--workers", "2"],
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        [sys.executable, *args], stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        wait_for(lambda: accepting(port) and len(children(proc.pid)) == 2)
-        yield proc, port, config
+        yield proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -97,6 +93,20 @@ def relay_process(sink: Sink, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
+
+
+def serve_two_workers(config: Path) -> AbstractContextManager[subprocess.Popen[str]]:
+    return supervised("-m", "relay_smtp.cli", "serve", "--config", str(config), "--workers", "2")
+
+
+@pytest.fixture
+def relay_process(sink: Sink, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    port = free_port()
+    config = tmp_path / "relay.toml"
+    write_config(config, port, sink.port, "audit")
+    with serve_two_workers(config) as proc:
+        wait_for(lambda: accepting(port) and len(children(proc.pid)) == 2)
+        yield proc, port, config
 
 
 def test_workers_share_a_port_survive_kill_9_and_drain_on_sigterm(
@@ -165,13 +175,7 @@ def test_a_worker_that_dies_before_it_is_ready_is_restarted_at_once(sink: Sink, 
     # anything, so a worker lost during start-up, and any death meanwhile, went unsupervised.
     config = tmp_path / "relay.toml"
     write_config(config, free_port(), sink.port, "audit")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", EARLY_DEATH, str(config), str(tmp_path / "marker")],
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    with supervised("-c", EARLY_DEATH, str(config), str(tmp_path / "marker")) as proc:
         assert proc.stderr is not None
         lines: list[str] = []
         deadline = time.monotonic() + 20
@@ -182,10 +186,3 @@ def test_a_worker_that_dies_before_it_is_ready_is_restarted_at_once(sink: Sink, 
         assert "worker 0 (pid" in log and "died (exit 1); restarting it" in log, log
         assert log.index("restarting it") < log.index(" workers on "), log
         assert len(children(proc.pid)) == 2
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
