@@ -6,8 +6,9 @@ Each relayed 20 KB rejection reaches the writer as the relay queues it: a `Rejec
 and an `OutgoingMail` with the bench message's header (the re-application rate). `LinkRecorder._write`
 is called on batches of ``--batch`` such pairs against a fresh SQLite store in a temporary directory
 (or ``--url``), and the process CPU time per message is printed (best and median of the batches,
-after two warm-up batches), and the part of it spent reading the headers before the transaction.  ``--same-recipient`` sends every message to one recipient with one
-Message-ID, as bench/run.py's load generator does; by default each message has its own.
+after two warm-up batches), with the part of it spent reading the headers before the transaction.
+``--same-recipient`` sends every message to one recipient with one Message-ID, as bench/run.py's
+load generator does; by default each message has its own.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main() -> int:
     print(
         f"recorder write, {args.batch} messages a batch: "
         f"best {min(per_message):.0f} µs, median {statistics.median(per_message):.0f} µs per message; "
-        f"of which reading the headers (ContactWriter.observe_all): median {statistics.median(parsing):.0f} µs"
+        f"of which reading headers (ContactWriter.observe_all): median {statistics.median(parsing):.0f} µs"
     )
     return 0
 
