@@ -3,10 +3,11 @@
     .venv/bin/python bench/recorder_write.py [--batch 100] [--batches 30] [--same-recipient] [--url URL]
 
 Each relayed 20 KB rejection reaches the writer as the relay queues it: a `Rejection` with one link
-and an `OutgoingMail` with the bench message's header (the re-application rate). `LinkRecorder._write`
-is called on batches of ``--batch`` such pairs against a fresh SQLite store in a temporary directory
-(or ``--url``), and the process CPU time per message is printed (best and median of the batches,
-after two warm-up batches), with the part of it spent reading the headers before the transaction.
+and an `OutgoingMail` with the bench message's header (the re-application rate).
+`LinkRecorder._write` is called on batches of ``--batch`` such pairs against a fresh SQLite store in
+a temporary directory (or a scratch schema of ``--url``'s PostgreSQL database, dropped afterwards).
+Printed: the process CPU time per message (best and median of the batches, after two warm-up
+batches), and the part of it spent reading the headers before the transaction.
 ``--same-recipient`` sends every message to one recipient with one Message-ID, as bench/run.py's
 load generator does; by default each message has its own.
 """
@@ -18,14 +19,20 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import make_url, text
 
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkClaims, LinkSigner
 from relay_smtp.pipeline import Outcome
 from relay_smtp.recontact import ContactWriter, OutgoingMail, observed_mail
 from relay_smtp.recorder import LinkRecorder, Rejection
+from relay_smtp.store.db import create_engine_for
 from relay_smtp.store.ledger import Ledger
 
 BENCH = Path(__file__).resolve().parent
@@ -48,6 +55,26 @@ def batch_of(
     return items
 
 
+@contextmanager
+def store_url(url: str | None) -> Iterator[str]:
+    """A fresh SQLite file, or a scratch schema of the PostgreSQL database at ``url``."""
+    if url is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'relay.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.engine.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--batch", type=int, default=100)
@@ -59,8 +86,8 @@ def main() -> int:
     header = data[: data.index(b"\r\n\r\n") + 4]
     company = Company("acme", "ACME", "ja", "enforce", (SENDER,))
     links = LinkSigner(["bench-link-secret-0123456789abcdef0123456789abcdef"])
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger = Ledger.open(args.url or f"sqlite:///{Path(tmp) / 'relay.db'}", upgrade=True)
+    with store_url(args.url) as url:
+        ledger = Ledger.open(url, upgrade=True)
         contacts = ContactWriter(links, [company], KpiSettings())
         recorder = LinkRecorder(ledger, contacts=contacts)
         start = datetime.now(UTC)
