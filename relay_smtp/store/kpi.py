@@ -217,7 +217,6 @@ def _record_run(connection: Connection, run: Sequence[ObservedMail], min_days: i
                     "message_hash": mail.message_hash,
                     "thread_hashes": thread_hashes,
                     "at": mail.at,
-                    "recontacted_at": None,
                 }
             )
     if marks:
