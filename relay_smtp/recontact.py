@@ -19,9 +19,9 @@ Two halves, so that nothing is added to the SMTP reply's path but a queue append
 
 The headers are parsed again here, off the SMTP path: the pipeline's parse and its sender lookup stay
 inside the pipeline, whose `Outcome` names the company of a rejection only.  Only four fields are
-wanted, so a plain header section (ASCII, every line a field or its continuation) is read by a line
-scan that gives what Python's compat32 header parser gives (`thread_fields`), at a fraction of its
-CPU; anything else is left to that parser.
+wanted, so a plain header section (ASCII, every line a field or its continuation) is read by two
+regular expressions that give what Python's compat32 header parser gives (`thread_fields`), at a
+fraction of its CPU; anything else is left to that parser.
 
 No address, subject or Message-ID is stored, only keyed hashes and dates.
 """
@@ -54,9 +54,17 @@ _MSG_ID = re.compile(r"<([^<>\s]{1,998})>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 #: The fields the rate reads, by their lower-case names.
 THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
-# A field's first line as the email package's feed parser recognises it (its headerRE, without the
-# mbox "From " line and the continuation, which the scan handles itself).
-_FIELD_NAME = re.compile(r"[\041-\071\073-\176]+:")
+# A header section the email package's feed parser reads without remark (bare CRs aside): fields,
+# each a name of printable characters but the colon, a colon, and continuation lines (its headerRE;
+# an mbox "From " line is no field here, as the space is no name character), then the blank line and
+# what follows, or nothing (a section cut short).  Group 1: the fields.
+_FIELD = r"[\041-\071\073-\176]+:[^\n]*(?:\n[ \t][^\n]*)*"
+_PLAIN_SECTION = re.compile(rf"((?:{_FIELD}\n)*(?:{_FIELD}\Z)?)(?:\r?\n.*)?", re.DOTALL)
+# One of the wanted fields in such a section, lower-cased and after a line end (a literal first
+# character makes the search fast); its value, continuation lines included, ends before the next line
+# that does not begin with a blank.
+_THREAD_FIELD = re.compile(r"\n(from|message-id|in-reply-to|references):")
+_FIELD_END = re.compile(r"\n(?![ \t])")
 
 
 @dataclass(frozen=True)
@@ -97,42 +105,32 @@ def thread_fields(header: bytes) -> Mapping[str, str]:
 
 
 def scanned_fields(header: bytes) -> dict[str, str] | None:
-    """`thread_fields` by a line scan; None if the section holds what the parser treats specially:
-    8-bit bytes (it keeps them as surrogates, and hands out `Header` objects), a bare CR (a line end
-    to it), an mbox "From " line, a continuation with no field before it, or a line that is no field
-    (the header section ends there for it)."""
+    """`thread_fields` by two regular expressions; None if the section holds what the parser treats
+    specially: 8-bit bytes (it keeps them as surrogates, and hands out `Header` objects), a bare CR
+    (a line end to it), an mbox "From " line, a continuation with no field before it, or a line that
+    is no field (the header section ends there for it)."""
     if not header.isascii():
         return None
     text = header.decode("ascii")
-    if "\r" in text.replace("\r\n", ""):
+    if text.count("\r") != text.count("\r\n"):
         return None
-    lines: dict[str, list[str]] = {}
-    current: list[str] | None = None  # the lines of the wanted field being read, if any
-    started = False
-    for line in text.split("\n"):
-        if line in ("", "\r"):  # the blank line (or the end of a section cut short)
-            break
-        if line[0] in " \t":
-            if not started:
-                return None
-            if current is not None:
-                current.append(line)
-            continue
-        if line.startswith("From ") or not _FIELD_NAME.match(line):
-            return None
-        started = True
-        name = line[: line.index(":")].lower()
-        current = None
-        if name in THREAD_FIELDS and name not in lines:
-            current = lines[name] = [line]
-    return {name: _unfolded(lines[name]) if name in lines else "" for name in THREAD_FIELDS}
-
-
-def _unfolded(lines: list[str]) -> str:
-    """A field's value as compat32 gives it: after the colon and its blanks, continuations joined
-    with their line ends, the last line end cut off (``header_source_parse``)."""
-    value = lines[0].split(":", 1)[1].lstrip(" \t") + "".join(f"\n{line}" for line in lines[1:])
-    return value.rstrip("\r\n")
+    matched = _PLAIN_SECTION.fullmatch(text)
+    if matched is None:
+        return None
+    section = matched.group(1)
+    fields = dict.fromkeys(THREAD_FIELDS, "")
+    seen: set[str] = set()
+    for field in _THREAD_FIELD.finditer("\n" + section.lower()):
+        name = field.group(1)
+        if name not in seen:  # the first of each, as Message.get
+            seen.add(name)
+            start = field.end() - 1  # -1: the "\n" put in front
+            end = _FIELD_END.search(section, start)
+            value = section[start : end.start() if end else len(section)]
+            # compat32's header_source_parse: the blanks after the colon and the last line end cut
+            # off, continuation lines kept with their line ends.
+            fields[name] = value.lstrip(" \t").rstrip("\r\n")
+    return fields
 
 
 def message_ids(value: str | None) -> list[str]:

@@ -247,7 +247,7 @@ def test_message_ids_are_read_from_thread_fields() -> None:
     assert message_ids(None) == []
 
 
-# Sections the line scan must read as the parser does, or leave to it.
+# Sections the scan must read as the parser does, or leave to it.
 ODD_HEADERS = (
     b"From: A <a@x>\r\nReferences: <r1@x>\r\n\t<r2@x>\r\n <r3@x>\r\nMessage-ID:<m@x>\r\n\r\nbody",
     b"message-id: <m1@x>\nMESSAGE-ID: <m2@x>\nin-reply-to:   \t<p@x>  \n\n",
@@ -260,6 +260,10 @@ ODD_HEADERS = (
     b"From: =?utf-8?q?A?= <a@x>\r\nSubject: \xe6\x97\xa5\r\nMessage-ID: <m\xe6@x>\r\n\r\n",
     b": no name\r\nMessage-ID: <m@x>\r\n\r\n",
     b"X: 1\r\nFrom : a@x\r\nMessage-ID: <m@x>\r\n\r\n",
+    b"X: 1\nnot a field\n\nMessage-ID: <m@x>\n\n",
+    b"Message-ID: <m@x>\r\n\r\nReferences: <body@x>\r\n",
+    b"References: <a@x>\r\n\t<b@x>",
+    b"References:\t  \n <a@x>\n\n",
     b"",
 )
 
@@ -270,7 +274,7 @@ def parsed_fields(header: bytes) -> dict[str, str]:
 
 
 def test_thread_fields_are_read_as_the_email_package_reads_them(corpus: list[Path]) -> None:
-    """The line scan gives the compat32 parser's values for every message of the corpus it reads."""
+    """The scan gives the compat32 parser's values for every message of the corpus it reads."""
     outcome = Outcome("injected", "rejection", (), None, "acme")
     headers = list(ODD_HEADERS)
     for path in corpus:
