@@ -198,7 +198,7 @@ def _record_run(connection: Connection, run: Sequence[ObservedMail], min_days: i
         min(earliest for earliest, _ in windows),
         max(latest for _, latest in windows),
     )
-    marks: list[dict[str, object]] = []
+    marks: list[tuple[int, datetime]] = []  # (rejection id, re-contacted at)
     new_rows: list[dict[str, object]] = []
     for mail, (earliest, latest) in zip(run, windows, strict=True):
         candidates = open_rejections.get((mail.company, mail.recipient_hash))
@@ -206,7 +206,7 @@ def _record_run(connection: Connection, run: Sequence[ObservedMail], min_days: i
             mine = {mail.message_hash, *mail.references}
             for rejection_id, (at, thread) in list(candidates.items()):
                 if earliest <= at <= latest and mine.isdisjoint(thread):
-                    marks.append({"rejection_id": rejection_id, "recontacted_at": mail.at})
+                    marks.append((rejection_id, mail.at))
                     del candidates[rejection_id]
         if mail.kind == "rejection":
             thread_hashes = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
@@ -220,7 +220,10 @@ def _record_run(connection: Connection, run: Sequence[ObservedMail], min_days: i
                 }
             )
     if marks:
-        connection.execute(_MARK_RECONTACTED, marks)
+        # In the order of the rows, as any relay sharing the store does: their row locks (PostgreSQL)
+        # are then taken in one order, not in two that could deadlock.
+        rows = [{"rejection_id": row_id, "recontacted_at": at} for row_id, at in sorted(marks)]
+        connection.execute(_MARK_RECONTACTED, rows)
     if new_rows:
         connection.execute(insert_ignoring_duplicates(connection, kpi_rejections), new_rows)
     return len(marks)
