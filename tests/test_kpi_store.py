@@ -3,15 +3,20 @@ the talent pool's life (join, confirm, withdraw, purge)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, select
 from test_store import url  # noqa: F401 (the SQLite / PostgreSQL fixture)
 
 from relay_smtp.store import kpi, satisfaction, talent_pool
+from relay_smtp.store.db import read_transaction
 from relay_smtp.store.kpi import ObservedMail
+from relay_smtp.store.kpi_tables import kpi_rejections
 from relay_smtp.store.ledger import Ledger
 from relay_smtp.store.talent_pool import PoolEntry
 from relay_smtp.web.period import BadPeriod, month_of, period
@@ -81,6 +86,50 @@ def test_reapplication_rules(ledger: Ledger) -> None:
     assert (june.rejected, june.came_back, june.registered, june.rate) == (4, 2, 1, 0.5)
     assert kpi.purge(engine, T0) == 0
     assert kpi.purge(engine, T0 + timedelta(seconds=1)) == 4
+
+
+def random_stream(seed: int) -> list[ObservedMail]:
+    """Mail of two companies to a few people over some weeks, threads crossing, duplicates included."""
+    chance = random.Random(seed)
+    stream = []
+    for _ in range(60):
+        kind: Literal["rejection", "contact"] = "rejection" if chance.random() < 0.5 else "contact"
+        refs = tuple(chance.sample(["r1", "r2", "r3", "x1", "app"], chance.randint(0, 2)))
+        at = T0 + timedelta(days=chance.choice((0, 0, 1, 5, 14, 15, 20, 40)), hours=chance.randint(0, 3))
+        person, message = chance.choice(("pA", "pB", "pC")), chance.choice(("r1", "r2", "r3", "x1", "x2"))
+        stream.append(ObservedMail(kind, chance.choice(("acme", "globex")), person, message, refs, at))
+    return stream
+
+
+def kpi_rows(engine: Engine) -> list[tuple[object, ...]]:
+    r = kpi_rejections.c
+    columns = (r.company, r.recipient_hash, r.message_hash, r.thread_hashes, r.at, r.recontacted_at)
+    with read_transaction(engine) as connection:
+        return sorted(tuple(row) for row in connection.execute(select(*columns)))
+
+
+@pytest.mark.parametrize("min_days", [14, 0])
+def test_a_batch_is_recorded_as_its_mails_one_by_one(
+    url: str,  # noqa: F811
+    min_days: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The recorder's batch (a few statements for all its mail) against one mail per transaction."""
+    monkeypatch.setattr(kpi, "_RECIPIENTS_PER_QUERY", 2)  # three people: the open rejections in two reads
+    for seed in range(3):
+        stream = random_stream(seed)
+        alone = Ledger.open(url, upgrade=True)
+        one_by_one = sum(
+            kpi.record_mail(alone.engine, [mail], min_days=min_days, window_days=30)
+            for mail in sorted(stream, key=lambda m: m.at)
+        )
+        expected = kpi_rows(alone.engine)
+        kpi.purge(alone.engine, T0 + timedelta(days=999))
+        batched = kpi.record_mail(alone.engine, stream, min_days=min_days, window_days=30)
+        assert (batched, kpi_rows(alone.engine)) == (one_by_one, expected)
+        assert one_by_one > 0
+        kpi.purge(alone.engine, T0 + timedelta(days=999))
+        alone.close()
 
 
 def test_satisfaction_is_counted_once_per_link(ledger: Ledger) -> None:

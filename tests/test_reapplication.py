@@ -14,6 +14,8 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,17 @@ from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
 from sqlalchemy import select
 
 from relay_smtp.config import AdminSettings, Company, Settings
-from relay_smtp.recontact import ContactWriter, ObservedMail, OutgoingMail, message_ids
+from relay_smtp.pipeline import Outcome
+from relay_smtp.recontact import (
+    THREAD_FIELDS,
+    ContactWriter,
+    ObservedMail,
+    OutgoingMail,
+    message_ids,
+    observed_mail,
+    scanned_fields,
+    thread_fields,
+)
 from relay_smtp.store.kpi_tables import kpi_rejections
 
 T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
@@ -233,3 +245,48 @@ def test_message_ids_are_read_from_thread_fields() -> None:
     assert message_ids("<a@x> <b@y>\r\n <c@z>") == ["a@x", "b@y", "c@z"]
     assert message_ids("not an id") == []
     assert message_ids(None) == []
+
+
+# Sections the scan must read as the parser does, or leave to it.
+ODD_HEADERS = (
+    b"From: A <a@x>\r\nReferences: <r1@x>\r\n\t<r2@x>\r\n <r3@x>\r\nMessage-ID:<m@x>\r\n\r\nbody",
+    b"message-id: <m1@x>\nMESSAGE-ID: <m2@x>\nin-reply-to:   \t<p@x>  \n\n",
+    b"Message-ID:\r\n <m@x>\r\nReferences:\r\n\r\n",
+    b"Subject: cut short\r\nMessage-ID: <m@x>\r\nReferences: <r@x",
+    b"From someone@x Mon Jan  1 00:00:00 2026\nFrom: a@x\nMessage-ID: <m@x>\n\n",
+    b" leading continuation\r\nMessage-ID: <m@x>\r\n\r\n",
+    b"Message-ID: <m@x>\r\nnot a field\r\nReferences: <r@x>\r\n\r\n",
+    b"Message-ID: <m@x>\rReferences: <r@x>\r\n\r\n",
+    b"From: =?utf-8?q?A?= <a@x>\r\nSubject: \xe6\x97\xa5\r\nMessage-ID: <m\xe6@x>\r\n\r\n",
+    b": no name\r\nMessage-ID: <m@x>\r\n\r\n",
+    b"X: 1\r\nFrom : a@x\r\nMessage-ID: <m@x>\r\n\r\n",
+    b"X: 1\nnot a field\n\nMessage-ID: <m@x>\n\n",
+    b"Message-ID: <m@x>\r\n\r\nReferences: <body@x>\r\n",
+    b"References: <a@x>\r\n\t<b@x>",
+    b"References:\t  \n <a@x>\n\n",
+    b"",
+)
+
+
+def parsed_fields(header: bytes) -> dict[str, str]:
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(header)
+    return {name: str(parsed.get(name, "")) for name in THREAD_FIELDS}
+
+
+def test_thread_fields_are_read_as_the_email_package_reads_them(corpus: list[Path]) -> None:
+    """The scan gives the compat32 parser's values for every message of the corpus it reads."""
+    outcome = Outcome("injected", "rejection", (), None, "acme")
+    headers = list(ODD_HEADERS)
+    for path in corpus:
+        mail = observed_mail(path.read_bytes(), "a@x", ["b@y"], outcome, T0)
+        assert mail is not None
+        headers.append(mail.header)
+    scanned = 0
+    for header in headers:
+        expected = parsed_fields(header)
+        fields = scanned_fields(header)
+        if fields is not None:
+            scanned += 1
+            assert fields == expected, header[:300]
+        assert thread_fields(header) == expected
+    assert scanned > len(headers) // 2  # the scan, not the parser, reads most mail

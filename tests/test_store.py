@@ -21,7 +21,8 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, DateTime, Engine, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
@@ -36,7 +37,14 @@ from relay_smtp.store.ledger import (
     SchemaOutOfDate,
     UnknownRegistration,
 )
-from relay_smtp.store.models import candidate_profiles, clicks, issued_links, ledger_entries, registrations
+from relay_smtp.store.models import (
+    UTCDateTime,
+    candidate_profiles,
+    clicks,
+    issued_links,
+    ledger_entries,
+    registrations,
+)
 from relay_smtp.store.outbox import Outbox, agency_outbox
 
 T = TypeVar("T")
@@ -418,6 +426,26 @@ def test_times_are_timezone_aware_utc(ledger: Ledger) -> None:
     assert stored == in_tokyo and stored.tzinfo is UTC and stored.hour == 18
     with pytest.raises(StatementError, match="naive datetime"):
         ledger.record_links([IssuedLink("acme", "h2", "m", datetime(2026, 4, 1, 9, 0))])
+
+
+def test_sqlite_stores_times_as_sqlalchemys_datetime_writes_them() -> None:
+    """UTCDateTime writes SQLite's text itself (one step, for speed): the text SQLAlchemy would write."""
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    for value in (
+        datetime(2026, 4, 2, 3, 30, 5, 123456, tzinfo=ZoneInfo("Asia/Tokyo")),
+        datetime(2026, 4, 1, 9, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(5, 1, 1, tzinfo=UTC),
+        datetime(2026, 4, 1, 9, 0, tzinfo=ZoneInfo("UTC")),
+    ):
+        expected = theirs(UTCDateTime().process_bind_param(value, dialect))
+        assert ours(value) == expected == theirs(value.astimezone(UTC))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive datetime"):
+        ours(datetime(2026, 4, 1, 9, 0))
 
 
 # --------------------------------------------------------------------------- retention

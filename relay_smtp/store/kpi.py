@@ -150,53 +150,130 @@ def record_mail_in(
     connection: Connection, mails: Sequence[ObservedMail], *, min_days: int, window_days: int
 ) -> int:
     """`record_mail` inside the caller's write transaction (the relay's recorder writes a whole batch
-    of relayed mail, its links and this in one)."""
-    marked = 0
-    insert_rejection = insert_ignoring_duplicates(connection, kpi_rejections)  # one statement a batch
-    for mail in sorted(mails, key=lambda m: m.at):
-        marked += _mark_recontacted(connection, mail, min_days, window_days)
-        if mail.kind == "rejection":
-            thread = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
-            row = {
-                "company": mail.company,
-                "recipient_hash": mail.recipient_hash,
-                "message_hash": mail.message_hash,
-                "thread_hashes": thread,
-                "at": mail.at,
-                "recontacted_at": None,
-            }
-            connection.execute(insert_rejection, row)
+    of relayed mail, its links and this in one).
+
+    The mails are taken in order of time, as if each were recorded alone: a mail re-contacts the
+    rejections open before it, and a rejection it re-contacts is no longer open for the mails after
+    it.  That is done with a few statements per batch rather than two per mail (the recorder's CPU
+    per relayed message is the relay's): the open rejections of the batch's recipients are read at
+    once, matched here, and the marks and new rejections are written each with one executemany.
+    Only a mail that could re-contact a rejection of the same batch (none in a batch of a fraction
+    of a second, unless ``min_days`` is 0) starts another such round, which then reads that rejection
+    from the database like any other.
+    """
+    ordered = sorted(mails, key=lambda m: m.at)
+    marked, start = 0, 0
+    while start < len(ordered):
+        end = _independent_run(ordered, start, min_days, window_days)
+        marked += _record_run(connection, ordered[start:end], min_days, window_days)
+        start = end
     return marked
 
 
-# Built once with bound parameters: building (and cache-keying) a statement per relayed mail cost
-# more than running it.
-_OPEN_REJECTIONS = select(kpi_rejections.c.id, kpi_rejections.c.thread_hashes).where(
+def _independent_run(ordered: Sequence[ObservedMail], start: int, min_days: int, window_days: int) -> int:
+    """The end of the run of mails from ``start`` none of which could re-contact a rejection of the run."""
+    rejected: dict[tuple[str, str], list[datetime]] = {}
+    for index in range(start, len(ordered)):
+        mail = ordered[index]
+        key = (mail.company, mail.recipient_hash)
+        earliest, latest = _window(mail, min_days, window_days)
+        if any(earliest <= at <= latest for at in rejected.get(key, ())):
+            return index
+        if mail.kind == "rejection":
+            rejected.setdefault(key, []).append(mail.at)
+    return len(ordered)
+
+
+def _window(mail: ObservedMail, min_days: int, window_days: int) -> tuple[datetime, datetime]:
+    """The dates of the rejections ``mail`` would re-contact: earliest and latest, both included."""
+    return mail.at - timedelta(days=window_days), mail.at - timedelta(days=min_days)
+
+
+def _record_run(connection: Connection, run: Sequence[ObservedMail], min_days: int, window_days: int) -> int:
+    """Marks and rejections of mails none of which re-contacts a rejection of the others."""
+    windows = [_window(mail, min_days, window_days) for mail in run]
+    open_rejections = _open_rejections(
+        connection,
+        {(mail.company, mail.recipient_hash) for mail in run},
+        min(earliest for earliest, _ in windows),
+        max(latest for _, latest in windows),
+    )
+    marks: list[tuple[int, datetime]] = []  # (rejection id, re-contacted at)
+    new_rows: list[dict[str, object]] = []
+    for mail, (earliest, latest) in zip(run, windows, strict=True):
+        candidates = open_rejections.get((mail.company, mail.recipient_hash))
+        if candidates:
+            mine = {mail.message_hash, *mail.references}
+            for rejection_id, (at, thread) in list(candidates.items()):
+                if earliest <= at <= latest and mine.isdisjoint(thread):
+                    marks.append((rejection_id, mail.at))
+                    del candidates[rejection_id]
+        if mail.kind == "rejection":
+            thread_hashes = " ".join(dict.fromkeys((mail.message_hash, *mail.references)))[:THREAD_MAX]
+            new_rows.append(
+                {
+                    "company": mail.company,
+                    "recipient_hash": mail.recipient_hash,
+                    "message_hash": mail.message_hash,
+                    "thread_hashes": thread_hashes,
+                    "at": mail.at,
+                }
+            )
+    if marks:
+        # In the order of the rows, as any relay sharing the store does: their row locks (PostgreSQL)
+        # are then taken in one order, not in two that could deadlock.
+        rows = [{"rejection_id": row_id, "recontacted_at": at} for row_id, at in sorted(marks)]
+        connection.execute(_MARK_RECONTACTED, rows)
+    if new_rows:
+        connection.execute(insert_ignoring_duplicates(connection, kpi_rejections), new_rows)
+    return len(marks)
+
+
+#: Recipients per SELECT of open rejections (bound parameters stay well below any driver's limit).
+_RECIPIENTS_PER_QUERY = 500
+
+# Built once with bound parameters: building (and cache-keying) statements per relayed mail cost more
+# than running them.
+_OPEN_REJECTIONS = select(
+    kpi_rejections.c.id, kpi_rejections.c.recipient_hash, kpi_rejections.c.at, kpi_rejections.c.thread_hashes
+).where(
     kpi_rejections.c.company == bindparam("company"),
-    kpi_rejections.c.recipient_hash == bindparam("recipient_hash"),
+    kpi_rejections.c.recipient_hash.in_(bindparam("recipient_hashes", expanding=True)),
     kpi_rejections.c.recontacted_at.is_(None),
     kpi_rejections.c.at <= bindparam("latest"),
     kpi_rejections.c.at >= bindparam("earliest"),
 )
+_MARK_RECONTACTED = (
+    update(kpi_rejections)
+    .where(kpi_rejections.c.id == bindparam("rejection_id"))
+    .values(recontacted_at=bindparam("recontacted_at"))
+)
+
+#: Per (company, recipient hash): the open rejections' ids, with their dates and thread hashes.
+OpenRejections = dict[tuple[str, str], dict[int, tuple[datetime, frozenset[str]]]]
 
 
-def _mark_recontacted(connection: Connection, mail: ObservedMail, min_days: int, window_days: int) -> int:
-    mine = {mail.message_hash, *mail.references}
-    candidates = connection.execute(
-        _OPEN_REJECTIONS,
-        {
-            "company": mail.company,
-            "recipient_hash": mail.recipient_hash,
-            "latest": mail.at - timedelta(days=min_days),
-            "earliest": mail.at - timedelta(days=window_days),
-        },
-    ).all()
-    ids = [row.id for row in candidates if mine.isdisjoint(str(row.thread_hashes).split())]
-    if ids:
-        connection.execute(
-            update(kpi_rejections).where(kpi_rejections.c.id.in_(ids)).values(recontacted_at=mail.at)
-        )
-    return len(ids)
+def _open_rejections(
+    connection: Connection, keys: set[tuple[str, str]], earliest: datetime, latest: datetime
+) -> OpenRejections:
+    """The rejections not re-contacted yet of these recipients, dated from ``earliest`` to ``latest``."""
+    by_company: dict[str, list[str]] = {}
+    for company, recipient_hash in sorted(keys):
+        by_company.setdefault(company, []).append(recipient_hash)
+    found: OpenRejections = {}
+    for company, hashes in by_company.items():
+        for first in range(0, len(hashes), _RECIPIENTS_PER_QUERY):
+            chunk = hashes[first : first + _RECIPIENTS_PER_QUERY]
+            parameters = {
+                "company": company,
+                "recipient_hashes": chunk,
+                "earliest": earliest,
+                "latest": latest,
+            }
+            for row in connection.execute(_OPEN_REJECTIONS, parameters):
+                open_of_recipient = found.setdefault((company, row.recipient_hash), {})
+                open_of_recipient[row.id] = (row.at, frozenset(str(row.thread_hashes).split()))
+    return found
 
 
 def reapplication(

@@ -21,6 +21,7 @@ zones, stores naive UTC text that sorts and compares correctly and that ``date()
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,16 +45,47 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware UTC times")
-        utc = value.astimezone(UTC)
+        utc = _as_utc(value)
         # SQLite's DATETIME drops the offset silently; strip it ourselves so the text is UTC by rule.
         return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, `process_bind_param` and the DATETIME's text in one step: every relayed message
+        binds a few of these, and the two layers cost three times the work (the text is the same:
+        tests/test_store.py compares it with SQLAlchemy's own)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware UTC times")
+    return value.astimezone(UTC)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """An aware datetime as SQLite's DATETIME stores it by default, in UTC: 2026-04-01 09:30:00.000000."""
+    if value is None:
+        return None
+    value = _as_utc(value)
+    # %-formatting: half the CPU of the f-string with the same specifiers, a third of strftime's.
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def _check_in(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:

@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Insert
@@ -59,7 +60,16 @@ def _is_race(exc: DBAPIError) -> bool:
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Any) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if connection.dialect.name == "postgresql":
+    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect.
+
+    Built once per dialect and table: statements are immutable (``.values()`` makes a new one), and
+    the relay's recorder runs this for every batch it writes.
+    """
+    return _insert_ignoring_duplicates(connection.dialect.name, table)
+
+
+@cache
+def _insert_ignoring_duplicates(dialect: str, table: Any) -> Insert:
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
