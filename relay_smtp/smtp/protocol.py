@@ -234,13 +234,18 @@ class BulkDataSMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         charge = self.budget.charge() if self.budget is not None else None
         try:
-            await self._receive(charge)
+            status = await self._receive(charge)
         finally:
             self.data_charge = None
             if charge is not None:
-                charge.release()
+                charge.release()  # the message is done (or gone) before the client hears so
+        if status is not None:
+            await self.push(status)
+        if status == NO_ROOM:
+            self._writer.close()
 
-    async def _receive(self, charge: Charge | None) -> None:
+    async def _receive(self, charge: Charge | None) -> str | None:
+        """Read the message and hand it to the DATA hook; the reply to give, None for none."""
         assert self.envelope is not None
         room = _SessionRoom(self, charge) if charge is not None else None
         try:
@@ -252,19 +257,16 @@ class BulkDataSMTP(SMTP):
         except asyncio.IncompleteReadError:
             log.info("connection closed during DATA")
             self._writer.close()
-            return
+            return None
         except NoRoom:
             log.warning("no room in the byte budget before the session timeout; closing")
-            await self.push(NO_ROOM)
-            self._writer.close()
-            return
+            return NO_ROOM
         if received.error is not None:
-            await self.push(received.error)
             self._set_post_data_state()  # type: ignore[no-untyped-call]
-            return
+            return received.error
         self.envelope.content = received.content
         self.envelope.original_content = received.content
         self.data_charge = charge
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push("250 OK" if status is MISSING else status)
+        return "250 OK" if status is MISSING else str(status)
