@@ -13,6 +13,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -62,7 +63,11 @@ def _start(loop_thread: LoopThread, bulk: bool) -> Server:
 
     async def start() -> asyncio.Server:
         def factory() -> SMTP:
-            options = {"data_size_limit": SIZE_LIMIT, "enable_SMTPUTF8": True, "decode_data": False}
+            options: dict[str, Any] = {
+                "data_size_limit": SIZE_LIMIT,
+                "enable_SMTPUTF8": True,
+                "decode_data": False,
+            }
             if bulk:
                 return BulkDataSMTP(recorder, line_length_limit=LINE_LIMIT, **options)
             return StockSMTP(recorder, **options)
