@@ -11,9 +11,11 @@ stops reading, so the client's data waits in its own socket. A charge counts at 
 a message larger than the cap holds all of it.
 
 Half-received messages could fill the budget and then all wait for more of it, each for the others,
-forever. So the oldest charge never waits: it may take the cap's octets beside what the younger ones
-hold (the peak is then at most twice the cap), finishes, and gives the room to the next oldest.
-Ordinary mail (tens of kilobytes) never waits.
+forever. So when every message that holds octets waits for more (nothing can give any back), the one
+that finds this goes on beyond the cap: it may take the cap's octets beside what the others hold (the
+peak is then at most twice the cap), and it is the only one until it is released. A message that
+holds octets and does not wait (being processed, or its client sending slowly) is progress, so the
+others wait for it, as they do for one being forwarded. Ordinary mail (tens of kilobytes) never waits.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Charge:
     def __init__(self, budget: ByteBudget) -> None:
         self.budget = budget
         self.held = 0
+        self.waiting = False
 
     @property
     def live(self) -> bool:
@@ -41,7 +44,7 @@ class Charge:
     async def grow(self, size: int) -> None:
         """Hold ``size`` octets (at most the whole budget), waiting for room if need be."""
         while not self.budget._try_grow(self, size):
-            await self.budget._changed()
+            await self.budget._changed(self)
 
     def release(self) -> None:
         """Give every octet back; later calls do nothing."""
@@ -57,6 +60,7 @@ class ByteBudget:
         self.peak = 0  # the most ever held at once
         self.waiting = 0  # charges waiting for room now
         self._charges: dict[Charge, None] = {}  # the live charges, oldest first
+        self._beyond: Charge | None = None  # the one charge that may pass the cap, if any (see above)
         self._waiters: list[asyncio.Future[None]] = []
 
     def charge(self) -> Charge:
@@ -81,28 +85,39 @@ class ByteBudget:
         size = min(size, self.limit)
         if size <= charge.held or not charge.live:  # a released charge holds nothing again
             return True
-        if self.used - charge.held + size > self.limit and next(iter(self._charges)) is not charge:
-            return False
+        if self.used - charge.held + size > self.limit and self._beyond is not charge:
+            if self._beyond is not None or not self._standstill(charge):
+                return False
+            self._beyond = charge
         self.used += size - charge.held
         charge.held = size
         self.peak = max(self.peak, self.used)
         return True
 
-    async def _changed(self) -> None:
-        """Wait until a charge is given back (there may be room now, or a new oldest charge)."""
+    def _standstill(self, charge: Charge) -> bool:
+        """Every other charge that holds octets waits for more: were ``charge`` to wait too, none
+        would ever give any back."""
+        return all(other.waiting for other in self._charges if other.held and other is not charge)
+
+    async def _changed(self, charge: Charge) -> None:
+        """Wait until a charge is given back (there may be room now, or a standstill to break)."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.waiting += 1
+        charge.waiting = True
         try:
             await waiter
         finally:
             self.waiting -= 1
+            charge.waiting = False
             if waiter in self._waiters:  # cancelled while waiting
                 self._waiters.remove(waiter)
 
     def _release(self, charge: Charge) -> None:
         if charge in self._charges:
             del self._charges[charge]
+            if self._beyond is charge:
+                self._beyond = None
             self.used -= charge.held
             charge.held = 0
             waiters, self._waiters = self._waiters, []

@@ -60,18 +60,22 @@ def test_the_budget_must_be_positive() -> None:
         ByteBudget(0)
 
 
-def test_the_oldest_charge_never_waits_so_half_received_messages_cannot_wait_for_each_other() -> None:
+def test_half_received_messages_cannot_wait_for_each_other_forever() -> None:
+    """When every message holding octets waits for more, the last one to find this goes on beyond
+    the cap (and alone), so that one is always finished."""
+
     async def scenario() -> tuple[int, int]:
         budget = ByteBudget(10)
         older, younger = budget.charge(), budget.charge()
         assert older.try_grow(5) and younger.try_grow(5)  # the budget is full of two halves
-        assert not younger.try_grow(8)  # the younger one waits for room ...
+        assert not younger.try_grow(8)  # the older one is not waiting: there is hope of room
         waiting = asyncio.create_task(younger.grow(8))
-        await older.grow(9)  # ... the older one goes on beside it
+        await asyncio.sleep(0)
+        await older.grow(9)  # now both want more: the older one goes on beside the younger
         peak = budget.peak
         assert not waiting.done()
         older.release()
-        await asyncio.wait_for(waiting, 5)  # and then the younger one, now the oldest, goes on
+        await asyncio.wait_for(waiting, 5)  # and then the younger one goes on
         return peak, budget.used
 
     assert asyncio.run(scenario()) == (14, 8)
@@ -125,3 +129,24 @@ def test_a_cancelled_wait_leaves_nothing_behind() -> None:
         return budget.used, budget.waiting
 
     assert asyncio.run(scenario()) == (0, 0)
+
+
+def test_a_message_that_holds_nothing_yet_does_not_stop_the_others() -> None:
+    """A client that said DATA and sent nothing holds no octets: the others break their standstill
+    without it."""
+
+    async def scenario() -> int:
+        budget = ByteBudget(10)
+        silent, first, second = budget.charge(), budget.charge(), budget.charge()
+        await first.grow(5)
+        await second.grow(5)
+        waiting = asyncio.create_task(first.grow(8))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(second.grow(9), 5)  # goes on beyond the cap
+        second.release()
+        await asyncio.wait_for(waiting, 5)
+        first.release()
+        silent.release()
+        return budget.used
+
+    assert asyncio.run(scenario()) == 0

@@ -1,7 +1,8 @@
 """The byte budget while DATA is received (budget.py, smtp/protocol.py), over loopback sockets.
 
-Large messages arriving at once under a small budget all get their 250 and arrive intact (the oldest
-half-received message always goes on, so they cannot wait for each other forever); a session whose
+Large messages arriving at once under a small budget all get their 250 and arrive intact (when every
+half-received message waits for more, one goes on beyond the cap, so they cannot wait for each other
+forever); a session whose
 DATA does not fit waits, unread, until another message gives its octets back; a session that waits
 past its timeout hears 421; every way out of DATA (end, 552, a client that goes away) gives the
 octets back exactly once.
@@ -98,7 +99,7 @@ def test_large_messages_at_once_under_a_small_budget_all_arrive_intact(
     assert all(r.startswith(b"250 2.0.0") for r in replies), replies
     assert sorted(r.data for r in sink.received) == sorted(messages)
     assert budget.used == 0 and budget.waiting == 0
-    assert budget.peak <= 2 * budget.limit  # the cap, and the oldest message beside it
+    assert budget.peak <= 2 * budget.limit  # the cap, and one message beyond it
 
 
 def test_a_session_whose_data_does_not_fit_waits_until_another_message_is_done(

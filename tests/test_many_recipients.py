@@ -120,7 +120,7 @@ def test_copies_in_flight_stay_within_the_workers_byte_budget(loop_thread: LoopT
     finally:
         relay.stop()
     assert len(sink.received) == 12
-    # Held while received, made and sent. When every octet of the cap is held, the oldest message still
-    # goes on beside the others (so that they cannot wait for each other forever): twice the cap at most.
+    # Held while received, made and sent. When every message holding octets waits for more, one goes on
+    # beyond the cap (so that they cannot wait for each other forever): twice the cap at most.
     assert one_copy <= budget.peak <= 2 * budget.limit
     assert budget.used == 0
