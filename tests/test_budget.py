@@ -71,7 +71,7 @@ def test_half_received_messages_cannot_wait_for_each_other_forever() -> None:
         assert not younger.try_grow(8)  # the older one is not waiting: there is hope of room
         waiting = asyncio.create_task(younger.grow(8))
         await asyncio.sleep(0)
-        await older.grow(9)  # now both want more: the older one goes on beside the younger
+        await asyncio.wait_for(older.grow(9), 5)  # now both want more: the older one goes on beyond
         peak = budget.peak
         assert not waiting.done()
         older.release()
