@@ -83,8 +83,8 @@ def pipeline_config(
 
 def _octets_in_flight(message: Message) -> int:
     """What one message may hold at once: the received copy, and with several recipients also the
-    one personalised copy being made and sent (see smtp/delivery.py). Reserved once, up front, so
-    that no message waits for the budget while already holding part of it."""
+    one personalised copy being made and sent (see smtp/delivery.py). The message's charge from
+    DATA grows to this before the pipeline runs (budget.py says why that cannot deadlock)."""
     size = len(message.data)
     return size if len(message.recipients) <= 1 else 2 * size + COPY_OVERHEAD
 
@@ -125,7 +125,7 @@ class Relay:
     async def handle(self, message: Message, transaction: Transaction) -> Delivery:
         """Pipeline, send on (or abort) ``transaction``, record; it is finished when this returns."""
         try:
-            async with self.budget.reserve(_octets_in_flight(message)):
+            async with self.budget.reserve(_octets_in_flight(message), message.charge):
                 return await self._handle(message, transaction)
         finally:
             # Already sent or aborted on every ordinary path (then this does nothing); here for an

@@ -131,7 +131,7 @@ class RelayService:
         return options
 
     def _make_protocol(self, options: dict[str, Any]) -> RelaySMTP:
-        protocol = RelaySMTP(self.handler, **options)
+        protocol = RelaySMTP(self.handler, budget=self.processor.budget, **options)
         self._protocols.add(protocol)
         return protocol
 

@@ -98,8 +98,8 @@ def test_a_big_rejection_to_many_recipients_neither_stalls_others_nor_eats_memor
 
 
 def test_copies_in_flight_stay_within_the_workers_byte_budget(loop_thread: LoopThread, sink: Sink) -> None:
-    """Four clients at once, each a rejection to three recipients: each message waits for room in the
-    budget for itself and the one copy it makes at a time."""
+    """Four clients at once, each a rejection to three recipients: each message holds room in the
+    budget for itself while it is received, and for the one copy it makes at a time."""
     base = settings_for_sink(sink.port)
     settings = replace(base, links=replace(base.links, secrets=("many-recipients-secret-0123456789",)))
     relay = Relay(loop_thread, settings).start()
@@ -120,5 +120,7 @@ def test_copies_in_flight_stay_within_the_workers_byte_budget(loop_thread: LoopT
     finally:
         relay.stop()
     assert len(sink.received) == 12
-    assert one_copy <= budget.peak <= budget.limit  # held while made and sent, never beyond the cap
+    # Held while received, made and sent. When every message holding octets waits for more, one goes on
+    # beyond the cap (so that they cannot wait for each other forever): twice the cap at most.
+    assert one_copy <= budget.peak <= 2 * budget.limit
     assert budget.used == 0

@@ -13,6 +13,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smtp_fixtures import LoopThread
 
-from relay_smtp.smtp.protocol import BulkDataSMTP
+from relay_smtp.smtp.protocol import LINE_TOO_LONG, BulkDataSMTP, DataRead, read_data
 from relay_smtp.smtp.wire import send_data, wire_form
 
 LINE_LIMIT = 200
@@ -62,7 +63,11 @@ def _start(loop_thread: LoopThread, bulk: bool) -> Server:
 
     async def start() -> asyncio.Server:
         def factory() -> SMTP:
-            options = {"data_size_limit": SIZE_LIMIT, "enable_SMTPUTF8": True, "decode_data": False}
+            options: dict[str, Any] = {
+                "data_size_limit": SIZE_LIMIT,
+                "enable_SMTPUTF8": True,
+                "decode_data": False,
+            }
             if bulk:
                 return BulkDataSMTP(recorder, line_length_limit=LINE_LIMIT, **options)
             return StockSMTP(recorder, **options)
@@ -233,3 +238,41 @@ def test_the_relay_sends_through_the_one_pass_path(
     before = len(bulk.recorder.messages)
     assert loop_thread.run(send()) == 250
     assert bulk.recorder.messages[before] == message
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from([b".", b"\r", b"\n", b"\r\n", b"ab", b"..", b"\r\n.", b".\r\n"]), max_size=60),
+    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=7),
+)
+def test_pieces_cut_anywhere_by_the_reader_limit_read_as_the_whole_message(
+    tokens: list[bytes], reader_limit: int, line_limit: int, segment: int
+) -> None:
+    """Unstuffing and the line limit work piece by piece; a dot or a CRLF cut in two by the reader's
+    limit reads as it would in one piece: the first CRLF "." CRLF ends it, lines lose a leading dot,
+    and a line is too long when the whole message has one."""
+    payload = b"".join(tokens) + b"\r\n.\r\nNOOP\r\n"
+    whole = b"\r\n" + payload  # the DATA command's CRLF, so that a leading ".\r\n" ends at once
+    stuffed = whole[2 : whole.index(b"\r\n.\r\n") + 2]
+    unstuffed = (stuffed[1:] if stuffed.startswith(b".") else stuffed).replace(b"\r\n.", b"\r\n")
+    too_long = max(map(len, stuffed.split(b"\r\n"))) + 2 > line_limit
+
+    async def read() -> tuple[DataRead, bytes]:
+        reader = asyncio.StreamReader(limit=reader_limit)
+
+        async def arrive() -> None:  # in segments, so that the reader's limit cuts where it may
+            for start in range(0, len(payload), segment):
+                reader.feed_data(payload[start : start + segment])
+                await asyncio.sleep(0)
+            reader.feed_eof()
+
+        arriving = asyncio.create_task(arrive())
+        got = await read_data(reader, None, line_limit)
+        await arriving
+        return got, await reader.read()
+
+    got, rest = asyncio.run(read())
+    assert got == (DataRead(b"", LINE_TOO_LONG) if too_long else DataRead(unstuffed))
+    assert rest == whole[whole.index(b"\r\n.\r\n") + 5 :]  # what follows the end stays unread

@@ -23,6 +23,7 @@ from typing import Any, AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from relay_smtp.budget import Charge
 from relay_smtp.config import IPNetwork, SmtpSettings
 from relay_smtp.logs import current_queue_id
 from relay_smtp.smtp.protocol import LINE_TOO_LONG, TOO_MUCH_DATA, BulkDataSMTP
@@ -72,6 +73,8 @@ class Message:
     recipients: list[str]
     data: bytes
     peer: str
+    # Its octets in the worker's byte budget since DATA began; whoever finishes with it releases it.
+    charge: Charge | None = None
 
 
 class ClientTransaction(Protocol):
@@ -216,6 +219,7 @@ class RelayHandler:
             recipients=list(envelope.rcpt_tos),
             data=normalise_line_endings(raw),
             peer=str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer),
+            charge=server.data_charge if isinstance(server, BulkDataSMTP) else None,
         )
         self.in_flight += 1
         started = time.monotonic()
