@@ -26,6 +26,7 @@ __all__ = [
     "encode_insertion",
     "encode_text",
     "iso2022_state",
+    "may_hold_ascii",
     "resolve_charset",
 ]
 
@@ -187,6 +188,25 @@ def _iso2022_view(data: bytes) -> bytes:
     rest = data[position:]
     pieces.append(rest.translate(_MASK_GRAPHIC) if masked else rest)
     return b"".join(pieces)
+
+
+# The escapes every ISO-2022-JP codec reads (ASCII, JIS X 0201 Roman, JIS X 0208-1978 and -1983).
+_PLAIN_ESCAPES = re.compile(rb"\x1b(?:\$[@B]|\([BJ])")
+
+
+def may_hold_ascii(data: bytes, charset: PartCharset, needle: bytes) -> bool:
+    """False only where ``data``, decoded for analysis, cannot contain ``needle`` (printable ASCII,
+    without "\\" or "~"): a cheap test that spares decoding ISO-2022-JP, whose codec is slow.
+
+    An ISO-2022-JP decoder writes ASCII letters and signs only for the same octets in ASCII or
+    Roman mode (Roman differs from ASCII in "\\" and "~" only); JIS X 0208 pairs and bad octets
+    become other characters, and of the escapes only these four can be read into nothing. So with them
+    removed, a needle in the text is a needle in the octets. Any other ESC: no answer, True.
+    """
+    if charset.family != "iso2022jp" or b"\\" in needle or b"~" in needle:
+        return True
+    stripped = _PLAIN_ESCAPES.sub(b"", data)
+    return needle in stripped or b"\x1b" in stripped
 
 
 def _sjis_to_jis(lead: int, trail: int) -> bytes:
