@@ -190,23 +190,30 @@ def _iso2022_view(data: bytes) -> bytes:
     return b"".join(pieces)
 
 
-# The escapes every ISO-2022-JP codec reads (ASCII, JIS X 0201 Roman, JIS X 0208-1978 and -1983).
-_PLAIN_ESCAPES = re.compile(rb"\x1b(?:\$[@B]|\([BJ])")
+# An ESC that does not start one of the four escapes every ISO-2022-JP codec reads (ASCII, JIS X 0201
+# Roman, JIS X 0208-1978 and -1983), and the octets those four are made of.
+_OTHER_ESCAPE = re.compile(rb"\x1b(?!\$[@B]|\([BJ])")
+_PLAIN_ESCAPE_OCTETS = b"\x1b$(@BJ"
 
 
 def may_hold_ascii(data: bytes, charset: PartCharset, needle: bytes) -> bool:
-    """False only where ``data``, decoded for analysis, cannot contain ``needle`` (printable ASCII,
-    without "\\" or "~"): a cheap test that spares decoding ISO-2022-JP, whose codec is slow.
+    """False only where ``data``, decoded for analysis, cannot contain ``needle`` (printable ASCII):
+    a cheap test that spares decoding ISO-2022-JP, whose codec is slow.
 
     An ISO-2022-JP decoder writes ASCII letters and signs only for the same octets in ASCII or
     Roman mode (Roman differs from ASCII in "\\" and "~" only); JIS X 0208 pairs and bad octets
-    become other characters, and of the escapes only these four can be read into nothing. So with them
-    removed, a needle in the text is a needle in the octets. Any other ESC: no answer, True.
+    become other characters. So where the only escapes are the four plain ones (then the only octets
+    read into nothing), a needle in the text is a needle in the octets once those escapes are taken
+    out, and still once every octet they are made of is (deleting octets the needle does not hold
+    keeps it whole): one C-level pass. Any other ESC, or a needle holding such octets: True.
     """
-    if charset.family != "iso2022jp" or b"\\" in needle or b"~" in needle:
+    if charset.family != "iso2022jp":
         return True
-    stripped = _PLAIN_ESCAPES.sub(b"", data)
-    return needle in stripped or b"\x1b" in stripped
+    if any(octet in needle for octet in b"\\~" + _PLAIN_ESCAPE_OCTETS):
+        return True
+    if _OTHER_ESCAPE.search(data) is not None:
+        return True
+    return needle in data.translate(None, _PLAIN_ESCAPE_OCTETS)
 
 
 def _sjis_to_jis(lead: int, trail: int) -> bytes:
