@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,7 +11,7 @@ from test_inject_text import corpus_leaves, corpus_problem, from_iso2022jp_ms, t
 from test_transfer import b64, kept_around, qp
 
 from relay_smtp.mail.inject_html import splice_html_block
-from relay_smtp.mail.part_charset import ascii_view, resolve_charset
+from relay_smtp.mail.part_charset import ascii_view, may_hold_ascii, resolve_charset
 from relay_smtp.mail.snippets import HTML_MARKER, RenderedBlock, SnippetRenderer
 from relay_smtp.mail.splice_slot import LeafSplice
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body
@@ -196,11 +197,46 @@ def test_page_that_already_has_the_block_is_refused() -> None:
         b"<html><body><p>\x1b$B$3\x1b(B</p><!-- career-re\x1b(Blay:v1 --></body></html>",
         # ESC $ A is no ISO-2022-JP designation: the codec reads on in ASCII what the view masks.
         b"<html><body><p>\x1b$A<!-- career-relay:v1 --></p></body></html>",
+        # Roman and JIS X 0208-1978 escapes too.
+        b"<html><body><p>\x1b$@$3\x1b(J<!-- career-\x1b(Brelay:v1 --></p></body></html>",
     ],
 )
 def test_marker_the_decoded_iso2022_page_shows_is_found(page: bytes) -> None:
     with pytest.raises(UnsupportedPart, match="already"):
         splice_html_block(page, cte="7bit", charset="iso-2022-jp", block_html=block().html)
+
+
+@pytest.mark.parametrize(
+    "label", ["iso-2022-jp", "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-jp-2004"]
+)
+def test_iso2022_page_is_left_undecoded_only_where_its_text_cannot_hold_the_marker(label: str) -> None:
+    # The marker cut anywhere, with escapes, JIS X 0208 pairs and stray octets between its pieces.
+    needle = b"career-relay:v"
+    between = [
+        b"",
+        b"",
+        b"\x1b$B",
+        b"\x1b(B",
+        b"\x1b(J",
+        b"\x1b$@",
+        b"\x1b$(D",
+        b"\x1bN",
+        b"\x1b",
+        b"$B",
+        b"!!",
+        b"\x80",
+    ]
+    charset = resolve_charset(label)
+    chosen = random.Random(label)
+    skipped = 0
+    for _ in range(3000):
+        cuts = sorted(chosen.sample(range(1, len(needle)), chosen.randrange(4)))
+        pieces = [needle[a:b] for a, b in zip([0, *cuts], [*cuts, len(needle)], strict=True)]
+        data = b"".join(piece + chosen.choice(between) + chosen.choice(between) for piece in pieces)
+        if not may_hold_ascii(data, charset, needle):
+            skipped += 1
+            assert needle.decode() not in data.decode(charset.analysis_codec, errors="replace"), data
+    assert skipped > 100
 
 
 def test_markup_in_scripts_and_comments_is_not_counted() -> None:

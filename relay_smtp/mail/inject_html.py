@@ -23,11 +23,12 @@ import bisect
 import functools
 import html
 import re
+from collections.abc import Callable
 
 from relay_smtp.mail.inject_text import DEFAULT_PLACEHOLDER
 from relay_smtp.mail.landmarks import COMPARED, Landmark, find_landmark, may_have_landmark
-from relay_smtp.mail.part_charset import ASCII, PartCharset, ascii_view, resolve_charset
-from relay_smtp.mail.snippets import has_marker
+from relay_smtp.mail.part_charset import ASCII, PartCharset, ascii_view, may_hold_ascii, resolve_charset
+from relay_smtp.mail.snippets import MARKER_CORE, has_marker
 from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
 
@@ -41,8 +42,10 @@ def prepare_html_splice(
     decoded = decode_body(body, cte)
     data = decoded.data
     part_charset, known = _html_charset(data, charset)
-    page = data.decode(part_charset.analysis_codec, errors="replace")
-    if has_marker(page):
+    # Decoding is only for looking (the marker check, the landmark parse); ISO-2022-JP decodes
+    # slowly, so it is skipped where neither can find anything.
+    page = functools.cache(functools.partial(data.decode, part_charset.analysis_codec, errors="replace"))
+    if may_hold_ascii(data, part_charset, MARKER_CORE.encode("ascii")) and has_marker(page()):
         raise UnsupportedPart("the part already carries the Career Relay block")
     view = ascii_view(data, part_charset)
     start, end, where = _find_target(view, page, _scan_markup(view), placeholder)
@@ -240,11 +243,13 @@ def _in_markup(markup: _Markup, position: int) -> bool:
 # --- deciding where the block goes ---------------------------------------------------------------
 
 
-def _find_target(view: bytes, page: str, markup: _Markup, placeholder: str) -> tuple[int, int, str]:
+def _find_target(
+    view: bytes, page: Callable[[], str], markup: _Markup, placeholder: str
+) -> tuple[int, int, str]:
     position = _placeholder_position(view, markup, placeholder)
     if position is not None:
         return position, position + len(placeholder), "at placeholder"
-    landmark = find_landmark(page) if may_have_landmark(view) else None
+    landmark = find_landmark(page()) if may_have_landmark(view) else None
     if landmark is not None:
         offset = _element_offset(landmark, markup)
         if offset is not None:

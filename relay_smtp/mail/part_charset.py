@@ -26,6 +26,7 @@ __all__ = [
     "encode_insertion",
     "encode_text",
     "iso2022_state",
+    "may_hold_ascii",
     "resolve_charset",
 ]
 
@@ -187,6 +188,32 @@ def _iso2022_view(data: bytes) -> bytes:
     rest = data[position:]
     pieces.append(rest.translate(_MASK_GRAPHIC) if masked else rest)
     return b"".join(pieces)
+
+
+# An ESC that does not start one of the four escapes every ISO-2022-JP codec reads (ASCII, JIS X 0201
+# Roman, JIS X 0208-1978 and -1983), and the octets those four are made of.
+_OTHER_ESCAPE = re.compile(rb"\x1b(?!\$[@B]|\([BJ])")
+_PLAIN_ESCAPE_OCTETS = b"\x1b$(@BJ"
+
+
+def may_hold_ascii(data: bytes, charset: PartCharset, needle: bytes) -> bool:
+    """False only where ``data``, decoded for analysis, cannot contain ``needle`` (printable ASCII):
+    a cheap test that spares decoding ISO-2022-JP, whose codec is slow.
+
+    An ISO-2022-JP decoder writes ASCII letters and signs only for the same octets in ASCII or
+    Roman mode (Roman differs from ASCII in "\\" and "~" only); JIS X 0208 pairs and bad octets
+    become other characters. So where the only escapes are the four plain ones (then the only octets
+    read into nothing), a needle in the text is a needle in the octets once those escapes are taken
+    out, and still once every octet they are made of is (deleting octets the needle does not hold
+    keeps it whole): one C-level pass. Any other ESC, or a needle holding such octets: True.
+    """
+    if charset.family != "iso2022jp":
+        return True
+    if any(octet in needle for octet in b"\\~" + _PLAIN_ESCAPE_OCTETS):
+        return True
+    if _OTHER_ESCAPE.search(data) is not None:
+        return True
+    return needle in data.translate(None, _PLAIN_ESCAPE_OCTETS)
 
 
 def _sjis_to_jis(lead: int, trail: int) -> bytes:
