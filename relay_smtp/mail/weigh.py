@@ -24,7 +24,7 @@ _JA_SENTENCE_END = re.compile(r"[。!?]")
 _JA_NEGATION = re.compile(
     r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
     r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
-    r"|なかった|ていない"
+    r"|なかった|ていない|ない(?:という|との|と)?(?:判断|結論|決定|方針)"
     r"|ではなく|ではない"  # 選考辞退ではなく、当社からのご連絡です: not a withdrawal
 )
 # Polite set phrases that end in a negative form but negate nothing.
@@ -139,7 +139,8 @@ def _possible(compiled: Compiled, text: str, end: int) -> bool:
 
 
 # A stage the reader took part in, said as thanks, is not this mail's invitation ("Thank you for your
-# time on the phone screen yesterday", "thanks for attending the information session"); the
+# time on the phone screen yesterday", "thanks for attending the information session", "after the
+# phone screen, ..."); the
 # Japanese twin (最終選考にお進みいただき、ありがとう) is in the phrase data. Thanks for confirming,
 # accepting or scheduling something is not taking part. Offers and invitations (weight -8 and
 # stronger) are this mail's own action wherever they stand.
@@ -147,6 +148,7 @@ STRONG_CUE = -8
 _EN_TOOK_PART = re.compile(
     r"\bthank(?:s| you)(?: (?:so|very) much)? for\b[^.]{0,60}?\b(?:on|at|during|attending|joining"
     r"|completing|taking part in|coming (?:in|to)|participating in|doing)\b"
+    r"|\b(?:after|following) (?:the |your |our )?(?:[\w'-]+ )?$"
 )
 
 
