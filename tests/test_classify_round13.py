@@ -46,6 +46,9 @@ EN_REJECTIONS = [
     # a plan that did not happen
     "Hi Kim,\n\nWe had hoped to extend an offer for the role, but the requisition was closed and we "
     "won't be able to make an offer.\n",
+    # the job taken by another person
+    "Hi Kim,\n\nWe had planned to meet you on Monday, but a former employee has returned and taken the "
+    "position. Sorry for the short notice.\n",
     # the gate: a hiring step with no job word
     "Hey Kim,\n\nThanks for doing the pairing session. We've decided not to move forward.\n",
 ]
@@ -64,6 +67,9 @@ EN_OTHERS = [
     # an invitation after thanks for taking part counts (offers and invitations are never past)
     "Hi Kim,\n\nThanks for coming in today and we would like to invite you to the final round for the "
     "role.\n",
+    # a duty taken by a colleague, named as "the role of"
+    "Hi team,\n\nOne of our interns accepted the role of note-taker for the offsite. Please invite Kim "
+    "to the interview on Monday.\n",
     # thanks for confirming is not taking part
     "Hi Kim,\n\nThanks for confirming your start date. We're sorry the parking permit can't be issued.\n",
 ]
