@@ -49,6 +49,9 @@ EN_REJECTIONS = [
     # the job taken by another person
     "Hi Kim,\n\nWe had planned to meet you on Monday, but a former employee has returned and taken the "
     "position. Sorry for the short notice.\n",
+    # no offer as the process not going on to it; a recommendation withheld
+    "Hi Kim,\n\nThanks for applying. We will not be proceeding with an offer for the role.\n",
+    "Dear Kim,\n\nThe panel did not recommend you for appointment to the Clerk post.\n",
     # the gate: a hiring step with no job word
     "Hey Kim,\n\nThanks for doing the pairing session. We've decided not to move forward.\n",
 ]
@@ -70,6 +73,9 @@ EN_OTHERS = [
     # a duty taken by a colleague, named as "the role of"
     "Hi team,\n\nOne of our interns accepted the role of note-taker for the offsite. Please invite Kim "
     "to the interview on Monday.\n",
+    # an offer that goes ahead, and a recommendation only conditional
+    "Hi Kim,\n\nWe will be proceeding with an offer for the role; please confirm your start date.\n",
+    "Dear Kim,\n\nIf the panel does not recommend you for appointment, we will tell you by Friday.\n",
     # thanks for confirming is not taking part
     "Hi Kim,\n\nThanks for confirming your start date. We're sorry the parking permit can't be issued.\n",
 ]
@@ -90,6 +96,11 @@ JA_REJECTIONS = [
     "木村様\n\nドライバー求人へのご応募ありがとうございます。経験年数の条件により採用が難しい状況です。\n",
     # the job given to another person, said as asking them
     "木村様\n\n事務スタッフの件、別の方にお願いすることになりました。\n",
+    # casual and public-employer endings of the same classes
+    "木村様\n\n面接ありがとうございました。今回はお見送りで、ご了承ください。\n",
+    "木村様\n\n職員採用試験の結果、合格者名簿に登載されませんでした。\n",
+    "木村さん\n\n先日の面接の件、今回は採用なしとなりました。\n",
+    "木村さん\n\n面接の件、申し訳ないですが今回のお話はなかったことにさせてください。\n",
     # a withdrawal denied is not a withdrawal
     "木村様\n\n辞退ではなく、当社の判断としてご連絡いたします。今回の営業職の採用は見送らせていただきます。\n",
     # a withdrawal named only as a possibility
@@ -120,6 +131,8 @@ JA_OTHERS = [
     "木村様\n\n選考辞退のご連絡、承知いたしました。今回はご一緒できず残念ですが、ご活躍をお祈りします。\n",
     # an interview date that is difficult is scheduling
     "木村様\n\nご希望の日時での面接のご案内は難しい状況です。別の日程をご提示いただけますか。\n",
+    # a talk that did not happen is no outcome of one
+    "木村様\n\n面接の日程調整のお話がなかったことは承知しました。来週の候補日をお送りください。\n",
     # a plain 見送り inside a relative clause about others
     "宇佐美さん\n\n一次面接で見送りになった12名への連絡を明日送ります。\n",
 ]
