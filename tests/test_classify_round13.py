@@ -76,6 +76,9 @@ EN_OTHERS = [
     # an offer that goes ahead, and a recommendation only conditional
     "Hi Kim,\n\nWe will be proceeding with an offer for the role; please confirm your start date.\n",
     "Dear Kim,\n\nIf the panel does not recommend you for appointment, we will tell you by Friday.\n",
+    # an investment portfolio is no work sample
+    "Dear Kim,\n\nThank you for your proposal to manage our investment portfolio. We have decided not to "
+    "move forward with you.\n",
     # thanks for confirming is not taking part
     "Hi Kim,\n\nThanks for confirming your start date. We're sorry the parking permit can't be issued.\n",
 ]
@@ -133,6 +136,8 @@ JA_OTHERS = [
     "木村様\n\nご希望の日時での面接のご案内は難しい状況です。別の日程をご提示いただけますか。\n",
     # a talk that did not happen is no outcome of one
     "木村様\n\n面接の日程調整のお話がなかったことは承知しました。来週の候補日をお送りください。\n",
+    # an investment portfolio is no work sample
+    "木村様\n\n運用会社のご紹介ありがとうございました。投資ポートフォリオの見直しは今回は見送らせていただきます。\n",
     # a plain 見送り inside a relative clause about others
     "宇佐美さん\n\n一次面接で見送りになった12名への連絡を明日送ります。\n",
 ]
