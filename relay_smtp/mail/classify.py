@@ -72,6 +72,7 @@ DEFAULT_BODY_PHRASES: tuple[Phrase, ...] = _DEFAULTS.body
 DEFAULT_JOB_CONTEXT: tuple[str, ...] = _DEFAULTS.context
 DEFAULT_APPLICATION_CONTEXT: tuple[str, ...] = _DEFAULTS.application
 DEFAULT_OTHER_KINDS: tuple[str, ...] = _DEFAULTS.other_kinds
+DEFAULT_CLOSED_TOPICS: tuple[str, ...] = _DEFAULTS.closed
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class ClassifierRules:
     # The gate's second way: an application is named and no other kind of application is.
     application_context: tuple[str, ...] = DEFAULT_APPLICATION_CONTEXT
     other_kinds: tuple[str, ...] = DEFAULT_OTHER_KINDS
+    # Topics that close the gate both ways: 奨学生の採用, an "admissions tutor" name no job applied for.
+    closed_topics: tuple[str, ...] = DEFAULT_CLOSED_TOPICS
     # The learned signal (mail/model.py); None: the phrase rules alone.
     text_model: TextModels | None = field(default_factory=default_models, repr=False, compare=False)
     _subject: PhraseSet = field(init=False, repr=False, compare=False)
@@ -97,6 +100,10 @@ class ClassifierRules:
     _context: PhraseSet = field(init=False, repr=False, compare=False)
     _application: PhraseSet = field(init=False, repr=False, compare=False)
     _other_kinds: PhraseSet = field(init=False, repr=False, compare=False)
+    _closed: PhraseSet = field(init=False, repr=False, compare=False)
+    _closed_anchors: tuple[frozenset[str], frozenset[str]] | None = field(
+        init=False, repr=False, compare=False
+    )
     _generic: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,14 +112,20 @@ class ClassifierRules:
         context = tuple(Phrase(p, 0, check_context=False) for p in self.job_context)
         application = tuple(Phrase(p, 0, check_context=False) for p in self.application_context)
         other_kinds = tuple(Phrase(p, 0, check_context=False) for p in self.other_kinds)
+        closed = tuple(Phrase(p, 0, check_context=False) for p in self.closed_topics)
         # Built together: they share one literal table per language (see PhraseSet.build_all).
         sets = PhraseSet.build_all(
-            (self.subject_phrases, self.body_phrases, context, application, other_kinds)
+            (self.subject_phrases, self.body_phrases, context, application, other_kinds, closed)
         )
-        for name, built in zip(
-            ("_subject", "_body", "_context", "_application", "_other_kinds"), sets, strict=True
-        ):
+        names = ("_subject", "_body", "_context", "_application", "_other_kinds", "_closed")
+        for name, built in zip(names, sets, strict=True):
             object.__setattr__(self, name, built)
+        # The closed topics' anchor literals (Japanese, English); None: a pattern without anchors.
+        anchors = None
+        if not self._closed.unanchored:
+            keys = self._closed.by_literal
+            anchors = tuple(frozenset(lit for j, lit in keys if j is japanese) for japanese in (True, False))
+        object.__setattr__(self, "_closed_anchors", anchors)
         generic = frozenset(p.pattern for p in self.subject_phrases + self.body_phrases if p.generic)
         object.__setattr__(self, "_generic", generic)
 
@@ -213,11 +226,14 @@ def _all_internal(recipients: Sequence[str], domains: tuple[str, ...]) -> bool:
 def _job_context(rules: ClassifierRules, subject: Forms, body: Forms) -> Signal | None:
     """The job word that lets a rejection through the gate; or else an application that is not
     named as any other kind (a loan, a flat, a scholarship ...): a recruiting sender's mail about
-    "your application" (ご応募) with no other kind in sight is about a job."""
-    for where, forms in (("subject", subject), ("body", body)):
+    "your application" (ご応募) with no other kind in sight is about a job. A closed topic (a
+    scholarship, an admission) shuts both ways: there 採用 and "tutor" name the other kind's side."""
+    sides = (("subject", subject), ("body", body))
+    if _may_name_closed(rules, sides) and any(weigh(w, rules._closed, f, first=True) for w, f in sides):
+        return None
+    for where, forms in sides:
         for found in weigh(where, rules._context, forms, first=True):
             return Signal(where, found.pattern, 0, found.matched, "job context")
-    sides = (("subject", subject), ("body", body))
     if not rules.application_context or any(weigh(w, rules._other_kinds, f, first=True) for w, f in sides):
         return None
     for where, forms in sides:
@@ -226,6 +242,21 @@ def _job_context(rules: ClassifierRules, subject: Forms, body: Forms) -> Signal 
                 where, found.pattern, 0, found.matched, "job context: an application, no other kind named"
             )
     return None
+
+
+def _may_name_closed(rules: ClassifierRules, sides: tuple[tuple[str, Forms], ...]) -> bool:
+    """Whether an anchor of a closed topic occurs in the texts: a set intersection over the literals
+    the texts' scans already found, so most messages skip weighing the closed topics at all."""
+    if rules._closed_anchors is None:
+        return True
+    ja_anchors, en_anchors = rules._closed_anchors
+    for _, forms in sides:
+        ja, en = forms.scans()
+        if not ja_anchors.isdisjoint(ja.present(rules._closed.ja_literals)):
+            return True
+        if not en_anchors.isdisjoint(en.present(rules._closed.en_literals)):
+            return True
+    return False
 
 
 # An outcome stated about the application: a body phrase of this weight or more.

@@ -141,6 +141,20 @@ class Content:
 
 MAX_TEXT = 200_000  # characters of own text weighed; rejection wording comes early
 
+# A draft passed between colleagues inside the mail, between marker lines (---下書き--- ...
+# ---ここまで---, "--- draft ---" ... "--- end ---"): someone's text under review, not the sender's
+# word to the reader, so it is left out like quoted history. It runs to the next marker line (or
+# to the end of the text when none closes it).
+_DRAFT_BLOCK = re.compile(
+    r"^[ \t]*[-=_─━~]{2,}[ \t]*(?:下書き|文案|案文|原稿|ドラフト|送信文|draft|proposed (?:text|wording))"
+    r"[^\n]{0,20}?[-=_─━~]{2,}[ \t]*\n.*?(?:^[ \t]*[-=_─━~]{3,}(?:[^\n]{0,20}[-=_─━~]{2,})?[ \t]*$|\Z)",
+    re.MULTILINE | re.DOTALL | re.IGNORECASE,
+)
+
+
+def _without_drafts(text: str) -> str:
+    return _DRAFT_BLOCK.sub("", text) if "--" in text or "==" in text or "─" in text else text
+
 
 def read(message: ParsedMessage, placeholder: str, subject: str | None = None) -> Content:
     """The normalised subject (unless already known) and own text; only the leaves that make
@@ -151,5 +165,5 @@ def read(message: ParsedMessage, placeholder: str, subject: str | None = None) -
     # text/plain is what the sender wrote; HTML is used only when there is no plain part.
     plain = [message.text(part) for part in leaves if part.content_type == "text/plain"]
     texts = plain or [html_text(message.text(part)) for part in leaves]
-    own = "\n".join(own_text(nfkc(t[: 2 * MAX_TEXT])) for t in texts)
+    own = "\n".join(_without_drafts(own_text(nfkc(t[: 2 * MAX_TEXT]))) for t in texts)
     return Content(subject, own[:MAX_TEXT], message, placeholder)

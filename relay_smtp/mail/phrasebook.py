@@ -23,8 +23,9 @@ LANGUAGES: tuple[Language, ...] = ("ja", "en")
 #: The markers of a rejection's shape, per language (regular expressions; see mail/structure.py);
 #: ``about_rejections``: the mail talks about rejection mail in general (then quoted lines are examples).
 STRUCTURE_KEYS = ("thanks", "wish", "future", "about_rejections")
-#: The lists of the [context] table: job words; application words; other kinds of application.
-CONTEXT_KEYS = ("patterns", "application", "other_kinds")
+#: The lists of the [context] table: job words; application words; other kinds of application;
+#: topics that close the gate whatever job word the mail also names (a scholarship, an admission).
+CONTEXT_KEYS = ("patterns", "application", "other_kinds", "closed")
 #: Weight of a company's own rejection phrase given as a plain string: a rejection by itself.
 COMPANY_PHRASE_WEIGHT = 4
 #: Weight of a company's exclusion: stronger than any rejection wording, so the mail is never a rejection.
@@ -78,6 +79,7 @@ class Phrasebook:
     structure: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # thanks, wish, future
     application: tuple[str, ...] = ()
     other_kinds: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
 
 
 _ENTRY_KEYS = frozenset({"pattern", "weight", "topic", "generic", "negated"})
@@ -133,6 +135,7 @@ def parse_phrasebook(text: str, name: str) -> Phrasebook:
         {key: tuple(structure.get(key, ())) for key in STRUCTURE_KEYS},
         tuple(lists["application"]),
         tuple(lists["other_kinds"]),
+        tuple(lists["closed"]),
     )
 
 
@@ -152,6 +155,7 @@ def default_tables() -> Phrasebook:
         tuple(p for b in books for p in b.context),
         application=tuple(p for b in books for p in b.application),
         other_kinds=tuple(p for b in books for p in b.other_kinds),
+        closed=tuple(p for b in books for p in b.closed),
     )
 
 

@@ -24,7 +24,8 @@ _JA_SENTENCE_END = re.compile(r"[。!?]")
 _JA_NEGATION = re.compile(
     r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
     r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
-    r"|なかった|ていない"
+    r"|なかった|ていない|ない(?:という|との|と)?(?:判断|結論|決定|方針)"
+    r"|ではなく|ではない"  # 選考辞退ではなく、当社からのご連絡です: not a withdrawal
 )
 # Polite set phrases that end in a negative form but negate nothing.
 _JA_NOT_NEGATION = re.compile(
@@ -36,8 +37,12 @@ _JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可�
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
 
 _EN_SENTENCE_END = re.compile(r"[.!?;]")
-# "unsuccessful in progressing to the next stage" negates the stage as "not" would
-_EN_NEGATION = re.compile(r"\b(?:not|no|never|cannot|unable|nor|unsuccessful)\b|n't\b")
+# "unsuccessful in progressing to the next stage" negates the stage as "not" would; so does a plan
+# that did not happen ("we had hoped to extend an offer", "we had planned to interview you")
+_EN_NEGATION = re.compile(
+    r"\b(?:not|no|never|cannot|unable|nor|unsuccessful)\b|n't\b"
+    r"|\b(?:had|'d) (?:hoped|planned|intended|meant|expected|wanted) to\b"
+)
 _EN_NOT_NEGATION = re.compile(
     r"\b(?:do not|don't|please do not) hesitate\b|\bnot only\b|\bno later than\b|\bno matter\b"
 )
@@ -122,6 +127,35 @@ def _conditional(compiled: Compiled, text: str, start: int, end: int) -> bool:
     return bool(_EN_CONDITION.search(_en_before(text, start)))
 
 
+# A "something else" event named only as a possibility is not this mail's event: 他社の選考状況次第で
+# 辞退するかもしれない (what the reader once said might happen).
+_JA_POSSIBLE = re.compile(r"かもしれ|可能性|恐れ|おそれ")
+
+
+def _possible(compiled: Compiled, text: str, end: int) -> bool:
+    if compiled.japanese:
+        return bool(_JA_POSSIBLE.search(_ja_after(text, end, 16)))
+    return False
+
+
+# A stage the reader took part in, said as thanks, is not this mail's invitation ("Thank you for your
+# time on the phone screen yesterday", "thanks for attending the information session", "after the
+# phone screen, ..."); the
+# Japanese twin (最終選考にお進みいただき、ありがとう) is in the phrase data. Thanks for confirming,
+# accepting or scheduling something is not taking part. Offers and invitations (weight -8 and
+# stronger) are this mail's own action wherever they stand.
+STRONG_CUE = -8
+_EN_TOOK_PART = re.compile(
+    r"\bthank(?:s| you)(?: (?:so|very) much)? for\b[^.]{0,60}?\b(?:on|at|during|attending|joining"
+    r"|completing|taking part in|coming (?:in|to)|participating in|doing)\b"
+    r"|\b(?:after|following) (?:the |your |our )?(?:[\w'-]+ )?$"
+)
+
+
+def _took_part(compiled: Compiled, text: str, start: int) -> bool:
+    return not compiled.japanese and bool(_EN_TOOK_PART.search(_en_before(text, start)))
+
+
 NEGATED_OUTCOME = "negated: an outcome"
 QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
 
@@ -141,6 +175,10 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             return match.group(), "", phrase.weight
         if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
             ignored = (match.group(), "in a wish for the reader's future", 0)
+        elif phrase.weight < 0 and _possible(compiled, text, end):
+            ignored = (match.group(), "only a possibility", 0)
+        elif STRONG_CUE < phrase.weight < 0 and _took_part(compiled, text, start):
+            ignored = (match.group(), "a stage the reader took part in, said as thanks", 0)
         elif phrase.weight < 0 and _negated(compiled, text, start, end):
             if phrase.negated and _negated_outcome(compiled, text, start, end):
                 return match.group(), NEGATED_OUTCOME, phrase.negated
