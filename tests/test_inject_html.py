@@ -268,3 +268,14 @@ def test_corpus_html_parts_keep_their_octets() -> None:
             problems.append(f"{name}: {problem}")
         assert result.charset is None  # HTML never changes charset
     assert problems == []
+
+
+def test_a_page_the_iso2022jp2_decoder_fails_on_is_left_untouched() -> None:
+    """CPython's ISO-2022-JP-2 decoder raises RuntimeError on some invalid designations instead of
+    replacing them; the part is refused like any part that cannot be changed safely (the rest of the
+    message is still spliced), not a failure of the whole message."""
+    broken = b"<html><body><p>\x1b.J\x1bNab</p></body></html>"
+    with pytest.raises(RuntimeError):
+        broken.decode("iso2022_jp_2", "replace")  # the codec's own fault, as of this Python
+    with pytest.raises(UnsupportedPart, match="decoder fails"):
+        splice_html_block(broken, cte="7bit", charset="iso-2022-jp-2", block_html=block().html)

@@ -487,3 +487,12 @@ def test_analysis_lines_are_the_octets_lines_decoded_one_by_one(charset: str, da
     spans = [(m.start(), m.end()) for m in re.finditer(rb"[^\n]*\n|[^\n]+\Z", data)]
     assert [(a, b) for a, b, _ in lines] == spans
     assert [text for _, _, text in lines] == [decoder.decode(data[a:b]).rstrip("\r\n") for a, b in spans]
+
+
+def test_a_text_the_iso2022jp2_decoder_fails_on_is_left_untouched() -> None:
+    """As for HTML: the codec's RuntimeError on an invalid designation refuses the part."""
+    broken = b"Dear applicant,\r\n\x1b.J\x1bNab\r\n\r\nRegards\r\n"
+    with pytest.raises(UnsupportedPart, match="decoder fails"):
+        analysis_text(broken, resolve_charset("iso-2022-jp-2"))
+    with pytest.raises(UnsupportedPart):
+        splice_text_block(broken, cte="7bit", charset="iso-2022-jp-2", block=block().text)

@@ -27,7 +27,14 @@ from collections.abc import Callable
 
 from relay_smtp.mail.inject_text import DEFAULT_PLACEHOLDER
 from relay_smtp.mail.landmarks import COMPARED, Landmark, find_landmark, may_have_landmark
-from relay_smtp.mail.part_charset import ASCII, PartCharset, ascii_view, may_hold_ascii, resolve_charset
+from relay_smtp.mail.part_charset import (
+    ASCII,
+    PartCharset,
+    analysis_page,
+    ascii_view,
+    may_hold_ascii,
+    resolve_charset,
+)
 from relay_smtp.mail.snippets import MARKER_CORE, has_marker
 from relay_smtp.mail.splice_slot import LeafSplice, SpliceSlot
 from relay_smtp.mail.transfer import UnsupportedPart, decode_body, detect_newline
@@ -44,7 +51,7 @@ def prepare_html_splice(
     part_charset, known = _html_charset(data, charset)
     # Decoding is only for looking (the marker check, the landmark parse); ISO-2022-JP decodes
     # slowly, so it is skipped where neither can find anything.
-    page = functools.cache(functools.partial(data.decode, part_charset.analysis_codec, errors="replace"))
+    page = functools.cache(functools.partial(analysis_page, data, part_charset))
     if may_hold_ascii(data, part_charset, MARKER_CORE.encode("ascii")) and has_marker(page()):
         raise UnsupportedPart("the part already carries the Career Relay block")
     view = ascii_view(data, part_charset)

@@ -21,6 +21,7 @@ __all__ = [
     "ASCII",
     "CannotEncode",
     "PartCharset",
+    "analysis_page",
     "analysis_text",
     "ascii_view",
     "encode_insertion",
@@ -360,15 +361,32 @@ def analysis_text(data: bytes, charset: PartCharset) -> list[tuple[int, int, str
     errors="replace" and one decoder fed line by line, so ISO-2022-JP state carries across lines
     and a bad octet costs one character, never a line.
     """
-    whole = _analysis_at_once(data, charset)
-    if whole is not None:
-        return whole
-    decoder = codecs.getincrementaldecoder(charset.analysis_codec)(errors="replace")
-    lines = []
-    for match in re.finditer(rb"[^\n]*\n|[^\n]+\Z", data):
-        text = decoder.decode(match.group())
-        lines.append((match.start(), match.end(), text.rstrip("\r\n")))
-    return lines
+    try:
+        whole = _analysis_at_once(data, charset)
+        if whole is not None:
+            return whole
+        decoder = codecs.getincrementaldecoder(charset.analysis_codec)(errors="replace")
+        lines = []
+        for match in re.finditer(rb"[^\n]*\n|[^\n]+\Z", data):
+            text = decoder.decode(match.group())
+            lines.append((match.start(), match.end(), text.rstrip("\r\n")))
+        return lines
+    except RuntimeError as exc:
+        raise _codec_failed(charset) from exc
+
+
+def analysis_page(data: bytes, charset: PartCharset) -> str:
+    """Decode ``data`` whole for looking at it, errors replaced."""
+    try:
+        return data.decode(charset.analysis_codec, errors="replace")
+    except RuntimeError as exc:
+        raise _codec_failed(charset) from exc
+
+
+def _codec_failed(charset: PartCharset) -> UnsupportedPart:
+    # CPython's ISO-2022-JP-2 decoder raises RuntimeError ("internal codec error") on some invalid
+    # designations (ESC . J then ESC N) instead of replacing them: such a part is left untouched.
+    return UnsupportedPart(f"the {charset.analysis_codec} decoder fails on this part")
 
 
 def _analysis_at_once(data: bytes, charset: PartCharset) -> list[tuple[int, int, str]] | None:
