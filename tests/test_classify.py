@@ -1019,3 +1019,51 @@ def test_english_quoted_stretches_match_the_plain_pattern(text: str) -> None:
     """The quote finder with its lookbehind after the opening quote finds the same stretches."""
     plain = re.compile(r"\"[^\"]{1,300}\"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w)){1,300}?'(?!\w)")
     assert [m.span() for m in structure._EN_QUOTED.finditer(text)] == [m.span() for m in plain.finditer(text)]
+
+
+# --- a cue is a word, not a part of a longer word that means something else ------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        # 不通過 is the opposite of the pass cue 通過, and the outcome itself
+        (
+            "山田様\n\n先日は書類をお送りいただきありがとうございました。書類選考の結果、不通過となりました。\n",
+            "選考結果",
+        ),
+        (
+            "山田様\n\n選考の結果は不通過です。ご応募ありがとうございました。\n",
+            "【不通過】選考結果のお知らせ",
+        ),
+        # 小論文 is the essay test of a hiring exam, not a paper submitted for review
+        (
+            "山田様\n\n小論文と面接の結果、今回は採用を見送らせていただくことになりました。\n",
+            "採用試験の結果",
+        ),
+        # 再応募を受け付け is a policy on applying again, not an acknowledgement of this application
+        (
+            "山田様\n\n慎重に検討した結果、今回は見送らせていただきます。"
+            "なお、1年後からは再応募を受け付けております。\n",
+            "選考結果のご連絡",
+        ),
+    ],
+)
+def test_japanese_cues_do_not_match_inside_longer_words(body: str, subject: str) -> None:
+    v = run(mail(body, subject))
+    assert v.label == "rejection", reasons(v)
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (
+            "山田様\n\n書類選考を通過されましたので、二次面接のご案内をお送りします。\n",
+            "書類選考通過のお知らせ",
+        ),
+        ("山田様\n\n先日ご投稿いただいた論文は査読の結果、採択となりました。\n", "論文審査の結果"),
+    ],
+)
+def test_the_pass_and_paper_cues_still_hold_where_they_are_the_word(body: str, subject: str) -> None:
+    v = run(mail(body, subject))
+    assert v.label == "other", reasons(v)
