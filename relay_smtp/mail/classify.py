@@ -296,7 +296,9 @@ def _subject_answered(signals: list[Signal]) -> list[Signal]:
         return signals
     note = "the body states this topic's outcome"
     return [
-        replace(s, weight=0, note=note) if s.where == "subject" and s.weight < 0 and s.matched in answered else s
+        replace(s, weight=0, note=note)
+        if s.where == "subject" and s.weight < 0 and s.matched in answered
+        else s
         for s in signals
     ]
 
