@@ -53,6 +53,8 @@ JA_OTHERS = [
     "佐野様\n\n最終選考の結果、合格です。合格者説明会のご案内を同封いたします。\n",
     # an interview moved, not called off: the dates are this mail's request
     "佐野様\n\n先日ご案内した最終面接は、都合により実施を見送ることとなりました。改めて候補日をお送りします。\n",
+    # a ceremony's date called off: no offer is refused
+    "佐野様\n\n内定式の日程は取り消しとなりました。新しい日程は追ってご連絡します。\n",
     # a nursery place on hold
     "佐野様\n\n保育園入園の利用調整の結果、現時点では入園の内定には至らず、保留となりました。\n",
     # a service offered to the sender, refused

@@ -26,10 +26,11 @@ _JA_NEGATION = re.compile(
     r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
     r"|なかった|ていない|ない(?:という|との|と)?(?:判断|結論|決定|方針)"
     r"|ではなく|ではない"  # 選考辞退ではなく、当社からのご連絡です: not a withdrawal
-    # a plan called off (round 14): 二次面接の日程調整をお願いしておりましたが、取り消しとなります,
-    # 日程調整はなしとさせてください; a plan that will not happen is not this mail's next step
-    r"|取り消し|取消し|取りやめ|取り止め|(?:は|も)なし(?:と|で|に)"
 )
+# A plan called off (round 14): 二次面接の日程調整をお願いしておりましたが、取り消しとなります,
+# 日程調整はなしとさせてください. It is not this mail's next step, but it states no outcome either
+# (内定式の日程は取り消し is a ceremony moved): it sets a cue aside and never counts as a negated offer.
+_JA_CALLED_OFF = re.compile(r"取り消し|取消し|取りやめ|取り止め|(?:は|も)なし(?:と|で|に)")
 # Polite set phrases that end in a negative form but negate nothing.
 _JA_NOT_NEGATION = re.compile(
     r"構いません|かまいません|差し支えありません|問題ありません|申し訳(?:ございません|ありません)"
@@ -74,7 +75,9 @@ def _negated(compiled: Compiled, text: str, start: int, end: int) -> bool:
     if compiled.japanese:
         after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 40))
         before = text[max(0, start - 15) : start]
-        return bool(_JA_NEGATION.search(after) or _JA_OTHER_PERSON.search(before))
+        return bool(
+            _JA_NEGATION.search(after) or _JA_CALLED_OFF.search(after) or _JA_OTHER_PERSON.search(before)
+        )
     before_words = " ".join(_en_before(text, start).split()[-8:])
     before_words = _EN_NOT_NEGATION.sub("", before_words)
     after = text[end : end + 60]
