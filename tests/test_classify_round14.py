@@ -85,7 +85,8 @@ EN_REJECTIONS = [
     "Hi Sam,\n\nYour right-to-work check has lapsed, so we cannot place you on the warehouse contract.\n",
     # the job not offered in the first person; others preferred
     "Hi Sam,\n\nThanks for the trial day. I'm not going to offer you the job, I'm afraid.\n",
-    "Dear Sam,\n\nWe have decided to prioritise candidates with a clinical background for the role.\n",
+    "Dear Sam,\n\nWe have decided to prioritise candidates with a clinical background, so we won't be "
+    "arranging an interview for the role.\n",
     "Dear Sam,\n\nFollowing the vetting checks your application has been removed from consideration.\n",
 ]
 
@@ -98,6 +99,14 @@ EN_OTHERS = [
     # an alternate role: filled, but the reader moved on to another
     "Hi Sam,\n\nWe've filled that exact position, but we'd like to move your application to our Associate "
     "role. The next interview is on Monday.\n",
+    # one shift refused, another offered; the reader among those preferred
+    "Hi Sam,\n\nWe can't place you on the night shift, but we have day shifts at the depot from Monday. "
+    "Shall I book you in?\n",
+    "Hi Sam,\n\nThe client has decided to prioritise candidates with forklift licences, and you have one, "
+    "so we are putting you forward.\n",
+    # a counter-offer: not this title, another one offered
+    "Hi Sam,\n\nWe are not going to offer you the senior title, but we would like to offer you the "
+    "Analyst role.\n",
     # a delay: the outcome not yet given
     "Hi Sam,\n\nWe can't place you on the contract until your documents arrive.\n",
     # a quote asked for: the supplier topic stands
