@@ -288,6 +288,21 @@ def _outweigh_generic(signals: list[Signal], rules: ClassifierRules, body: Forms
     return out
 
 
+def _subject_answered(signals: list[Signal]) -> list[Signal]:
+    """A subject that names a topic (内定に関するご連絡) whose outcome the body states as a negation
+    (内定のご提示を見送らせていただく) is that outcome's heading, not an offer (round 14)."""
+    answered = [s.matched for s in signals if s.where == "body" and s.note == NEGATED_OUTCOME]
+    if not answered:
+        return signals
+    note = "the body states this topic's outcome"
+    return [
+        replace(s, weight=0, note=note)
+        if s.where == "subject" and s.weight < 0 and s.matched in answered
+        else s
+        for s in signals
+    ]
+
+
 def _shape(signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
     """The structure signal (see mail/structure.py): thanks -> outcome -> wish, or thanks ->
     outcome with nothing asked; never when a "something else" phrase counted in the body."""
@@ -323,7 +338,7 @@ def _classify(
     subject, body = Forms.of(content.subject), Forms.of(content.text)
     signals = weigh("subject", rules._subject, subject, ignore)
     signals += weigh("body", rules._body, body)
-    signals = _outweigh_generic(signals, rules, body)
+    signals = _outweigh_generic(_subject_answered(signals), rules, body)
     signals += _shape(signals, body, locale)
     reading = rules.text_model.read(locale, body.ja, body.en, signals) if rules.text_model else None
     if reading:

@@ -27,6 +27,10 @@ _JA_NEGATION = re.compile(
     r"|なかった|ていない|ない(?:という|との|と)?(?:判断|結論|決定|方針)"
     r"|ではなく|ではない"  # 選考辞退ではなく、当社からのご連絡です: not a withdrawal
 )
+# A plan called off (round 14): 二次面接の日程調整をお願いしておりましたが、取り消しとなります,
+# 日程調整はなしとさせてください. It is not this mail's next step, but it states no outcome either
+# (内定式の日程は取り消し is a ceremony moved): it sets a cue aside and never counts as a negated offer.
+_JA_CALLED_OFF = re.compile(r"取り消し|取消し|取りやめ|取り止め|(?:は|も)なし(?:と|で|に)")
 # Polite set phrases that end in a negative form but negate nothing.
 _JA_NOT_NEGATION = re.compile(
     r"構いません|かまいません|差し支えありません|問題ありません|申し訳(?:ございません|ありません)"
@@ -71,7 +75,9 @@ def _negated(compiled: Compiled, text: str, start: int, end: int) -> bool:
     if compiled.japanese:
         after = _JA_NOT_NEGATION.sub("", _ja_after(text, end, 40))
         before = text[max(0, start - 15) : start]
-        return bool(_JA_NEGATION.search(after) or _JA_OTHER_PERSON.search(before))
+        return bool(
+            _JA_NEGATION.search(after) or _JA_CALLED_OFF.search(after) or _JA_OTHER_PERSON.search(before)
+        )
     before_words = " ".join(_en_before(text, start).split()[-8:])
     before_words = _EN_NOT_NEGATION.sub("", before_words)
     after = text[end : end + 60]
@@ -84,6 +90,9 @@ def _negated(compiled: Compiled, text: str, start: int, end: int) -> bool:
 # do not count as a delay.
 _EN_DELAY_AFTER = re.compile(r"\b(?:yet|until|till|pending)\b")
 _EN_DELAY_BEFORE = re.compile(r"\b(?:not yet|yet to)\b")
+# A "yet" in a clause of its own is about something else: "we went with someone with more experience
+# because we don't have a dedicated SRE yet" (round 14); the delay must be said of the outcome.
+_EN_CLAUSE = re.compile(r"\b(?:because|since|who|which|where|while)\b")
 _JA_DELAY_BEFORE = re.compile(r"まだ|未だ|今しばらく")
 _JA_DELAY_AFTER = re.compile(r"次第|までは|今しばらく|追って")
 
@@ -93,8 +102,8 @@ def _delayed(compiled: Compiled, text: str, start: int, end: int) -> bool:
         before = text[max(0, start - 15) : start]
         return bool(_JA_DELAY_BEFORE.search(before) or _JA_DELAY_AFTER.search(_ja_after(text, end, 40)))
     after = text[end : end + 80]
-    stop = _EN_SENTENCE_END.search(after)
-    after = after[: stop.start()] if stop else after
+    stops = [m.start() for m in (_EN_SENTENCE_END.search(after), _EN_CLAUSE.search(after)) if m]
+    after = after[: min(stops)] if stops else after
     return bool(_EN_DELAY_AFTER.search(after) or _EN_DELAY_BEFORE.search(_en_before(text, start)))
 
 
@@ -156,6 +165,14 @@ def _took_part(compiled: Compiled, text: str, start: int) -> bool:
     return not compiled.japanese and bool(_EN_TOOK_PART.search(_en_before(text, start)))
 
 
+# A topic named only to be denied is not this mail's topic (round 14): 入札結果ではなく、採用の件です.
+_JA_DENIED = re.compile(r"[^、。]{0,4}?では(?:なく|ない|ありませ|ございませ)")
+
+
+def _denied(compiled: Compiled, text: str, end: int) -> bool:
+    return compiled.japanese and bool(_JA_DENIED.match(text, end))
+
+
 NEGATED_OUTCOME = "negated: an outcome"
 QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
 
@@ -172,6 +189,9 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             break
         start, end = match.span()
         if not phrase.check_context:
+            if phrase.weight < 0 and _denied(compiled, text, end):
+                ignored = (match.group(), "named only to be denied", 0)
+                continue
             return match.group(), "", phrase.weight
         if phrase.weight < 0 and in_wish(text, start, end, compiled.japanese):
             ignored = (match.group(), "in a wish for the reader's future", 0)
