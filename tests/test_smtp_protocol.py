@@ -82,8 +82,12 @@ def _start(loop_thread: LoopThread, bulk: bool) -> Server:
 def servers(loop_thread: LoopThread) -> Iterator[tuple[Server, Server]]:
     pair = (_start(loop_thread, bulk=False), _start(loop_thread, bulk=True))
     yield pair
-    for server in pair:
-        server.server.close()
+
+    async def stop() -> None:  # on the loop's thread: asyncio.Server is not thread-safe
+        for server in pair:
+            server.server.close()
+
+    loop_thread.run(stop())
 
 
 def _talk(port: int, payload: bytes, pieces: int = 1) -> bytes:
