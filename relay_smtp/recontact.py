@@ -19,9 +19,9 @@ Two halves, so that nothing is added to the SMTP reply's path but a queue append
 
 The headers are parsed again here, off the SMTP path: the pipeline's parse and its sender lookup stay
 inside the pipeline, whose `Outcome` names the company of a rejection only.  Only four fields are
-wanted, so a plain header section (ASCII, every line a field or its continuation) is read by two
-regular expressions that give what Python's compat32 header parser gives (`thread_fields`), at a
-fraction of its CPU; anything else is left to that parser.
+wanted, so a plain header section (ASCII, every line a field or its continuation) is read by one
+regular expression and the MIME walk's header scanner, which give what Python's compat32 header
+parser gives (`thread_fields`) at a fraction of its CPU; anything else is left to that parser.
 
 No address, subject or Message-ID is stored, only keyed hashes and dates.
 """
@@ -42,6 +42,7 @@ from sqlalchemy import Connection
 
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkSigner
+from relay_smtp.mail.mime_headers import first_field, scan_headers
 from relay_smtp.pipeline import Outcome, find_company
 from relay_smtp.store import kpi
 from relay_smtp.store.kpi import ObservedMail
@@ -60,11 +61,6 @@ THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
 # what follows, or nothing (a section cut short).  Group 1: the fields.
 _FIELD = r"[\041-\071\073-\176]+:[^\n]*(?:\n[ \t][^\n]*)*"
 _PLAIN_SECTION = re.compile(rf"((?:{_FIELD}\n)*(?:{_FIELD}\Z)?)(?:\r?\n.*)?", re.DOTALL)
-# One of the wanted fields in such a section, lower-cased and after a line end (a literal first
-# character makes the search fast); its value, continuation lines included, ends before the next line
-# that does not begin with a blank.
-_THREAD_FIELD = re.compile(r"\n(from|message-id|in-reply-to|references):")
-_FIELD_END = re.compile(r"\n(?![ \t])")
 
 
 @dataclass(frozen=True)
@@ -105,31 +101,24 @@ def thread_fields(header: bytes) -> Mapping[str, str]:
 
 
 def scanned_fields(header: bytes) -> dict[str, str] | None:
-    """`thread_fields` by two regular expressions; None if the section holds what the parser treats
-    specially: 8-bit bytes (it keeps them as surrogates, and hands out `Header` objects), a bare CR
-    (a line end to it), an mbox "From " line, a continuation with no field before it, or a line that
-    is no field (the header section ends there for it)."""
-    if not header.isascii():
+    """`thread_fields` by the MIME walk's header scanner; None if the section holds what the parser
+    treats specially: 8-bit bytes (it keeps them as surrogates, and hands out `Header` objects), a
+    bare CR (a line end to it), an mbox "From " line, a continuation with no field before it, or a
+    line that is no field (the header section ends there for it)."""
+    if not header.isascii() or header.count(b"\r") != header.count(b"\r\n"):
         return None
-    text = header.decode("ascii")
-    if text.count("\r") != text.count("\r\n"):
-        return None
-    matched = _PLAIN_SECTION.fullmatch(text)
+    matched = _PLAIN_SECTION.fullmatch(header.decode("ascii"))
     if matched is None:
         return None
-    section = matched.group(1)
-    fields = dict.fromkeys(THREAD_FIELDS, "")
-    seen: set[str] = set()
-    for field in _THREAD_FIELD.finditer("\n" + section.lower()):
-        name = field.group(1)
-        if name not in seen:  # the first of each, as Message.get
-            seen.add(name)
-            start = field.end() - 1  # -1: the "\n" put in front
-            end = _FIELD_END.search(section, start)
-            value = section[start : end.start() if end else len(section)]
-            # compat32's header_source_parse: the blanks after the colon and the last line end cut
-            # off, continuation lines kept with their line ends.
-            fields[name] = value.lstrip(" \t").rstrip("\r\n")
+    # In such a section the scanner finds exactly the parser's fields.
+    block = scan_headers(header, 0, matched.end(1))
+    fields = {}
+    for name in THREAD_FIELDS:
+        found = first_field(block.fields, name.encode("ascii"))  # the first of each, as Message.get
+        # compat32's header_source_parse: the blanks after the colon and the last line end cut off,
+        # continuation lines kept with their line ends.
+        value = header[found.value_start : found.end].decode("ascii") if found else ""
+        fields[name] = value.lstrip(" \t").rstrip("\r\n")
     return fields
 
 
