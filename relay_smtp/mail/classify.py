@@ -101,9 +101,6 @@ class ClassifierRules:
     _application: PhraseSet = field(init=False, repr=False, compare=False)
     _other_kinds: PhraseSet = field(init=False, repr=False, compare=False)
     _closed: PhraseSet = field(init=False, repr=False, compare=False)
-    _closed_anchors: tuple[frozenset[str], frozenset[str]] | None = field(
-        init=False, repr=False, compare=False
-    )
     _generic: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,12 +117,6 @@ class ClassifierRules:
         names = ("_subject", "_body", "_context", "_application", "_other_kinds", "_closed")
         for name, built in zip(names, sets, strict=True):
             object.__setattr__(self, name, built)
-        # The closed topics' anchor literals (Japanese, English); None: a pattern without anchors.
-        anchors = None
-        if not self._closed.unanchored:
-            keys = self._closed.by_literal
-            anchors = tuple(frozenset(lit for j, lit in keys if j is japanese) for japanese in (True, False))
-        object.__setattr__(self, "_closed_anchors", anchors)
         generic = frozenset(p.pattern for p in self.subject_phrases + self.body_phrases if p.generic)
         object.__setattr__(self, "_generic", generic)
 
@@ -229,7 +220,9 @@ def _job_context(rules: ClassifierRules, subject: Forms, body: Forms) -> Signal 
     "your application" (ご応募) with no other kind in sight is about a job. A closed topic (a
     scholarship, an admission) shuts both ways: there 採用 and "tutor" name the other kind's side."""
     sides = (("subject", subject), ("body", body))
-    if _may_name_closed(rules, sides) and any(weigh(w, rules._closed, f, first=True) for w, f in sides):
+    # Most messages name no closed topic at all: a look-up among the literals found spares weighing.
+    closed = [(w, f) for w, f in sides if rules._closed.may_match(f)]
+    if any(weigh(w, rules._closed, f, first=True) for w, f in closed):
         return None
     for where, forms in sides:
         for found in weigh(where, rules._context, forms, first=True):
@@ -242,21 +235,6 @@ def _job_context(rules: ClassifierRules, subject: Forms, body: Forms) -> Signal 
                 where, found.pattern, 0, found.matched, "job context: an application, no other kind named"
             )
     return None
-
-
-def _may_name_closed(rules: ClassifierRules, sides: tuple[tuple[str, Forms], ...]) -> bool:
-    """Whether an anchor of a closed topic occurs in the texts: a set intersection over the literals
-    the texts' scans already found, so most messages skip weighing the closed topics at all."""
-    if rules._closed_anchors is None:
-        return True
-    ja_anchors, en_anchors = rules._closed_anchors
-    for _, forms in sides:
-        ja, en = forms.scans()
-        if not ja_anchors.isdisjoint(ja.present(rules._closed.ja_literals)):
-            return True
-        if not en_anchors.isdisjoint(en.present(rules._closed.en_literals)):
-            return True
-    return False
 
 
 # An outcome stated about the application: a body phrase of this weight or more.

@@ -253,6 +253,15 @@ class PhraseSet:
         )
         return compiled, {key: tuple(value) for key, value in index.items()}, frozenset(unanchored), required
 
+    def may_match(self, forms: Forms) -> bool:
+        """Whether some phrase may match the text: one without anchors, or one whose anchor occurs
+        (found among the literals the text's scans already looked up, no regex tried)."""
+        if self.unanchored:
+            return True
+        ja, en = forms.scans()
+        present = {True: ja.present(self.ja_literals), False: en.present(self.en_literals)}
+        return any(literal in present[japanese] for japanese, literal in self.by_literal)
+
     def candidates(self, forms: Forms) -> Iterator[tuple[Compiled, TextScan, frozenset[str]]]:
         """The phrases that may match, in phrase order, each with its text and the literals found."""
         ja, en = forms.scans()
