@@ -19,20 +19,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import make_url, text
 
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkClaims, LinkSigner
 from relay_smtp.pipeline import Outcome
 from relay_smtp.recontact import ContactWriter, OutgoingMail, observed_mail
 from relay_smtp.recorder import LinkRecorder, Rejection
-from relay_smtp.store.db import create_engine_for
+from relay_smtp.store.db import scratch_schema
 from relay_smtp.store.ledger import Ledger
 
 BENCH = Path(__file__).resolve().parent
@@ -62,17 +59,8 @@ def store_url(url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{Path(tmp) / 'relay.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.engine.dispose()
+    with scratch_schema(url, "bench") as scoped:
+        yield scoped
 
 
 def main() -> int:

@@ -28,11 +28,10 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -40,7 +39,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from agency_fixtures import AgencyServer  # noqa: E402
 
 from relay_smtp.links import LinkSigner  # noqa: E402
-from relay_smtp.store.db import create_engine_for  # noqa: E402
+from relay_smtp.store.db import create_engine_for, scratch_schema  # noqa: E402
 from relay_smtp.store.records import provision_records  # noqa: E402
 
 SECRET = "push-secret-for-the-run"
@@ -146,12 +145,8 @@ def main() -> int:
     if not base_url.startswith("postgresql"):
         raise SystemExit("set RELAY_SMTP_TEST_DATABASE_URL to a PostgreSQL database")
 
-    schema = f"handoff_run_{uuid.uuid4().hex[:10]}"
-    admin = create_engine_for(base_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    store_url = store.render_as_string(hide_password=False)
+    scratch = ExitStack()
+    store_url = scratch.enter_context(scratch_schema(base_url, "handoff_run"))
     agency_port = free_port()
     work = Path(tempfile.mkdtemp(prefix="handoff-run-"))
     relay_bin = str(REPO / ".venv" / "bin" / "relay-smtp")
@@ -240,9 +235,7 @@ def main() -> int:
                 process.kill()
         if agency is not None:
             agency.stop()
-        with admin.connect() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.engine.dispose()
+        scratch.close()
 
 
 if __name__ == "__main__":

@@ -22,14 +22,12 @@ from pathlib import Path
 
 import pytest
 from smtp_fixtures import LoopThread, Relay, Sink, settings_for_sink
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from relay_smtp.ats import NO_SIGNALS, AtsSignals, apply_signal
 from relay_smtp.config import Company, Settings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.classify import ClassifierRules, Sender, classify
-from relay_smtp.store.db import create_engine_for
+from relay_smtp.store.db import scratch_schema
 from relay_smtp.store.ledger import Ledger
 from relay_smtp.store.signals import SignalStore
 
@@ -219,20 +217,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/store.db"
         return
-    schema = f"test_ats_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_for(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(PG_URL)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.engine.dispose()
+    with scratch_schema(PG_URL, "test_ats") as scoped:
+        yield scoped
 
 
 def test_signal_store_lookup_expiry_and_purge(store_url: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -23,11 +22,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, DateTime, Engine, select, text
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
 from relay_smtp.store import db
-from relay_smtp.store.db import create_engine_for, current_version, upgrade
+from relay_smtp.store.db import create_engine_for, current_version, scratch_schema, upgrade
 from relay_smtp.store.ledger import (
     InsufficientCredits,
     IssuedLink,
@@ -81,17 +79,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/store.db"
         return
-    schema = f"test_store_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_for(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        scoped = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.engine.dispose()
+    with scratch_schema(PG_URL, "test_store") as scoped:
+        yield scoped
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -83,6 +84,24 @@ def create_engine_for(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
     raise ValueError(f"store.url: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)")
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new, empty schema of the PostgreSQL database at ``url``, as a store URL whose connections
+    work in it (their search_path); dropped afterwards with all it holds. For the tests and the
+    benchmarks that share one database with others."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.engine.dispose()
 
 
 def _sqlite_engine(url: str) -> Engine:
