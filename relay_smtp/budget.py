@@ -58,10 +58,14 @@ class ByteBudget:
         self.limit = limit
         self.used = 0
         self.peak = 0  # the most ever held at once
-        self.waiting = 0  # charges waiting for room now
         self._charges: dict[Charge, None] = {}  # the live charges, oldest first
         self._beyond: Charge | None = None  # the one charge that may pass the cap, if any (see above)
         self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def waiting(self) -> int:
+        """How many live charges wait for room now."""
+        return sum(charge.waiting for charge in self._charges)
 
     def charge(self) -> Charge:
         """A new charge holding nothing yet; younger than every live one."""
@@ -103,12 +107,10 @@ class ByteBudget:
         """Wait until a charge is given back (there may be room now, or a standstill to break)."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        self.waiting += 1
         charge.waiting = True
         try:
             await waiter
         finally:
-            self.waiting -= 1
             charge.waiting = False
             if waiter in self._waiters:  # cancelled while waiting
                 self._waiters.remove(waiter)
