@@ -13,6 +13,7 @@ import pytest
 from conftest import corpus_files
 from test_transfer import b64, kept_around, qp
 
+from relay_smtp.mail.charsets import codec_name
 from relay_smtp.mail.inject_text import splice_text_block
 from relay_smtp.mail.part_charset import analysis_text, ascii_view, encode_text, resolve_charset
 from relay_smtp.mail.snippets import RenderedBlock, SnippetRenderer
@@ -496,3 +497,26 @@ def test_a_text_the_iso2022jp2_decoder_fails_on_is_left_untouched() -> None:
         analysis_text(broken, resolve_charset("iso-2022-jp-2"))
     with pytest.raises(UnsupportedPart):
         splice_text_block(broken, cte="7bit", charset="iso-2022-jp-2", block=block().text)
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [
+        ("cseucpkdfmtjapanese", "euc_jp"),
+        ("Windows-31J", "cp932"),
+        ("iso-8859-8-i", "iso8859-8"),
+        ("x-sjis", "cp932"),
+    ],
+)
+def test_the_splicer_reads_charset_labels_as_the_rest_of_the_mail_layer_does(label: str, codec: str) -> None:
+    # One alias table (mail/charsets.py): a part that choose_parts and the classifier can read is
+    # one the splicer can write into.
+    assert codec_name(label) == codecs.lookup(codec).name
+    assert resolve_charset(label).codec == codecs.lookup(codec).name
+
+
+@pytest.mark.parametrize("label", ["base64", "hex", "x-no-such-charset", "utf-16", "utf-7"])
+def test_a_label_that_names_no_text_charset_the_splicer_can_write_is_an_unsupported_part(label: str) -> None:
+    # "base64" is a codec of Python's, but a bytes-to-bytes one: it once escaped as a LookupError.
+    with pytest.raises(UnsupportedPart):
+        resolve_charset(label)

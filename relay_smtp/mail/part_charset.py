@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from itertools import chain
 
+from relay_smtp.mail.charsets import ascii_transparent, codec_name
 from relay_smtp.mail.transfer import UnsupportedPart
 
 __all__ = [
@@ -36,14 +37,6 @@ class CannotEncode(ValueError):
     """The part's charset has no octets for some characters of the block."""
 
 
-# Labels seen in mail that Python's codec registry does not know.
-_ALIASES = {
-    "x-sjis": "cp932",
-    "windows-31j": "cp932",
-    "x-euc-jp": "euc_jp",
-    "windows-874": "cp874",
-    "utf-8-sig": "utf-8",
-}
 _SJIS = frozenset({"shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213"})
 _EUCJP = frozenset({"euc_jp", "euc_jis_2004", "euc_jisx0213"})
 # Double-byte charsets whose second byte may look like ASCII (0x40-0x7E).
@@ -73,15 +66,10 @@ def resolve_charset(label: str | None) -> PartCharset:
     """Map a charset parameter to a PartCharset; UnsupportedPart for what we cannot splice into."""
     if label is None or not label.strip():
         return ASCII
-    name = label.strip().strip("\"'").lower()
-    # "x-" names are private labels of registered charsets more often than not (x-mac-cyrillic).
-    for candidate in (name, name.removeprefix("x-")):
-        try:
-            codec = codecs.lookup(_ALIASES.get(candidate, candidate)).name
-        except LookupError:
-            continue
-        return PartCharset(label, codec, _family(codec, label))
-    raise UnsupportedPart(f"unknown charset {label!r}")
+    codec = codec_name(label)
+    if codec is None:
+        raise UnsupportedPart(f"unknown charset {label!r}")
+    return PartCharset(label, codec, _family(codec, label))
 
 
 def _family(codec: str, label: str) -> str:
@@ -96,12 +84,7 @@ def _family(codec: str, label: str) -> str:
             return family
     # Anything else must be a stateless charset in which ASCII is ASCII (ISO-8859-*, windows-125x,
     # KOI8 …); that rules out UTF-16/32, UTF-7, HZ, ISO-2022-KR and EBCDIC.
-    probe = "Line <a href=x>\r\n"
-    try:
-        same = probe.encode(codec) == probe.encode("ascii")
-    except UnicodeError:
-        same = False
-    if not same or codec.startswith(("utf", "iso2022", "hz")):
+    if not ascii_transparent(codec) or codec.startswith(("utf", "iso2022")):
         raise UnsupportedPart(f"charset {label!r} is not ASCII-compatible; cannot splice into it")
     return "single"
 
