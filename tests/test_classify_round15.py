@@ -13,12 +13,22 @@ None of these sentences is taken from any labelled set: they are our own wording
 
 from __future__ import annotations
 
+import base64
+
 import pytest
-from classify_mail import reasons, verdict
+from classify_mail import RECRUITER, reasons, verdict
+
+from relay_smtp.mail.classify import ClassifierRules, classify
 
 JA_REJECTIONS = [
     # a rejection that also asks for a survey (unquoted: the outcome is this mail's own)
     "佐野様\n\n選考の結果、今回は採用を見送らせていただきます。\n今後の改善のため、アンケートへのご協力をお願いいたします。\n",
+]
+
+JA_CONTEXT_REJECTIONS = [
+    # the work said as a trial of it or a person who works, with no other job word
+    "村上さん\n\n先日は牧場の作業体験に来てくれてありがとう。家族で話し合って、今回は週五日来られる人にお願いする"
+    "ことにしたので、見送らせてください。\n",
 ]
 
 JA_OTHERS = [
@@ -40,6 +50,18 @@ EN_REJECTIONS = [
     # a grant named in a job title: the role opens the gate
     "Dear Sam,\n\nThank you for applying for the Grants Officer role. We regret to inform you that your "
     "application has not been successful.\n",
+    # a request made only under a condition about the reader's circumstances
+    "Dear Sam,\n\nThank you for applying. We are unable to consider you for the Door Supervisor post, as it "
+    "needs a current first-aid certificate. Once you hold one, please send us a fresh application. We wish "
+    "you every success.\n",
+    "Hi Sam,\n\nThank you for applying for the Loader job. Sadly your licence has expired, so we cannot "
+    "consider you. If it has since been renewed, please reply with the new number. Best of luck.\n",
+]
+
+EN_CONTEXT_REJECTIONS = [
+    # sales job titles open the gate
+    "Hey Sam,\n\nThanks for the last conversation with our VP. We're going another direction for the account "
+    "executive seat and won't be moving you forward.\n",
 ]
 
 EN_OTHERS = [
@@ -60,8 +82,9 @@ EN_OTHERS = [
     "Dear Sam,\n\nThank you for entering the Young Makers scheme. I'm sorry to tell you your application was "
     "not successful; the awards panel read three hundred entries.\n",
     # the reader's own decline of an offer, written by the reader
-    "Dear Ms Lee,\n\nThank you so much for offering me the Planner job. After a lot of thought I have decided "
-    "to decline, as I am staying with my current team. I'm sorry to say it, and I wish you all the best.\n",
+    "Dear Ms Lee,\n\nThank you so much for offering me the Planner job. After a lot of thought I have "
+    "decided to decline, as I am staying with my current team. I'm sorry to say it, and I wish you all "
+    "the best.\n",
     "Dear Ms Lee,\n\nI'm sorry to tell you that I must respectfully decline your kind offer of the Planner "
     "position. Thank you for your time.\n",
 ]
@@ -99,3 +122,45 @@ def test_an_invitation_back_for_another_interview_counts_as_an_invitation() -> N
     v = verdict(body, "Your application")
     assert v.label == "other", reasons(v)
     assert any(s.weight <= -8 and "invite you back" in s.matched for s in v.reasons), reasons(v)
+
+
+@pytest.mark.parametrize("body", JA_CONTEXT_REJECTIONS)
+def test_japanese_round15_work_words_open_the_gate(body: str) -> None:
+    v = verdict(body, "ご連絡")
+    assert v.label == "rejection", reasons(v)
+
+
+@pytest.mark.parametrize("body", EN_CONTEXT_REJECTIONS)
+def test_english_round15_job_titles_open_the_gate(body: str) -> None:
+    v = verdict(body, "Update")
+    assert v.label == "rejection", reasons(v)
+
+
+def test_a_supplier_word_in_a_job_title_is_the_job() -> None:
+    body = "Dear Sam,\n\nThank you for applying. Your application has not been successful.\n"
+    v = verdict(body, "Your application: Tender Coordinator")
+    assert v.label == "rejection", reasons(v)
+    assert not any(s.where == "subject" and s.weight < 0 for s in v.reasons), reasons(v)
+    v = verdict(body, "Your tender: canteen contract")
+    assert any(s.where == "subject" and s.weight < 0 for s in v.reasons), reasons(v)
+
+
+def test_a_request_under_a_condition_of_the_readers_wish_still_counts() -> None:
+    """A request under the reader's wish ("if you would still like to go ahead, please confirm") is
+    how an invitation asks: it counts against, where a request under a condition of the reader's
+    circumstances does not. Read by the phrase rules alone, so the learned signal does not decide."""
+    rules = ClassifierRules(text_model=None)
+    head = "Dear Sam,\n\nThank you for applying. We regret to inform you that the panel has moved to May. "
+    asked = {
+        "If you would still like to go ahead, please confirm by replying to this email.\n": "other",
+        "If your licence is renewed by then, please confirm by replying to this email.\n": "rejection",
+    }
+    for tail, label in asked.items():
+        body = base64.encodebytes((head + tail).encode()).decode()
+        raw = (
+            "From: HR <hr@example.com>\r\nTo: C <c@example.net>\r\nSubject: Your application\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + body
+        ).encode()
+        v = classify(raw, rules, RECRUITER, ["c@example.net"])
+        assert v.label == label, reasons(v)
