@@ -14,6 +14,9 @@ None of these sentences is taken from any labelled set: they are our own wording
 from __future__ import annotations
 
 import base64
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 from classify_mail import RECRUITER, reasons, verdict
@@ -25,10 +28,33 @@ JA_REJECTIONS = [
     "佐野様\n\n選考の結果、今回は採用を見送らせていただきます。\n今後の改善のため、アンケートへのご協力をお願いいたします。\n",
 ]
 
+JA_FRAME_REJECTIONS = [
+    # the offer not made: 差し上げる, the offer's showing not reached
+    "佐野様\n\n社内で検討いたしましたが、今回はオファーを差し上げることができないとの結論になりました。\n",
+    "佐野様\n\n面接ありがとうございました。協議の結果、オファーのご提示には至りませんでした。\n",
+    # someone else chosen, the offer or the work going on with them
+    "佐野さん\n\nこの前はありがとう。悪いんだけど、今回はほかの人にオファーすることにしました。\n",
+    "佐野さん\n\n店長と相談して、ホールは別のスタッフさんで進めたいという話になりました。ごめんなさい。\n",
+    # the reader not asked or not taken, said as the form things took
+    "佐野さん\n\n色々考えたんですが、今回は佐野さんにはお願いしない形になりました。\n",
+    # the next meeting not arranged
+    "佐野様\n\n書類を拝見し、今回は面接の機会を設けることはできないと判断いたしました。\n",
+    # 見送り said as a state, or as the client's quoted answer
+    "佐野様\n\n先日の面接の結果につきましては、今回は見送りとなっております。\n",
+    "佐野様\n\n企業様からは「見送り」とのご回答をいただきました。\n",
+]
+
 JA_CONTEXT_REJECTIONS = [
     # the work said as a trial of it or a person who works, with no other job word
     "村上さん\n\n先日は牧場の作業体験に来てくれてありがとう。家族で話し合って、今回は週五日来られる人にお願いする"
     "ことにしたので、見送らせてください。\n",
+]
+
+JA_FRAME_OTHERS = [
+    # an offer made; another staff member doing a task; a meeting moved to other dates
+    "佐野様\n\n最終面接の結果、オファーを差し上げることになりました。条件面談の日程をご相談させてください。\n",
+    "佐野さん\n\n明日の搬入は別のスタッフさんで進めたいので、佐野さんは午後からの面接に来てください。\n",
+    "佐野様\n\n今週中に面接の機会を設けるのは難しいため、来週の候補日をお送りします。ご都合のよい日時をお知らせください。\n",
 ]
 
 JA_OTHERS = [
@@ -56,6 +82,37 @@ EN_REJECTIONS = [
     "you every success.\n",
     "Hi Sam,\n\nThank you for applying for the Loader job. Sadly your licence has expired, so we cannot "
     "consider you. If it has since been renewed, please reply with the new number. Best of luck.\n",
+]
+
+EN_FRAME_REJECTIONS = [
+    # someone else chosen, said as going with a person
+    "Hey Sam,\n\nThanks for the trial on Friday. I found a cook who has done years on the grill, so I'm "
+    "gonna go with her.\n",
+    "Hi Sam,\n\nSorry, we've had to go with a driver who holds a class 2 licence.\n",
+    # public-sector forms
+    "Dear Applicant,\n\nYou were assessed as suitable but not ranked highly enough to be offered the post.\n",
+    "Dear Applicant,\n\nYour score was below the pass mark, so you did not qualify for the eligibility "
+    "list.\n",
+    "Dear Applicant,\n\nOn review of your documents you have been found ineligible for the post "
+    "advertised.\n",
+    "Dear Applicant,\n\nThank you for sitting the test. You will not continue in this recruitment.\n",
+    # "it's" joined, the role named before "for you", the place already taken
+    "hi sam, thanks for the shift on saturday. afraid it's not going to work out with the bar job. all the "
+    "best\n",
+    "hey sam, we're not going to move forward with the junior animator role for you. thanks for the test!\n",
+    "Sam,\n\nThanks for the CV. We've already taken on an apprentice this year so I can't use you right "
+    "now.\n",
+]
+
+EN_FRAME_OTHERS = [
+    # going with a person to a place; a vendor; a condition still to be met; a hire that is not the reader's
+    "Hi Sam,\n\nSorry, the manager has had to go with them to the site visit, so your interview moves to "
+    "Thursday at 2pm.\n",
+    "Hi Sam,\n\nUnfortunately we decided to go with a supplier that offered a lower quote for the "
+    "printers.\n",
+    "Dear Sam,\n\nYou were found ineligible for the fast track until your transcript arrives; please send it "
+    "by Friday so we can book your interview.\n",
+    "Hi Sam,\n\nWe've just hired a new team lead, who will interview you on Monday at 10am for the role.\n",
 ]
 
 EN_CONTEXT_REJECTIONS = [
@@ -164,3 +221,42 @@ def test_a_request_under_a_condition_of_the_readers_wish_still_counts() -> None:
         ).encode()
         v = classify(raw, rules, RECRUITER, ["c@example.net"])
         assert v.label == label, reasons(v)
+
+
+@pytest.mark.parametrize("body", JA_FRAME_REJECTIONS)
+def test_japanese_round15_outcome_frames_are_rejections(body: str) -> None:
+    v = verdict(body, "選考結果のご連絡")
+    assert v.label == "rejection", reasons(v)
+
+
+@pytest.mark.parametrize("body", JA_FRAME_OTHERS)
+def test_japanese_round15_frame_traps_are_not_rejections(body: str) -> None:
+    v = verdict(body, "ご連絡")
+    assert v.label == "other", reasons(v)
+
+
+@pytest.mark.parametrize("body", EN_FRAME_REJECTIONS)
+def test_english_round15_outcome_frames_are_rejections(body: str) -> None:
+    v = verdict(body, "Your application")
+    assert v.label == "rejection", reasons(v)
+
+
+@pytest.mark.parametrize("body", EN_FRAME_OTHERS)
+def test_english_round15_frame_traps_are_not_rejections(body: str) -> None:
+    v = verdict(body, "Your application")
+    assert v.label == "other", reasons(v)
+
+
+def test_the_report_reads_a_public_mail_domain_as_nobodys_own() -> None:
+    """A small employer writing from a free-mail account to a candidate at the same provider is not
+    internal mail; a company's own domain still is."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "classify_report.py"
+    spec = importlib.util.spec_from_file_location("_classify_report_round15", path)
+    assert spec and spec.loader
+    report = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = report
+    spec.loader.exec_module(report)
+    free = b"From: Dave <dave.pub@mail.example>\r\nTo: Sam <sam@mail.example>\r\nSubject: x\r\n\r\nx\r\n"
+    own = b"From: HR <hr@northgate.example>\r\nTo: Sam <sam@mail.example>\r\nSubject: x\r\n\r\nx\r\n"
+    assert report.sender_of(free).company_domains == ()
+    assert report.sender_of(own).company_domains == ("northgate.example",)
