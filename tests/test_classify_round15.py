@@ -260,3 +260,42 @@ def test_the_report_reads_a_public_mail_domain_as_nobodys_own() -> None:
     own = b"From: HR <hr@northgate.example>\r\nTo: Sam <sam@mail.example>\r\nSubject: x\r\n\r\nx\r\n"
     assert report.sender_of(free).company_domains == ()
     assert report.sender_of(own).company_domains == ("northgate.example",)
+
+
+JA_CLOSED_REJECTIONS = [
+    # the reader's own selection ended, or closed before it was held, beside the listing taken down
+    "佐野様\n\nご応募ありがとうございました。本求人は充足したため、佐野様の選考は実施せずに終了とさせていただきます。"
+    "求人サイトの掲載停止が遅れ、申し訳ございません。\n",
+    "佐野様\n\n部署の再編により、選考を行うことなく本ポジションの募集を終了いたしました。\n",
+]
+
+JA_CLOSED_OTHERS = [
+    # a listing ended, with no application of the reader's closed (a job board's notice to its member)
+    "佐野様\n\nお気に入りに登録された求人の掲載期間が終了しました。新着求人は毎週お届けします。\n",
+    # a course closed: the selection of a course is not the reader's
+    "佐野様\n\n本講座の受講者の選考は終了いたしました。次回の講座の掲載をお待ちください。\n",
+]
+
+
+@pytest.mark.parametrize("body", JA_CLOSED_REJECTIONS)
+def test_japanese_round15_selection_ended_is_a_rejection_beside_a_listing(body: str) -> None:
+    v = verdict(body, "応募いただいた求人の掲載終了について")
+    assert v.label == "rejection", reasons(v)
+
+
+@pytest.mark.parametrize("body", JA_CLOSED_OTHERS)
+def test_japanese_round15_a_listing_or_course_ended_is_not(body: str) -> None:
+    v = verdict(body, "求人の掲載終了のお知らせ")
+    assert v.label == "other", reasons(v)
+
+
+def test_an_application_moved_to_another_channel_is_not_ended() -> None:
+    moved = (
+        "Hi Sam,\n\nWe won't be continuing with your application by post; please use the portal to upload "
+        "your documents.\n"
+    )
+    v = verdict(moved, "Your application")
+    assert v.label == "other", reasons(v)
+    ended = "Hi Sam,\n\nWe won't be continuing with your application. Please don't reply by email.\n"
+    v = verdict(ended, "Your application")
+    assert v.label == "rejection", reasons(v)

@@ -203,6 +203,20 @@ def _conditional_request(compiled: Compiled, text: str, start: int, matched: str
     return bool(_EN_REQUEST_CONDITION.search(before)) and not _EN_WISH_CONDITION.search(before)
 
 
+# An application carried on by another channel is not an outcome (round 15): "we won't be continuing
+# with your application by post; please use the portal" moves it, it does not end it. The channel
+# follows the phrase at once (a word or two between at most; a phrase may end inside a word, as "with
+# you" does inside "with your application").
+_EN_CHANNEL_AFTER = re.compile(
+    r"[\w'-]*(?:\s+[\w'-]+){0,2}?\s+(?:by|via|through|over|on) (?:post|mail|e-?mail|paper|fax|phone|telephone"
+    r"|letter|(?:this|that|the|our) (?:address|inbox|mailbox|email address|form|channel|paper form))\b"
+)
+
+
+def _by_another_channel(compiled: Compiled, text: str, end: int) -> bool:
+    return not compiled.japanese and bool(_EN_CHANNEL_AFTER.match(text, end))
+
+
 NEGATED_OUTCOME = "negated: an outcome"
 QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
 
@@ -239,6 +253,8 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             ignored = (match.group(), "conditional", 0)
         elif phrase.weight > 0 and _delayed(compiled, text, start, end):
             ignored = (match.group(), "delayed", 0)
+        elif phrase.weight > 0 and _by_another_channel(compiled, text, end):
+            ignored = (match.group(), "said of the channel, not the application", 0)
         elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
             ignored = (match.group(), QUOTED_EXAMPLE, 0)
         else:
