@@ -26,6 +26,8 @@ from relay_smtp.mail.classify import ClassifierRules, classify
 JA_REJECTIONS = [
     # a rejection that also asks for a survey (unquoted: the outcome is this mail's own)
     "佐野様\n\n選考の結果、今回は採用を見送らせていただきます。\n今後の改善のため、アンケートへのご協力をお願いいたします。\n",
+    # a quoted result beside a survey asked for: no question is quoted
+    "佐野様\n\n選考結果：「不採用」\n今後の改善のため、アンケートにご協力ください。\n",
 ]
 
 JA_FRAME_REJECTIONS = [
@@ -67,6 +69,8 @@ EN_REJECTIONS = [
     # a rejection that also asks for a survey (unquoted)
     "Dear Sam,\n\nWe are sorry to tell you that you have not been selected for the Planner role. We would "
     "value your view of our process in a two-minute survey.\n",
+    'Dear Sam,\n\nYour application status has been updated to "Not selected". We would be grateful if you '
+    "could complete our two-minute candidate survey.\n",
     # a rejection after an apology for the wait
     "Dear Sam,\n\nApologies that this took longer than we said. We have decided not to proceed with your "
     "application for the Planner role.\n",
