@@ -173,6 +173,50 @@ def _denied(compiled: Compiled, text: str, end: int) -> bool:
     return compiled.japanese and bool(_JA_DENIED.match(text, end))
 
 
+# A request made only under a condition about the reader's circumstances is not this mail's request
+# (round 15): "once you have obtained your guard card, please submit a new application", "if your
+# licence has been renewed, please reply with a copy", 採用が再開された際に…ご返信ください. It asks for
+# nothing now, which is how a rejection speaks. A condition of the reader's wish or interest ("if
+# you are interested, please reply", ご興味があればご返信ください) is how an invitation asks, and counts.
+_EN_REQUEST = re.compile(r"^(?:please|kindly|could you|can you|would you)\b")
+_EN_REQUEST_CONDITION = re.compile(
+    r"\b(?:if|once|unless|should you|in case|in the event|as soon as|when you|when your)\b"
+)
+_EN_WISH_CONDITION = re.compile(
+    r"\b(?:interested|would like|'d like|wish|want|keen|happy to|available|free|still|prefer)\b"
+)
+_JA_REQUEST = re.compile(r"ください|お願い|いただけ|頂け")
+_JA_REQUEST_CONDITION = re.compile(r"場合|際(?:に|は|には)|たら|れば|次第")
+_JA_WISH_CONDITION = re.compile(r"興味|関心|希望|ご検討")
+
+
+def _conditional_request(compiled: Compiled, text: str, start: int, matched: str) -> bool:
+    if compiled.japanese:
+        if not _JA_REQUEST.search(matched):
+            return False
+        head = text[max(0, start - 60) : start]
+        before = _JA_SENTENCE_END.split(head)[-1]
+        return bool(_JA_REQUEST_CONDITION.search(before)) and not _JA_WISH_CONDITION.search(before)
+    if not _EN_REQUEST.match(matched):
+        return False
+    before = _en_before(text, start)
+    return bool(_EN_REQUEST_CONDITION.search(before)) and not _EN_WISH_CONDITION.search(before)
+
+
+# An application carried on by another channel is not an outcome (round 15): "we won't be continuing
+# with your application by post; please use the portal" moves it, it does not end it. The channel
+# follows the phrase at once (a word or two between at most; a phrase may end inside a word, as "with
+# you" does inside "with your application").
+_EN_CHANNEL_AFTER = re.compile(
+    r"[\w'-]*(?:\s+[\w'-]+){0,2}?\s+(?:by|via|through|over|on) (?:post|mail|e-?mail|paper|fax|phone|telephone"
+    r"|letter|(?:this|that|the|our) (?:address|inbox|mailbox|email address|form|channel|paper form))\b"
+)
+
+
+def _by_another_channel(compiled: Compiled, text: str, end: int) -> bool:
+    return not compiled.japanese and bool(_EN_CHANNEL_AFTER.match(text, end))
+
+
 NEGATED_OUTCOME = "negated: an outcome"
 QUOTED_EXAMPLE = "quoted example in mail about rejection mail"
 
@@ -199,6 +243,8 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             ignored = (match.group(), "only a possibility", 0)
         elif STRONG_CUE < phrase.weight < 0 and _took_part(compiled, text, start):
             ignored = (match.group(), "a stage the reader took part in, said as thanks", 0)
+        elif phrase.weight < 0 and _conditional_request(compiled, text, start, match.group()):
+            ignored = (match.group(), "a request made only under a condition", 0)
         elif phrase.weight < 0 and _negated(compiled, text, start, end):
             if phrase.negated and _negated_outcome(compiled, text, start, end):
                 return match.group(), NEGATED_OUTCOME, phrase.negated
@@ -207,6 +253,8 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             ignored = (match.group(), "conditional", 0)
         elif phrase.weight > 0 and _delayed(compiled, text, start, end):
             ignored = (match.group(), "delayed", 0)
+        elif phrase.weight > 0 and _by_another_channel(compiled, text, end):
+            ignored = (match.group(), "said of the channel, not the application", 0)
         elif phrase.weight > 0 and quoted_example(text, start, end, compiled.japanese):
             ignored = (match.group(), QUOTED_EXAMPLE, 0)
         else:
