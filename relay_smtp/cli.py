@@ -62,9 +62,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Made once per installation and shared by every worker, so links open on any of them.
         settings = with_development_secrets(settings)
         if workers == 1:
-            return _serve_in_process(settings, args.config)
+            return _serve_in_process(settings, args.config, args.listen, args.web_listen)
         main = functools.partial(run_worker, settings, args.config)
-        return Supervisor(settings, args.config, workers, main).run()
+        supervisor = Supervisor(
+            settings, args.config, workers, main, listen=args.listen, web_listen=args.web_listen
+        )
+        return supervisor.run()
     except OSError as exc:
         print(f"relay-smtp: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -88,9 +91,11 @@ def _announce_demo(settings: Settings) -> None:
     )
 
 
-def _serve_in_process(settings: Settings, config: Path | None) -> int:
+def _serve_in_process(
+    settings: Settings, config: Path | None, listen: HostPort | None, web_listen: HostPort | None
+) -> int:
     async def run() -> None:
-        service = RelayService(settings, config_path=config)
+        service = RelayService(settings, config_path=config, listen=listen, web_listen=web_listen)
         await service.run_until_signalled(on_ready=lambda: systemd.notify("READY=1"))
         systemd.notify("STOPPING=1")
 

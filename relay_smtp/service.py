@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relay_smtp.budget import ByteBudget
-from relay_smtp.config import ConfigError, Settings, load_settings
+from relay_smtp.config import ConfigError, HostPort, Settings, load_settings, with_listeners
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.dkim import DkimKeyError
 from relay_smtp.recontact import ContactWriter
@@ -35,6 +35,7 @@ from relay_smtp.smtp.spool import Spool, SpoolWorker, doubling_backoff
 from relay_smtp.smtp.upstream import NextHop, open_next_hop
 from relay_smtp.store.ledger import Ledger, utcnow
 from relay_smtp.store.signals import SignalStore
+from relay_smtp.supervisor import warn_of_moved_listeners
 
 if TYPE_CHECKING:  # imported only where the web side runs: it carries FastAPI and uvicorn
     from relay_smtp.webside import WebSide
@@ -64,9 +65,16 @@ class RelayService:
         config_path: Path | None = None,
         run_spool: bool = True,
         serve_web: bool = True,
+        listen: HostPort | None = None,
+        web_listen: HostPort | None = None,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
+        # `serve --listen/--web-listen`: a restart applies them again, so a reload does too.
+        self.listen, self.web_listen = listen, web_listen
+        # Where this process bound its listeners by its settings alone (`serve --workers 1`); None
+        # when they came from the supervisor (which warns for its workers) or from the caller.
+        self._listening_on: tuple[HostPort, HostPort | None] | None = None
         self.run_spool = run_spool
         self.serve_web = serve_web
         self.next_hop = next_hop or open_next_hop(settings.upstream)
@@ -155,9 +163,7 @@ class RelayService:
         )
         # Every worker relays mail, so every worker records it and reads the ATS signals; the web
         # side (worker 0, or all with web.every_worker) only serves HTTP and runs its loops.
-        settings = self.settings
-        contacts = ContactWriter(self.links, settings.companies, settings.kpi)
-        self.recorder = LinkRecorder(self.ledger, contacts=contacts)
+        self.recorder = LinkRecorder(self.ledger, contacts=self._contact_writer(self.settings))
         self.recorder.start()
         self.processor.recorder = self.recorder
         signals, hasher = SignalStore(self.ledger.engine, utcnow), self.links.recipient_hash
@@ -185,6 +191,9 @@ class RelayService:
         if sock is not None:
             self._server = await loop.create_server(factory, sock=sock)
         else:
+            if host is None and port is None:
+                own_web = web_sock is None and web_port is None and self.web is not None
+                self._listening_on = (listen, self.settings.web.listen if own_web else None)
             host = host if host is not None else listen.host
             port = port if port is not None else listen.port
             self._server = await loop.create_server(factory, host, port, reuse_address=True)
@@ -195,8 +204,12 @@ class RelayService:
                 log.info("spool holds %d deferred copies; retrying them", len(self.spool))
             self._spool_task = asyncio.create_task(self.spool_worker.run())
 
+    def _contact_writer(self, settings: Settings) -> ContactWriter:
+        return ContactWriter(self.links, settings.companies, settings.kpi)
+
     def reload(self) -> bool:
-        """SIGHUP: read the configuration again and swap in new companies, rules, templates and keys.
+        """SIGHUP: read the configuration again and swap in new companies, rules, templates and keys,
+        and the re-application rate's companies and windows.
 
         Connections and transactions in flight are not touched; a message already in the pipeline
         finishes with the configuration it started with. A bad configuration keeps the old one.
@@ -207,8 +220,20 @@ class RelayService:
         except (ConfigError, DkimKeyError, OSError) as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False
+        if self._listening_on is not None:
+            warn_of_moved_listeners(
+                with_listeners(settings, self.listen, self.web_listen), *self._listening_on
+            )
         self.processor.config = replace(config, link_for=self.processor.config.link_for)
-        self.settings = replace(self.settings, companies=settings.companies, dkim=settings.dkim)
+        if self.recorder is not None:
+            # Swapped whole, never changed in place: the writer thread reads `recorder.contacts` once
+            # per attempt at a batch, so each attempt is read and written by one writer, and every
+            # attempt from now on, at what is queued now too, by the new one (a queued contact of a
+            # company this reload removed is no longer counted). The queue itself is untouched.
+            self.recorder.contacts = self._contact_writer(settings)
+        self.settings = replace(
+            self.settings, companies=settings.companies, dkim=settings.dkim, kpi=settings.kpi
+        )
         if gc.get_freeze_count():  # a serving worker: the old configuration may go, the new one stays
             gc.unfreeze()
             _freeze_long_lived()

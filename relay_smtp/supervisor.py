@@ -8,6 +8,7 @@ loop and holds no connections; it only:
 
 - restarts a worker that died (with a pause if workers keep dying at once),
 - forwards SIGHUP (reload configuration, templates and keys) after checking the new configuration,
+  and warns when a restart would move a listener (a reload cannot),
 - on SIGTERM or SIGINT closes its copy of the listening sockets, sends SIGTERM to every worker,
   waits for them to drain, and exits 0,
 - tells systemd READY=1 when every worker listens, and STOPPING=1 when it stops.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay_smtp import reuseport, systemd
-from relay_smtp.config import ConfigError, Settings, load_settings
+from relay_smtp.config import ConfigError, HostPort, Settings, load_settings, with_listeners
 from relay_smtp.devsecrets import with_development_secrets
 from relay_smtp.metrics import MULTIPROC_ENV, mark_worker_dead
 
@@ -64,9 +65,22 @@ class _Worker:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, config_path: Path | None, workers: int, main: WorkerMain) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        workers: int,
+        main: WorkerMain,
+        *,
+        listen: HostPort | None = None,
+        web_listen: HostPort | None = None,
+    ) -> None:
         self.settings = settings
         self.config_path = config_path
+        # `serve --listen/--web-listen`: a restart applies them again, so a reload does too.
+        self.listen, self.web_listen = listen, web_listen
+        # Where `run` binds the listeners; a reload never moves them.
+        self._listening_on = (settings.smtp.listen, settings.web.listen)
         self.count = workers
         self.main = main
         self.workers: dict[int, _Worker] = {}
@@ -171,8 +185,8 @@ class Supervisor:
             for problem in exc.problems:
                 log.error("reload refused, configuration unchanged: %s", problem)
             return
-        if settings.smtp.listen != self.settings.smtp.listen:
-            log.warning("smtp.listen changed: restart the service to move the listener")
+        settings = with_listeners(settings, self.listen, self.web_listen)
+        warn_of_moved_listeners(settings, *self._listening_on)
         self.settings = with_development_secrets(settings)
         systemd.reloading()
         for pid in self.workers:
@@ -197,6 +211,25 @@ class Supervisor:
             _signal(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         log.info("supervisor stopped")
+
+
+def warn_of_moved_listeners(restart: Settings, smtp: HostPort, web: HostPort | None) -> None:
+    """A reload leaves the listeners where they are: say so when a restart would move one.
+
+    ``restart`` is the reloaded configuration with the command line's --listen/--web-listen applied,
+    as a restart would apply them; ``smtp`` and ``web`` are the addresses the listeners were bound by
+    (as configured: port 0 or a host name stay what they were asked to be, not what they became).
+    So the warning comes on every reload while the two differ, and never while an override keeps
+    the address whatever the file says.
+    """
+    for key, in_use, wanted in (
+        ("smtp.listen", smtp, restart.smtp.listen),
+        ("web.listen", web, restart.web.listen),
+    ):
+        if in_use is not None and wanted != in_use:
+            log.warning(
+                "%s changed: restart the service to move the listener from %s to %s", key, in_use, wanted
+            )
 
 
 def _prepare_store(settings: Settings) -> None:
