@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = with_development_secrets(settings)
         if workers == 1:
             return _serve_in_process(settings, args.config, args.listen, args.web_listen)
-        main = functools.partial(run_worker, settings, args.config)
+        main = functools.partial(run_worker, args.config)
         supervisor = Supervisor(
             settings, args.config, workers, main, listen=args.listen, web_listen=args.web_listen
         )

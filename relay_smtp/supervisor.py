@@ -54,7 +54,9 @@ class Listeners:
         self.web.close()
 
 
-WorkerMain = Callable[[int, Listeners, int], int]  # (index, listeners, ready fd) -> exit code
+# (settings, index, listeners, ready fd) -> exit code. The settings are the supervisor's current ones, so
+# a worker restarted after a reload runs the reloaded configuration, as the others do.
+WorkerMain = Callable[[Settings, int, Listeners, int], int]
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Supervisor:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
                 _drain_when_parent_dies()
-                code = self.main(index, listener, ready_fd)
+                code = self.main(self.settings, index, listener, ready_fd)
             finally:
                 os._exit(code)
         self.workers[pid] = _Worker(index, pid)
@@ -271,7 +273,7 @@ def _describe(status: int) -> str:
 
 
 def run_worker(
-    settings: Settings, config_path: Path | None, index: int, listeners: Listeners, ready_fd: int
+    config_path: Path | None, settings: Settings, index: int, listeners: Listeners, ready_fd: int
 ) -> int:
     """The body of one worker process: a RelayService on the inherited listeners until SIGTERM."""
     from relay_smtp.service import RelayService

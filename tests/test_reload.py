@@ -9,6 +9,7 @@ companies and windows are swapped in like the pipeline's.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import smtplib
 import sqlite3
@@ -231,3 +232,26 @@ def test_a_reload_gives_the_re_application_rate_its_new_companies_and_windows(
     assert recontacted(db) == {"acme": [False], "globex": [True]}
     assert len(sink.received) == 4
     assert "store write failed" not in log and "Traceback" not in log, log
+
+
+def test_a_worker_restarted_after_a_reload_runs_the_reloaded_configuration(
+    sink: Sink, tmp_path: Path
+) -> None:
+    # Before: the supervisor handed every worker it (re)started the settings of the start, so a worker
+    # that died after a reload came back without Globex, and its mail went unweighed.
+    config = tmp_path / "relay.toml"
+    port, web_port = free_port(), free_port()
+    write_config(config, port, web_port, sink.port)
+    db = tmp_path / "relay-smtp.db"
+    with serve(config, port, 2) as served:
+        write_config(config, port, web_port, sink.port, ACME_BY_DOMAIN + GLOBEX + NEXT_DAY)
+        served.reload()
+        pids = [int(pid) for pid in re.findall(r"worker \d+ started as pid (\d+)", served.log())]
+        assert len(pids) == 2, served.log()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: served.log().count("restarting it") == 2, "both workers restarted")
+        wait_for(lambda: served.log().count("relay-smtp listening on") >= 4, "the new workers")
+        send(port, "jobs@globex.example", "alex@example.org", "rej-alex@globex.example", REJECTION)
+        wait_for(lambda: "globex" in recontacted(db), "Globex's rejection in the store")
+    assert served.proc.returncode == 0, served.log()

@@ -157,7 +157,7 @@ config, marker = Path(sys.argv[1]), Path(sys.argv[2])
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
-def main(index, listeners, ready_fd):
+def main(settings, index, listeners, ready_fd):
     if index == 0 and not marker.exists():
         marker.write_text("died before it was ready")
         return 1
