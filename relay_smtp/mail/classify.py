@@ -18,7 +18,7 @@ built for precision first, and for a mail admin who asks "why?":
 * beside the phrases, a learned signal (``mail/model.py``, an n-gram model per language) backs
   typical rejection wording that no phrase weighs enough, within the same safeguards; and a learned
   outcome-sentence signal (``mail/outcome_model.py``) finds an outcome stated in words no phrase
-  has, where the rules found none and nothing stronger than a request counts against.
+  has, where the rules found none and no "something else" phrase counts against.
 
 Every phrase that fired is returned as a :class:`Signal`, in order, so a verdict can be printed as
 it was reached. :func:`classify` never raises: an unreadable message is "other", with a reason.
@@ -305,9 +305,11 @@ def _shape(signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
     return [Signal("structure", "thanks → outcome, nothing asked", SHAPE_PLAIN, seen)]
 
 
-# A counted body phrase this strong or stronger against (an offer, an invitation, a pass, another
-# topic) leaves the outcome-sentence signal out: a request (-3) does not.
-OUTCOME_BLOCKED = -4
+# A counted body phrase this strong or stronger against leaves the outcome-sentence signal out: an
+# offer, an invitation, a pass, another topic, and also a request (-3): a mail that asks the reader
+# for something is not a final answer, whatever a sentence of it sounds like (measured on set 11: a
+# -4 limit gained one disputable catch, a freeze that asks for a reply, and let a request trap through).
+OUTCOME_BLOCKED = -1
 # Notes with which the rules set rejection wording aside: the mail talks of an outcome that is not
 # this mail's (a condition, a delay, a quoted example), and a sentence model must not read it back in.
 _SET_ASIDE = ("conditional", "delayed", "quoted example")
@@ -316,8 +318,8 @@ _SET_ASIDE = ("conditional", "delayed", "quoted example")
 def _outcome(rules: ClassifierRules, signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
     """The outcome-sentence signal (see mail/outcome_model.py), read only where it could change the
     verdict: the rules' sum is below the threshold and the signal's weight would reach it, the rules
-    stated no outcome themselves (that sum is theirs to decide), no "something else" phrase stronger
-    than a request counted in the body, and no rejection wording was set aside."""
+    stated no outcome themselves (that sum is theirs to decide), no "something else" phrase (not even
+    a request) counted in the body, and no rejection wording was set aside."""
     models = rules.outcome_model
     model = models.for_locale(locale) if models else None
     if models is None or model is None:

@@ -13,7 +13,7 @@ classifier's other checks split, ``sentences.py``) is read by a linear model ove
 as ``model.py`` (``TextModel``, one per language); the sentence with the highest probability that
 reaches the model's threshold and is not set aside is the finding. A sentence is set aside when it
 is conditional, denied or delayed (``weigh.sentence_set_aside``), a wish for the reader's future
-(``structure.in_wish``) or a quoted example in mail about rejection mail (``structure.quoted_example``):
+(``structure.in_wish``) or quotes an example in mail about rejection mail (``structure.quotes_example``):
 a bag of n-grams cannot read those, the rules can. When it may add, and how much, is decided in
 ``classify.py``; the job-context gate still decides after the sum.
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from relay_smtp.mail.model import TextModel
 from relay_smtp.mail.sentences import sentence_spans
-from relay_smtp.mail.structure import in_wish, quoted_example
+from relay_smtp.mail.structure import in_wish, quotes_example
 from relay_smtp.mail.weigh import QUOTED_EXAMPLE, sentence_set_aside
 
 #: How much of the text is read: an outcome is stated early, and it bounds the cost.
@@ -45,7 +45,7 @@ def set_aside(text: str, start: int, end: int, japanese: bool) -> str:
         return reason
     if in_wish(text, start, end, japanese):
         return IN_WISH
-    if quoted_example(text, start, end, japanese):
+    if quotes_example(text, start, end, japanese):
         return QUOTED_EXAMPLE
     return ""
 

@@ -109,6 +109,19 @@ def quoted_example(text: str, start: int, end: int, japanese: bool) -> bool:
     return bool(shape_markers("ja" if japanese else "en").about.search(text))
 
 
+# What opens a quotation in a sentence read whole (an apostrophe, as in won't, opens none).
+_QUOTE_MARKS = ("「", "『", '"')
+
+
+def quotes_example(text: str, start: int, end: int, japanese: bool) -> bool:
+    """Whether the sentence text[start:end] lies in a quoted stretch or opens or holds one, in a mail
+    about rejection mail in general: a reading of the whole sentence cannot tell the quoted words
+    from the rest ('Try: "We won't be taking your application further" and keep it short')."""
+    if not (any(m in text[start:end] for m in _QUOTE_MARKS) or _inside_quotes(text, start, end, japanese)):
+        return False
+    return bool(shape_markers("ja" if japanese else "en").about.search(text))
+
+
 def find_shape(text: str, outcomes: Sequence[str], japanese: bool) -> Shape | None:
     """Thanks before the first outcome phrase found in ``text``, and a wish after it (if any)."""
     markers = shape_markers("ja" if japanese else "en")
