@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from relay_smtp.mail.classify import ClassifierRules, Sender, classify  # noqa: E402
+from relay_smtp.mail.classify import STATES_OUTCOME, ClassifierRules, Sender, Signal, classify  # noqa: E402
 from relay_smtp.mail.model import TextModel  # noqa: E402
 from relay_smtp.mail.outcome_model import (  # noqa: E402
     MAX_TEXT,
@@ -89,19 +89,19 @@ def _round(file: str) -> int:
     return int(name.split("_")[0][1:]) if name.startswith("r") and name[1].isdigit() else 0
 
 
-def _derived(ex: Message, signals: list[object], rules_label: str) -> list[tuple[str, bool]]:
+def _derived(ex: Message, signals: list[Signal], rules_label: str) -> list[tuple[str, bool]]:
+    """The training sentences of one tuning message (see the module docstring)."""
     japanese = ex.locale == "ja"
     text = ex.text[:MAX_TEXT]
     spans = [text[a:b] for a, b in sentence_spans(text, japanese)]
     if not ex.positive:
         return [(s, False) for s in spans]
-    body = [(str(getattr(s, "matched", "")), int(getattr(s, "weight", 0))) for s in signals]
-    body = [(m, w) for (m, w), s in zip(body, signals, strict=True) if getattr(s, "where", "") == "body"]
-    strong = [m for m, w in body if w >= 4 and m]
-    found = [m for m, w in body if w > 0 and m]
+    body = [s for s in signals if s.where == "body" and s.matched]
+    strong = [s.matched for s in body if s.weight >= STATES_OUTCOME]
+    found = [s.matched for s in body if s.weight > 0]
     out = [(s, True) for s in spans if any(m in s for m in strong)]
     if out and rules_label == "rejection":
-        shape = shape_markers("ja" if ex.locale == "ja" else "en")
+        shape = shape_markers("ja" if japanese else "en")
         for s in spans:
             if not any(m in s for m in found) and (shape.thanks.search(s) or shape.wish.search(s)):
                 out.append((s, False))

@@ -183,6 +183,18 @@ def test_it_is_not_read_where_the_rules_decide() -> None:
     assert outcome(run(offered, "Barista role", EAGER)) != []
 
 
+def test_the_body_itself_must_name_a_job_or_an_application() -> None:
+    # a recruiting team declines a vendor's trial: the subject's "recruiting" is the sender's side
+    body = "Hi Dana,\n\nThanks for the demo. We won't be going ahead with the trial.\n\nMo"
+    verdict = run(body, "Recruiting tools", EAGER)
+    assert verdict.label == "other", [str(s) for s in verdict.reasons]
+    (signal,) = [s for s in verdict.reasons if s.where == "outcome"]
+    assert signal.weight == 0 and signal.note.endswith("not counted: the body names no job or application")
+    named = CAFE.format("We won't be bringing you onto the team.")  # the trial shift: a job's step
+    verdict = run(named, "Recruiting", EAGER)
+    assert verdict.label == "rejection" and [s.weight for s in verdict.reasons if s.where == "outcome"] == [4]
+
+
 # --- the shipped models -----------------------------------------------------------------------
 
 

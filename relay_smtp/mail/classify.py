@@ -335,11 +335,15 @@ def _outcome(rules: ClassifierRules, signals: list[Signal], body: Forms, locale:
     reading = models.read(locale, body.ja if locale == "ja" else body.en)
     if reading is None:
         return []
-    return [
-        Signal(
-            "outcome", "states an outcome (learned)", reading.weight, reading.sentence, reading.explanation
-        )
-    ]
+    pattern, weight, note = "states an outcome (learned)", reading.weight, reading.explanation
+    # The sentence is the body's: the body itself must say whose application it is about. A subject
+    # may name only the sender's side ("Recruiting: ATS trial" declining a vendor's trial).
+    if rules.job_context and _job_context(rules, _NO_SUBJECT, body) is None:
+        weight, note = 0, f"{note}; not counted: the body names no job or application"
+    return [Signal("outcome", pattern, weight, reading.sentence, note)]
+
+
+_NO_SUBJECT = Forms("", "")
 
 
 def _classify(
