@@ -31,7 +31,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -240,9 +240,8 @@ def read_all(data: Path, messages: list[Message], model: TextModel) -> list[Read
         labels = {}
         for weight in GRID_WEIGHTS:
             verdict = classify(raw, rules[weight], sender, recipients)
-            found = [s for s in verdict.reasons if s.where == "outcome"]
-            p = float(found[0].note.split(";")[0].removeprefix("p=")) if found else -1.0
-            labels[weight] = (verdict.label, p)
+            found = [s.matched for s in verdict.reasons if s.where == "outcome"]
+            labels[weight] = (verdict.label, model.probability(found[0]) if found else -1.0)
         best = -1.0
         if ex.locale == model.language:
             text = ex.text[:MAX_TEXT]
@@ -254,31 +253,34 @@ def read_all(data: Path, messages: list[Message], model: TextModel) -> list[Read
     return out
 
 
-def figures(readings: list[Reading], language: str, threshold: float, weight: int) -> Figures:
-    result = Figures()
-    for r in readings:
-        if r.ex.language != language:
-            continue
-        label, p = r.labels[weight]
-        predicted = label == "rejection" if p >= threshold else r.ex.rules_label == "rejection"
-        result.add(r.ex, predicted)
-    return result
-
-
-def alone(readings: list[Reading], language: str, threshold: float) -> Figures:
-    result = Figures()
-    for r in readings:
-        if r.ex.language == language and r.ex.locale == language:
-            result.add(r.ex, r.alone >= threshold)
-    return result
-
-
-def rules_alone(messages: list[Message], language: str) -> Figures:
+def tally(messages: list[Message], language: str, predicted: Callable[[Message], bool]) -> Figures:
     result = Figures()
     for ex in messages:
         if ex.language == language:
-            result.add(ex, ex.rules_label == "rejection")
+            result.add(ex, predicted(ex))
     return result
+
+
+def figures(readings: list[Reading], language: str, threshold: float, weight: int) -> Figures:
+    """Rules + signal at this threshold and weight (the label the signal gave, where it fired)."""
+    by_file = {r.ex.file: r.labels[weight] for r in readings}
+
+    def predicted(ex: Message) -> bool:
+        label, p = by_file[ex.file]
+        return label == "rejection" if p >= threshold else ex.rules_label == "rejection"
+
+    return tally([r.ex for r in readings], language, predicted)
+
+
+def alone(readings: list[Reading], language: str, threshold: float) -> Figures:
+    """The signal by itself: the best sentence not set aside reaches the threshold (no rules, no gate)."""
+    best = {r.ex.file: r.alone for r in readings}
+    messages = [r.ex for r in readings if r.ex.locale == language]
+    return tally(messages, language, lambda ex: best[ex.file] >= threshold)
+
+
+def rules_alone(messages: list[Message], language: str) -> Figures:
+    return tally(messages, language, lambda ex: ex.rules_label == "rejection")
 
 
 def cross_validate(
@@ -305,15 +307,8 @@ def cross_validate(
         dev = read_all(HELDOUT, heldout, final) if heldout else []
         for weight in GRID_WEIGHTS:
             for t in GRID_THRESHOLDS:
-                total = Figures()
-                for h in CV_ROUNDS:
-                    f = figures(readings[h], language, t, weight)
-                    total.tp += f.tp
-                    total.fp += f.fp
-                    total.fn += f.fn
-                    total.tn += f.tn
-                    total.caught += f.caught
-                    total.wrong += f.wrong
+                # each round read by its own fold's model
+                total = figures([r for h in CV_ROUNDS for r in readings[h]], language, t, weight)
                 d = figures(dev, language, t, weight)
                 print(
                     f"w {weight} t {t}: CV {total} +{len(total.caught)} new FP {total.wrong} | dev {d} "
