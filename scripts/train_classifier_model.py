@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
-import random
 import re
 import sys
 from collections.abc import Sequence
@@ -43,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from relay_smtp.mail.classify import ClassifierRules, classify  # noqa: E402
 from relay_smtp.mail.model import Reading, TextModel, TextModels, may_add  # noqa: E402
+from scripts import logistic  # noqa: E402
 from scripts.classify_report import DATA, HELDOUT, recipients_of, sender_of  # noqa: E402
 
 OUT = REPO / "relay_smtp" / "mail" / "phrases"
@@ -79,7 +78,7 @@ class Example:
 
 
 @dataclass(frozen=True, eq=False)
-class _Capture(TextModels):
+class Capture(TextModels):
     """Records the text handed to the hook; adds ``force`` (0: nothing) to the score."""
 
     force: int = 0
@@ -99,7 +98,7 @@ def _round(file: str) -> int:
 
 def load(data: Path) -> list[Example]:
     """Every labelled message of a set, read and classified by the rules alone."""
-    capture, forced = _Capture(), _Capture(force=1000)
+    capture, forced = Capture(), Capture(force=1000)
     plain, always = ClassifierRules(text_model=capture), ClassifierRules(text_model=forced)
     with (data / "labels.tsv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
@@ -132,40 +131,17 @@ def _features(ex: Example) -> set[str]:
 
 
 def fit(examples: list[Example], language: str) -> tuple[dict[str, float], float]:
-    """Weights and bias of an L2 logistic regression (SGD, averaged over epochs)."""
+    """Weights and bias of the logistic regression (scripts/logistic.py) on one language's messages."""
     docs = [(_features(ex), ex.positive) for ex in examples if ex.locale == language]
-    df: dict[str, int] = {}
-    for grams, _ in docs:
-        for g in grams:
-            df[g] = df.get(g, 0) + 1
-    vocab = sorted(g for g, n in df.items() if n >= MIN_DF)
-    index = {g: i for i, g in enumerate(vocab)}
-    rows = [([index[g] for g in grams if g in index], 1.0 if y else 0.0) for grams, y in docs]
-    w = [0.0] * len(vocab)
-    avg = [0.0] * len(vocab)
-    b = avg_b = 0.0
-    rng = random.Random(SEED)
-    order = list(range(len(rows)))
-    for epoch in range(EPOCHS):
-        rng.shuffle(order)
-        rate = LEARNING_RATE / (1 + epoch)
-        for i in order:
-            idx, y = rows[i]
-            z = b + sum(w[j] for j in idx)
-            p = 1 / (1 + math.exp(-z)) if z > -30 else 0.0
-            step = rate * (y - p)
-            if step:
-                for j in idx:
-                    w[j] += step
-                b += step
-        shrink = 1 - rate * L2 * len(rows)
-        w = [x * shrink for x in w]
-        for j, x in enumerate(w):
-            avg[j] += x
-        avg_b += b
-    weights = {vocab[j]: x / EPOCHS for j, x in enumerate(avg)}
-    kept = sorted(weights, key=lambda g: -abs(weights[g]))[:TOP_FEATURES]
-    return {g: round(weights[g], 4) for g in kept if round(weights[g], 4)}, round(avg_b / EPOCHS, 4)
+    return logistic.fit(
+        docs,
+        min_df=MIN_DF,
+        top_features=TOP_FEATURES,
+        epochs=EPOCHS,
+        l2=L2,
+        learning_rate=LEARNING_RATE,
+        seed=SEED,
+    )
 
 
 def model_for(examples: list[Example], language: str, scale: float = 1.0, shift: float = 0.0) -> TextModel:
@@ -182,20 +158,6 @@ def model_for(examples: list[Example], language: str, scale: float = 1.0, shift:
         low_threshold=LOW_THRESHOLD[language],
         low_weight=LOW_WEIGHT[language],
     )
-
-
-def platt(scores: list[tuple[float, bool]]) -> tuple[float, float]:
-    """scale and shift of a 1-d logistic fit of the labels on the raw scores (gradient descent)."""
-    a, c = 1.0, 0.0
-    for _ in range(2000):
-        ga = gc = 0.0
-        for z, y in scores:
-            p = 1 / (1 + math.exp(-max(-30.0, min(30.0, a * z + c))))
-            ga += (p - y) * z
-            gc += p - y
-        a -= 0.01 * ga / len(scores)
-        c -= 0.01 * gc / len(scores)
-    return round(a, 4), round(c, 4)
 
 
 # --- verdicts ---------------------------------------------------------------------------------
@@ -288,7 +250,7 @@ def cross_validate(tuning: list[Example], heldout: list[Example]) -> dict[str, t
             for ex in tuning:
                 if ex.round == held and ex.locale == language:
                     oof.append((folds[held].raw_score(folds[held].features(ex.text)), ex.positive))
-        scale, shift = platt(oof)
+        scale, shift = logistic.platt(oof)
         calibration[language] = (scale, shift)
         print(f"calibration on out-of-fold scores: scale {scale} shift {shift}")
         folds = {h: replace(m, scale=scale, shift=shift) for h, m in folds.items()}

@@ -12,7 +12,8 @@ from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
 from relay_smtp.mail.model import TextModel, default_models
 
 RULES = ClassifierRules()
-RULES_ALONE = ClassifierRules(text_model=None)
+# The phrase rules alone: without this model and without the outcome-sentence signal.
+RULES_ALONE = ClassifierRules(text_model=None, outcome_model=None)
 SENDER = Sender(is_recruiting=True, company_domains=("corp.example",))
 
 

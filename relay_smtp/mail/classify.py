@@ -16,7 +16,9 @@ built for precision first, and for a mail admin who asks "why?":
   interview ...): declining a loan, a supplier or a scholarship uses the same polite wording, and
   no list of such topics is ever complete;
 * beside the phrases, a learned signal (``mail/model.py``, an n-gram model per language) backs
-  typical rejection wording that no phrase weighs enough, within the same safeguards.
+  typical rejection wording that no phrase weighs enough, within the same safeguards; and a learned
+  outcome-sentence signal (``mail/outcome_model.py``) finds an outcome stated in words no phrase
+  has, where the rules found none and no "something else" phrase counts against.
 
 Every phrase that fired is returned as a :class:`Signal`, in order, so a verdict can be printed as
 it was reached. :func:`classify` never raises: an unreadable message is "other", with a reason.
@@ -36,6 +38,7 @@ from relay_smtp.mail.classify_read import (
 )
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.mail.model import TextModels, default_models
+from relay_smtp.mail.outcome_model import OutcomeModels, default_outcome_models
 from relay_smtp.mail.phrase_index import Forms, PhraseSet
 from relay_smtp.mail.phrasebook import Phrase, default_tables
 from relay_smtp.mail.structure import (
@@ -95,6 +98,10 @@ class ClassifierRules:
     closed_topics: tuple[str, ...] = DEFAULT_CLOSED_TOPICS
     # The learned signal (mail/model.py); None: the phrase rules alone.
     text_model: TextModels | None = field(default_factory=default_models, repr=False, compare=False)
+    # The outcome-sentence signal (mail/outcome_model.py); None: without it.
+    outcome_model: OutcomeModels | None = field(
+        default_factory=default_outcome_models, repr=False, compare=False
+    )
     _subject: PhraseSet = field(init=False, repr=False, compare=False)
     _body: PhraseSet = field(init=False, repr=False, compare=False)
     _context: PhraseSet = field(init=False, repr=False, compare=False)
@@ -298,6 +305,47 @@ def _shape(signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
     return [Signal("structure", "thanks → outcome, nothing asked", SHAPE_PLAIN, seen)]
 
 
+# A counted body phrase this strong or stronger against leaves the outcome-sentence signal out: an
+# offer, an invitation, a pass, another topic, and also a request (-3): a mail that asks the reader
+# for something is not a final answer, whatever a sentence of it sounds like (measured on set 11: a
+# -4 limit gained one disputable catch, a freeze that asks for a reply, and let a request trap through).
+OUTCOME_BLOCKED = -1
+# Notes with which the rules set rejection wording aside: the mail talks of an outcome that is not
+# this mail's (a condition, a delay, a quoted example), and a sentence model must not read it back in.
+_SET_ASIDE = ("conditional", "delayed", "quoted example")
+
+
+def _outcome(rules: ClassifierRules, signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
+    """The outcome-sentence signal (see mail/outcome_model.py), read only where it could change the
+    verdict: the rules' sum is below the threshold and the signal's weight would reach it, the rules
+    stated no outcome themselves (that sum is theirs to decide), no "something else" phrase (not even
+    a request) counted in the body, and no rejection wording was set aside."""
+    models = rules.outcome_model
+    model = models.for_locale(locale) if models else None
+    if models is None or model is None:
+        return []
+    score = sum(s.weight for s in signals)
+    if score >= rules.threshold or score + model.weight < rules.threshold:
+        return []
+    for s in signals:
+        if s.where == "body" and (s.weight >= STATES_OUTCOME or s.weight <= OUTCOME_BLOCKED):
+            return []
+        if any(s.note.startswith(n) for n in _SET_ASIDE):
+            return []
+    reading = models.read(locale, body.ja if locale == "ja" else body.en)
+    if reading is None:
+        return []
+    pattern, weight, note = "states an outcome (learned)", reading.weight, reading.explanation
+    # The sentence is the body's: the body itself must say whose application it is about. A subject
+    # may name only the sender's side ("Recruiting: ATS trial" declining a vendor's trial).
+    if rules.job_context and _job_context(rules, _NO_SUBJECT, body) is None:
+        weight, note = 0, f"{note}; not counted: the body names no job or application"
+    return [Signal("outcome", pattern, weight, reading.sentence, note)]
+
+
+_NO_SUBJECT = Forms("", "")
+
+
 def _classify(
     message: ParsedMessage, rules: ClassifierRules, sender: Sender, recipients: Sequence[str]
 ) -> Verdict:
@@ -321,6 +369,7 @@ def _classify(
     reading = rules.text_model.read(locale, body.ja, body.en, signals) if rules.text_model else None
     if reading:
         signals.append(Signal("model", reading.pattern, reading.weight, reading.explanation))
+    signals += _outcome(rules, signals, body, locale)
     score = sum(s.weight for s in signals)
     label: Label = "rejection" if score >= rules.threshold else "other"
     if not signals:

@@ -27,13 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relay_smtp.mail.phrasebook import Language, load_phrasebook
+from relay_smtp.mail.sentences import sentence_end
 
 OUTCOME_MIN_WEIGHT = 3
 SHAPE_FULL = 2  # thanks -> outcome -> wish
 SHAPE_PLAIN = 1  # thanks -> outcome, nothing asked
-
-_JA_SENTENCE_END = re.compile(r"[。!?\n]")
-_EN_SENTENCE_END = re.compile(r"[.!?;]")
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def _union(patterns: Sequence[str]) -> re.Pattern[str]:
 
 
 @functools.cache
-def _markers(language: Language) -> _Markers:
+def shape_markers(language: Language) -> _Markers:
     book = load_phrasebook(language)
     keys = ("thanks", "wish", "future", "about_rejections")
     return _Markers(*(_union(book.structure.get(key, ())) for key in keys))
@@ -65,7 +63,7 @@ class Shape:
 
 
 def _sentence(text: str, start: int, end: int, japanese: bool) -> str:
-    pattern = _JA_SENTENCE_END if japanese else _EN_SENTENCE_END
+    pattern = sentence_end(japanese)
     head = text[max(0, start - 200) : start]
     cuts = [m.end() for m in pattern.finditer(head)]
     tail = text[end : end + 200]
@@ -75,7 +73,7 @@ def _sentence(text: str, start: int, end: int, japanese: bool) -> str:
 
 def in_wish(text: str, start: int, end: int, japanese: bool) -> bool:
     """Whether text[start:end] stands in a sentence that wishes the reader well elsewhere."""
-    markers = _markers("ja" if japanese else "en")
+    markers = shape_markers("ja" if japanese else "en")
     sentence = _sentence(text, start, end, japanese)
     return bool(markers.wish.search(sentence) and markers.future.search(sentence))
 
@@ -108,12 +106,25 @@ def quoted_example(text: str, start: int, end: int, japanese: bool) -> bool:
     """Whether text[start:end] is a quoted example in a mail about rejection mail in general."""
     if not _inside_quotes(text, start, end, japanese):
         return False
-    return bool(_markers("ja" if japanese else "en").about.search(text))
+    return bool(shape_markers("ja" if japanese else "en").about.search(text))
+
+
+# What opens a quotation in a sentence read whole (an apostrophe, as in won't, opens none).
+_QUOTE_MARKS = ("「", "『", '"')
+
+
+def quotes_example(text: str, start: int, end: int, japanese: bool) -> bool:
+    """Whether the sentence text[start:end] lies in a quoted stretch or opens or holds one, in a mail
+    about rejection mail in general: a reading of the whole sentence cannot tell the quoted words
+    from the rest ('Try: "We won't be taking your application further" and keep it short')."""
+    if not (any(m in text[start:end] for m in _QUOTE_MARKS) or _inside_quotes(text, start, end, japanese)):
+        return False
+    return bool(shape_markers("ja" if japanese else "en").about.search(text))
 
 
 def find_shape(text: str, outcomes: Sequence[str], japanese: bool) -> Shape | None:
     """Thanks before the first outcome phrase found in ``text``, and a wish after it (if any)."""
-    markers = _markers("ja" if japanese else "en")
+    markers = shape_markers("ja" if japanese else "en")
     positions = [(text.find(o), o) for o in outcomes if o and text.find(o) >= 0]
     if not positions:
         return None

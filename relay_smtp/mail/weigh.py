@@ -16,11 +16,11 @@ from dataclasses import replace
 
 from relay_smtp.mail.phrase_compile import Compiled
 from relay_smtp.mail.phrase_index import Forms, PhraseSet, TextScan, matches
+from relay_smtp.mail.sentences import EN_SENTENCE_END, JA_SENTENCE_END
 from relay_smtp.mail.structure import in_wish, quoted_example
 from relay_smtp.mail.textform import is_japanese
 from relay_smtp.mail.verdict import Signal
 
-_JA_SENTENCE_END = re.compile(r"[。!?]")
 _JA_NEGATION = re.compile(
     r"ません(?!か|でしょうか)|できず|できな|できかね|いたしかね|致しかね|かねます|かねる"
     r"|見送|見合わせ|叶わ|至ら|至りませ|難し|控え|ないこと|ない結果|ないもの|ならず|されず|せず"
@@ -40,7 +40,6 @@ _JA_OTHER_PERSON = re.compile(r"(?:他の|別の|ほかの)(?:候補者|応募�
 _JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性|わけでは(?:な|ござ|あり)")
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
 
-_EN_SENTENCE_END = re.compile(r"[.!?;]")
 # "unsuccessful in progressing to the next stage" negates the stage as "not" would; so does a plan
 # that did not happen ("we had hoped to extend an offer", "we had planned to interview you")
 _EN_NEGATION = re.compile(
@@ -60,14 +59,14 @@ _EN_CONDITION = re.compile(
 
 def _ja_after(text: str, end: int, limit: int) -> str:
     window = text[end : end + limit]
-    stop = _JA_SENTENCE_END.search(window)
+    stop = JA_SENTENCE_END.search(window)
     return window[: stop.start()] if stop else window
 
 
 def _en_before(text: str, start: int) -> str:
     """The same sentence up to the match (at most 200 characters)."""
     head = text[max(0, start - 200) : start]
-    cuts = [m.end() for m in _EN_SENTENCE_END.finditer(head)]
+    cuts = [m.end() for m in EN_SENTENCE_END.finditer(head)]
     return head[cuts[-1] :] if cuts else head
 
 
@@ -102,7 +101,7 @@ def _delayed(compiled: Compiled, text: str, start: int, end: int) -> bool:
         before = text[max(0, start - 15) : start]
         return bool(_JA_DELAY_BEFORE.search(before) or _JA_DELAY_AFTER.search(_ja_after(text, end, 40)))
     after = text[end : end + 80]
-    stops = [m.start() for m in (_EN_SENTENCE_END.search(after), _EN_CLAUSE.search(after)) if m]
+    stops = [m.start() for m in (EN_SENTENCE_END.search(after), _EN_CLAUSE.search(after)) if m]
     after = after[: min(stops)] if stops else after
     return bool(_EN_DELAY_AFTER.search(after) or _EN_DELAY_BEFORE.search(_en_before(text, start)))
 
@@ -134,6 +133,24 @@ def _conditional(compiled: Compiled, text: str, start: int, end: int) -> bool:
             _JA_CONDITION_AFTER.search(_ja_after(text, end, 12)) or _JA_CONDITION_BEFORE.search(before)
         )
     return bool(_EN_CONDITION.search(_en_before(text, start)))
+
+
+def sentence_set_aside(sentence: str, japanese: bool) -> str:
+    """Why a whole sentence does not state this mail's outcome ("conditional", "delayed"; "" when
+    neither): the checks a rejection phrase gets, with the sentence as the phrase. A reading of the
+    whole sentence (``outcome_model``) has no phrase to look around, so a condition, a denial or a
+    delay anywhere in the sentence sets it aside, and so does a "yet" in a clause of its own."""
+    if japanese:
+        if _JA_CONDITION_BEFORE.search(sentence) or _JA_CONDITION_AFTER.search(sentence):
+            return "conditional"
+        if _JA_DELAY_BEFORE.search(sentence) or _JA_DELAY_AFTER.search(sentence):
+            return "delayed"
+        return ""
+    if _EN_CONDITION.search(sentence):
+        return "conditional"
+    if _EN_DELAY_AFTER.search(sentence) or _EN_DELAY_BEFORE.search(sentence):
+        return "delayed"
+    return ""
 
 
 # A "something else" event named only as a possibility is not this mail's event: 他社の選考状況次第で
@@ -195,7 +212,7 @@ def _conditional_request(compiled: Compiled, text: str, start: int, matched: str
         if not _JA_REQUEST.search(matched):
             return False
         head = text[max(0, start - 60) : start]
-        before = _JA_SENTENCE_END.split(head)[-1]
+        before = JA_SENTENCE_END.split(head)[-1]
         return bool(_JA_REQUEST_CONDITION.search(before)) and not _JA_WISH_CONDITION.search(before)
     if not _EN_REQUEST.match(matched):
         return False
@@ -305,7 +322,7 @@ def beside(matched: str, others: list[str], forms: Forms) -> bool:
     """Whether a sentence of the text that holds ``matched`` also holds one of ``others``."""
     if not others:
         return False
-    text, ends = (forms.ja, _JA_SENTENCE_END) if is_japanese(matched) else (forms.en, _EN_SENTENCE_END)
+    text, ends = (forms.ja, JA_SENTENCE_END) if is_japanese(matched) else (forms.en, EN_SENTENCE_END)
     for sentence in ends.split(text):
         if matched in sentence and any(o and o != matched and o in sentence for o in others):
             return True
