@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from relay_smtp.config import Company
 from relay_smtp.mail.choose import Selection
 from relay_smtp.mail.classify import Verdict
-from relay_smtp.mail.dkim import strip_broken_signatures, verify_with_key
+from relay_smtp.mail.dkim import stripped_and_read, verify_with_key
 from relay_smtp.mail.inject_html import prepare_html_splice
 from relay_smtp.mail.inject_text import prepare_text_splice
 from relay_smtp.mail.mime import MimePart, body_bytes, get_header, header_fields
@@ -138,11 +138,12 @@ def render_copy(raw: bytes, plan: Plan, block: RenderedBlock) -> tuple[bytes, li
 
 def _sign(config: PipelineConfig, original: bytes, data: bytes) -> tuple[bytes, str]:
     """Drop the DKIM signatures our change broke, add ours; with self_check, prove it verifies."""
+    header = None  # the header read of ``data`` when stripping made one (the signer reuses it)
     if data is not original:
-        data = strip_broken_signatures(original, data)
+        data, header = stripped_and_read(original, data)
     if config.signer is None:
         return data, "not signed: no DKIM keys configured"
-    result = config.signer.sign(data)
+    result = config.signer.sign(data, header=header)
     if not result.signed:
         return data, f"not signed: {result.reason}"
     note = f"signed d={result.domain} s={','.join(result.selectors)}"

@@ -152,8 +152,20 @@ _DRAFT_BLOCK = re.compile(
 )
 
 
+# The words one of which every draft marker line holds, in every case IGNORECASE lets them match
+# ("ſ" for "s" too): a text without any cannot hold a draft block. Every alternative starts with a
+# literal, so the search skips in C to the places that could start one; the block's own search
+# tries its line pattern at every line start, and most mail has a "--" somewhere.
+_DRAFT_WORD = re.compile(
+    r"下書き|文案|案文|原稿|ドラフト|送信文"
+    r"|D[Rr][Aa][Ff][Tt]|d[Rr][Aa][Ff][Tt]|P[Rr][Oo][Pp][Oo][Ssſ][Ee][Dd]|p[Rr][Oo][Pp][Oo][Ssſ][Ee][Dd]"
+)
+
+
 def _without_drafts(text: str) -> str:
-    return _DRAFT_BLOCK.sub("", text) if "--" in text or "==" in text or "─" in text else text
+    if not ("--" in text or "==" in text or "─" in text) or _DRAFT_WORD.search(text) is None:
+        return text
+    return _DRAFT_BLOCK.sub("", text)
 
 
 def read(message: ParsedMessage, placeholder: str, subject: str | None = None) -> Content:

@@ -96,6 +96,9 @@ class MimePart:
     inside_rfc822: bool
     children: tuple[MimePart, ...]
     defects: tuple[str, ...]
+    #: The header fields as the walk found them: every later reader of this part's header takes
+    #: them from here instead of scanning the header block again.
+    fields: tuple[HeaderField, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def charset(self) -> str | None:
@@ -177,6 +180,7 @@ def _parse_entity(
         inside_rfc822=inside,
         children=children,
         defects=tuple(defects),
+        fields=headers.fields,
     )
 
 
@@ -306,7 +310,8 @@ def body_bytes(raw: bytes, part: MimePart) -> bytes:
 
 
 def part_fields(raw: bytes, part: MimePart) -> tuple[HeaderField, ...]:
-    return scan_headers(raw, part.start, part.header_end).fields
+    """The part's header fields; ``raw`` must be the bytes ``part`` was parsed from."""
+    return part.fields
 
 
 def header_fields(raw: bytes, part: MimePart) -> tuple[HeaderField, ...]:

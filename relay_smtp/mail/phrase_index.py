@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from typing import Any
 
@@ -207,6 +207,15 @@ class PhraseSet:
     # Per phrase, each required group as (its ASCII literals, found among the tables' literals;
     # the others, looked up one by one and only for a phrase whose anchor occurs).
     required: tuple[tuple[tuple[frozenset[str], tuple[str, ...]], ...], ...]
+    # ``by_literal`` split by language, keyed by the literal alone: the phrases of all the literals
+    # found are then gathered by one C-level pass (``map`` of ``dict.get``), not a loop per literal.
+    _ja_index: dict[str, tuple[int, ...]] = field(init=False, repr=False)
+    _en_index: dict[str, tuple[int, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for japanese, name in ((True, "_ja_index"), (False, "_en_index")):
+            own = {literal: found for (ja, literal), found in self.by_literal.items() if ja == japanese}
+            object.__setattr__(self, name, own)
 
     @classmethod
     def build(cls, phrases: tuple[Phrase, ...]) -> PhraseSet:
@@ -267,9 +276,8 @@ class PhraseSet:
         ja, en = forms.scans()
         ja_present, en_present = ja.present(self.ja_literals), en.present(self.en_literals)
         found = set(self.unanchored)
-        for japanese, present in ((True, ja_present), (False, en_present)):
-            for literal in present:
-                found.update(self.by_literal.get((japanese, literal), ()))
+        found.update(chain.from_iterable(map(self._ja_index.get, ja_present, repeat(()))))
+        found.update(chain.from_iterable(map(self._en_index.get, en_present, repeat(()))))
         for i in sorted(found):
             compiled = self.phrases[i]
             scan, present = (ja, ja_present) if compiled.japanese else (en, en_present)

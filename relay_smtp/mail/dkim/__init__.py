@@ -12,7 +12,7 @@ aligned with its From domain, or it fails DMARC.  The pieces, each in its own mo
 Nothing here touches DNS.
 """
 
-from relay_smtp.mail.dkim.broken import removable_signatures, strip_broken_signatures
+from relay_smtp.mail.dkim.broken import removable_signatures, strip_broken_signatures, stripped_and_read
 from relay_smtp.mail.dkim.canon import HeaderField, header_fields
 from relay_smtp.mail.dkim.keys import (
     MIN_RSA_BITS,
@@ -59,6 +59,7 @@ __all__ = [
     "removable_signatures",
     "signed_header_names",
     "strip_broken_signatures",
+    "stripped_and_read",
     "txt_strings",
     "verify_with_key",
     "write_private_key",

@@ -50,7 +50,13 @@ def removable_signatures(changed: bytes, original: bytes | None = None) -> list[
 
     Signatures we cannot read, or that were already broken, stay.
     """
-    fields, body_start = header_fields(changed)
+    return _removable(changed, original, header_fields(changed))
+
+
+def _removable(
+    changed: bytes, original: bytes | None, read: tuple[list[HeaderField], int]
+) -> list[tuple[int, int]]:
+    fields, body_start = read
     if not any(f.name.lower() == _DKIM_SIGNATURE for f in fields):
         return []  # most mail: nothing to judge, and no body to canonicalise
     now = _Message(fields, message_body(changed, body_start))
@@ -67,10 +73,20 @@ def removable_signatures(changed: bytes, original: bytes | None = None) -> list[
 
 def strip_broken_signatures(original: bytes, changed: bytes) -> bytes:
     """``changed`` without the DKIM-Signature fields our change broke; all other bytes kept."""
+    return stripped_and_read(original, changed)[0]
+
+
+def stripped_and_read(original: bytes, changed: bytes) -> tuple[bytes, tuple[list[HeaderField], int] | None]:
+    """``strip_broken_signatures``, and when nothing was stripped (the usual case) the header read of
+    the result (``header_fields``), which the signer can then take instead of reading it again."""
+    read = header_fields(changed)
+    ranges = _removable(changed, original, read)
+    if not ranges:
+        return changed, read
     out = changed
-    for start, end in reversed(removable_signatures(changed, original)):
+    for start, end in reversed(ranges):
         out = out[:start] + out[end:]
-    return out
+    return out, None
 
 
 @dataclass

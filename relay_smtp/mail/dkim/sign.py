@@ -151,9 +151,14 @@ class DkimSigner:
                 return self._table[parent]
         return ()
 
-    def sign(self, message: bytes, *, now: int | None = None) -> SignResult:
-        """Prepend one DKIM-Signature per key of the From domain; every other byte stays as it was."""
-        fields, body_start = header_fields(message)
+    def sign(
+        self, message: bytes, *, now: int | None = None, header: tuple[list[HeaderField], int] | None = None
+    ) -> SignResult:
+        """Prepend one DKIM-Signature per key of the From domain; every other byte stays as it was.
+
+        ``header``: ``header_fields(message)`` when the caller has it already (it is not checked).
+        """
+        fields, body_start = header if header is not None else header_fields(message)
         domain, problem = from_domain(fields)
         if domain is None:
             return SignResult(message, reason=problem)
