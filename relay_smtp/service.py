@@ -209,7 +209,8 @@ class RelayService:
 
     def reload(self) -> bool:
         """SIGHUP: read the configuration again and swap in new companies, rules, templates and keys,
-        and the re-application rate's companies and windows.
+        and the re-application rate's companies and windows; the web side, if this process serves it,
+        takes its companies, tokens, users, agency settings and texts (see `WebSide.reload`).
 
         Connections and transactions in flight are not touched; a message already in the pipeline
         finishes with the configuration it started with. A bad configuration keeps the old one.
@@ -217,7 +218,9 @@ class RelayService:
         try:
             settings = load_settings(self.config_path)
             config = pipeline_config(settings, self.links)  # the links' key never changes on reload
-        except (ConfigError, DkimKeyError, OSError) as exc:
+            if self.web is not None:  # last: it swaps when it cannot fail any more, as what follows
+                self.web.reload(with_listeners(settings, self.listen, self.web_listen))
+        except (ConfigError, DkimKeyError, OSError, ValueError) as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False
         if self._listening_on is not None:

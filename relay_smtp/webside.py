@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -38,7 +39,7 @@ from relay_smtp.store.signals import SignalStore
 from relay_smtp.web.app import create_app
 from relay_smtp.web.private import metrics_allowed
 from relay_smtp.web.server import EmbeddedServer, make_server
-from relay_smtp.web.settings import web_config
+from relay_smtp.web.settings import LiveConfig, reloaded, web_config
 from relay_smtp.web.talent_pool import deliver_pending
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,13 @@ class WebSide:
         self.spool = spool
         self.primary = primary
         self.ledger = ledger
+        # The routes read the configuration through this holder; `reload` replaces what it holds.
+        self.live = LiveConfig(web_config(settings))
         self.outbox = Outbox(ledger, outbox_policy(settings.agency))
         self.signals = SignalStore(ledger.engine, utcnow)  # the relay's lookups are the service's
         self.server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._push: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -77,9 +81,7 @@ class WebSide:
         return str(host), int(port)
 
     async def start(self, *, sock: socket.socket | None = None, port: int | None = None) -> None:
-        app = create_app(
-            web_config(self.settings), self.ledger, self.links, send_mail=self.send_mail, health=self.health
-        )
+        app = create_app(self.live, self.ledger, self.links, send_mail=self.send_mail, health=self.health)
         self._add_metrics_route(app)
         listen = self.settings.web.listen
         self.server = make_server(
@@ -102,20 +104,60 @@ class WebSide:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
-        for task in self._tasks[1:]:
+        pushing = [self._push] if self._push is not None else []
+        for task in [*self._tasks[1:], *pushing]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *pushing, return_exceptions=True)
         self._tasks.clear()
+        self._push = None
+
+    def reload(self, settings: Settings) -> None:
+        """SIGHUP: serve `settings` from the next request on (companies and their names, locales,
+        talent-pool webhooks and ATS tokens; admin token and users; the agency's names, secrets, pull
+        token and push; the pages' texts and figures), but for what `FIXED_ON_RELOAD` keeps.
+
+        Raises ValueError, having changed nothing, when the web side cannot take `settings`.
+        """
+        config, waiting = reloaded(self.live.current, web_config(settings))
+        for key in waiting:
+            log.warning("reload: %s changed; the web side keeps the old value until a restart", key)
+        # What the web side was started with stays in its settings too (the confirmation mail's
+        # default sender follows the public URL); links and store are the service's, never reloaded.
+        old = self.settings.web
+        web = replace(
+            settings.web,
+            listen=old.listen,
+            public_url=old.public_url,
+            trusted_proxies=old.trusted_proxies,
+            every_worker=old.every_worker,
+            form_secret=old.form_secret,
+            link_rate_per_minute=old.link_rate_per_minute,
+            register_rate_per_minute=old.register_rate_per_minute,
+            scanner_window_seconds=old.scanner_window_seconds,
+        )
+        push_changed = settings.agency != self.settings.agency
+        self.settings = replace(settings, web=web, links=self.settings.links, store=self.settings.store)
+        self.live.current = config
+        if push_changed:
+            self.outbox = Outbox(self.ledger, outbox_policy(settings.agency))
+            if self.primary and self.server is not None:
+                self._start_push()
 
     def _start_push(self) -> None:
-        """Hand confirmed registrations to the agency (every relay may: the outbox leases each one)."""
+        """Hand confirmed registrations to the agency (every relay may: the outbox leases each one).
+
+        On a reload that changed the agency's settings the old push stops and a new one starts. A round
+        the old one has in a thread finishes there; its events stay leased to it, so the new sender
+        (another owner) never sends one of them twice."""
+        if self._push is not None:
+            self._push.cancel()
+            self._push = None
         target = push_target(self.settings.agency)
         if target is None:
             return
-        config = web_config(self.settings)
-        sender = PushSender(self.outbox, target, config.company_name)
+        sender = PushSender(self.outbox, target, lambda company: self.live.current.company_name(company))
         interval = self.settings.agency.push_interval_seconds
-        self._tasks.append(asyncio.create_task(push_periodically(sender, interval)))
+        self._push = asyncio.create_task(push_periodically(sender, interval))
 
     # ------------------------------------------------------------------ confirmation mail
 
@@ -193,9 +235,8 @@ class WebSide:
         return gauges
 
     def _add_metrics_route(self, app: FastAPI) -> None:
-        admin_token = self.settings.admin.token
-
         async def metrics_endpoint(request: Request) -> Response:
+            admin_token = self.live.current.admin_token  # as of now: a reload may change it
             # Open to Prometheus on the same host; from elsewhere only with the admin bearer token.
             client = request.client.host if request.client else ""
             bearer = request.headers.get("authorization", "")
@@ -209,8 +250,8 @@ class WebSide:
         app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     async def _purge_periodically(self) -> None:
-        retention = timedelta(days=self.settings.web.personal_data_retention_days)
         while True:
+            retention = timedelta(days=self.settings.web.personal_data_retention_days)
             try:
                 removed = await asyncio.to_thread(self.ledger.purge_personal_data, retention)
                 if removed:
@@ -228,7 +269,7 @@ class WebSide:
         engine = self.ledger.engine
         try:
             await asyncio.to_thread(purge_kpi_data, engine, self.settings, utcnow())
-            companies = web_config(self.settings).companies
+            companies = self.live.current.companies
             await asyncio.to_thread(deliver_pending, engine, companies, utcnow)
         except Exception:
             log.exception("talent pool housekeeping failed; will try again")

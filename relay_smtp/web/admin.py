@@ -70,9 +70,9 @@ def admin_credentials(ctx: WebContext) -> AdminCredentials:
 
 def admin_guard(ctx: WebContext) -> AdminGuard:
     """A FastAPI dependency: the admin principal, or 401 (or 429, or 503) for everyone else."""
-    credentials = admin_credentials(ctx)
 
     async def guard(request: Request) -> AdminPrincipal:
+        credentials = admin_credentials(ctx)  # per request: a reload may add, change or remove users
         if demo_admin_allowed(credentials, request.client.host if request.client else None):
             return AdminPrincipal("demo")
         if not credentials.configured:

@@ -69,11 +69,10 @@ def agency_admin_routes(ctx: WebContext) -> APIRouter:
             raise HTTPException(404, "not found")
 
     router = APIRouter(include_in_schema=False, dependencies=[Depends(operator)])
-    outbox = handoff_outbox(ctx)
 
     @router.get("/admin/handoffs.csv")
     async def handoffs() -> Response:
-        entries = await run_in_threadpool(outbox.entries)
+        entries = await run_in_threadpool(handoff_outbox(ctx).entries)
         header = ["cursor", "registration_id", "event", "company", "status", "channel", "attempts"]
         header += ["created_at", "delivered_at", "last_error"]
         rows = (

@@ -87,7 +87,6 @@ def agency_guard(ctx: WebContext) -> Any:
 
 def agency_api_routes(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1/agency", tags=["agency"], dependencies=[Depends(agency_guard(ctx))])
-    outbox = handoff_outbox(ctx)
 
     @router.get(
         "/registrations",
@@ -100,7 +99,8 @@ def agency_api_routes(ctx: WebContext) -> APIRouter:
         ] = "0",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> RegistrationsPage:
-        items = await run_in_threadpool(outbox.undelivered, int(after), limit)
+        # The outbox per request: its policy names the agency, which a reload may rename.
+        items = await run_in_threadpool(handoff_outbox(ctx).undelivered, int(after), limit)
         listed = [
             {"cursor": str(h.outbox_id), **payload(h, ctx.config.company_name(h.company))} for h in items
         ]
@@ -115,7 +115,7 @@ def agency_api_routes(ctx: WebContext) -> APIRouter:
     )
     async def acknowledge(body: AckIn) -> AckOut:
         ids = [int(c) for c in body.cursors if c.isdigit() and len(c) <= 18]
-        answers = await run_in_threadpool(outbox.acknowledge, ids)
+        answers = await run_in_threadpool(handoff_outbox(ctx).acknowledge, ids)
         results = {
             c: answers.get(int(c), "unknown") if c.isdigit() and len(c) <= 18 else "unknown"
             for c in body.cursors

@@ -30,7 +30,7 @@ from relay_smtp.web.context import SendMail, WebContext
 from relay_smtp.web.middleware import WebGuard
 from relay_smtp.web.pages import page_locales
 from relay_smtp.web.satisfaction import satisfaction_routes
-from relay_smtp.web.settings import CompanyPage, WebConfig
+from relay_smtp.web.settings import CompanyPage, LiveConfig, WebConfig
 from relay_smtp.web.withdraw import withdraw_routes
 
 __all__ = ["CompanyPage", "SendMail", "WebConfig", "create_app", "utcnow"]
@@ -41,7 +41,7 @@ STATIC_FILES = {"relay.css": "text/css; charset=utf-8", "favicon.svg": "image/sv
 
 
 def create_app(
-    config: WebConfig,
+    config: WebConfig | LiveConfig,
     ledger: Ledger,
     links: LinkSigner,
     *,
@@ -51,7 +51,8 @@ def create_app(
 ) -> FastAPI:
     """The web app.  `send_mail(to, subject, body)` sends the confirmation mail (True: accepted).
 
-    `health()` (optional) says whether the relay is healthy and what to show on /healthz.
+    `health()` (optional) says whether the relay is healthy and what to show on /healthz. Given a
+    `LiveConfig`, the app serves whatever configuration the holder has when a request comes (a reload).
     """
     ctx = WebContext.build(config, ledger, links, send_mail, clock)
     app = FastAPI(
@@ -73,7 +74,7 @@ def create_app(
     app.include_router(satisfaction_routes(ctx))
     _add_basics(app, ctx, health)
     _add_error_pages(app, ctx)
-    _warn_about_missing_settings(config)
+    _warn_about_missing_settings(ctx.config)
     return app
 
 

@@ -1,5 +1,8 @@
 """The things every route needs, built once per app: settings, store, signer, mailer, clock, guards.
 
+The settings are read through a `LiveConfig`, which a reload replaces (``ctx.config`` is its current
+value); everything else here is built once and lives as long as the app.
+
 Why this module exists: the routes are split by audience (candidates, the partner agency, the admin)
 into modules of their own; this is what they share, so that `create_app` stays a short list of parts
 and each route module is a function of one value.
@@ -20,7 +23,7 @@ from relay_smtp.web.bots import BotDetector
 from relay_smtp.web.csrf import FormGuard
 from relay_smtp.web.pages import Pages
 from relay_smtp.web.ratelimit import MailThrottle, RateLimiter
-from relay_smtp.web.settings import WebConfig
+from relay_smtp.web.settings import LiveConfig, WebConfig
 
 log = logging.getLogger("relay_smtp.web")
 
@@ -33,7 +36,7 @@ CONFIRMATIONS_PER_ADDRESS = 3
 
 @dataclass(frozen=True)
 class WebContext:
-    config: WebConfig
+    live: LiveConfig
     ledger: Ledger
     links: LinkSigner
     send_mail: SendMail
@@ -49,22 +52,27 @@ class WebContext:
     @classmethod
     def build(
         cls,
-        config: WebConfig,
+        config: WebConfig | LiveConfig,
         ledger: Ledger,
         links: LinkSigner,
         send_mail: SendMail,
         clock: Callable[[], datetime],
     ) -> WebContext:
+        live = config if isinstance(config, LiveConfig) else LiveConfig(config)
+        # What is built from the configuration here is built from fields a reload keeps
+        # (settings.FIXED_ON_RELOAD): the limiters' counts and the form key must outlive a reload.
+        config = live.current
+
         def seconds() -> float:
             return clock().timestamp()
 
         return cls(
-            config=config,
+            live=live,
             ledger=ledger,
             links=links,
             send_mail=send_mail,
             clock=clock,
-            pages=Pages(config),
+            pages=Pages(live),
             bots=BotDetector(config.bot_user_agents, config.scanner_window_seconds),
             forms=FormGuard(config.form_secret, config.form_max_age_seconds, seconds),
             link_limiter=RateLimiter(config.link_rate_per_minute, 60.0, seconds),
@@ -72,6 +80,11 @@ class WebContext:
             admin_failures=RateLimiter(config.admin_failures_per_minute, 60.0, seconds),
             mail_throttle=MailThrottle(CONFIRMATIONS_PER_LINK, CONFIRMATIONS_PER_ADDRESS, 3600.0, seconds),
         )
+
+    @property
+    def config(self) -> WebConfig:
+        """The configuration as of now: read it once per request for settings that must agree."""
+        return self.live.current
 
     def now(self) -> float:
         return self.clock().timestamp()

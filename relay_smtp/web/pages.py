@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
-from relay_smtp.web.settings import CompanyLocale, PageLocale, WebConfig
+from relay_smtp.web.settings import CompanyLocale, LiveConfig, PageLocale
 
 LOCALES: tuple[PageLocale, PageLocale] = ("ja", "en")
 
@@ -105,9 +105,10 @@ class Mail:
 class Pages:
     """The template environment, with the values every page may show."""
 
-    def __init__(self, config: WebConfig) -> None:
-        root = config.templates_dir or default_templates_dir()
+    def __init__(self, live: LiveConfig) -> None:
+        root = live.current.templates_dir or default_templates_dir()
         self.root = root
+        self._live = live
         self._wordings: dict[str, Catalogue | None] = {}
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(root),
@@ -117,22 +118,28 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self._env.globals.update(
-            operator_name=config.operator_name,
-            partner_name=config.partner_name,
-            partner_url=config.partner_url,
-            partner_license=config.partner_license,
-            privacy_contact=config.privacy_contact,
-            retention_days=config.personal_data_retention_days,
-            consent_version=config.consent_version,
-            confirm_hours=int(config.confirm_ttl.total_seconds() // 3600),
-            provision_record_years=config.provision_record_years,
-            talent_pool_consent_version=config.talent_pool_consent_version,
-            talent_pool_retention_days=config.talent_pool_retention_days,
-        )
+
+    def _shared(self, context: dict[str, Any]) -> dict[str, Any]:
+        """The values every page may show, from the configuration as of now (a reload may change the
+        operator's and the agency's names and the consent texts' figures), then the page's own."""
+        config = self._live.current
+        shared: dict[str, Any] = {
+            "operator_name": config.operator_name,
+            "partner_name": config.partner_name,
+            "partner_url": config.partner_url,
+            "partner_license": config.partner_license,
+            "privacy_contact": config.privacy_contact,
+            "retention_days": config.personal_data_retention_days,
+            "consent_version": config.consent_version,
+            "confirm_hours": int(config.confirm_ttl.total_seconds() // 3600),
+            "provision_record_years": config.provision_record_years,
+            "talent_pool_consent_version": config.talent_pool_consent_version,
+            "talent_pool_retention_days": config.talent_pool_retention_days,
+        }
+        return {**shared, **context}
 
     def html(self, template_name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = self._env.get_template(template_name).render(**context)
+        body = self._env.get_template(template_name).render(self._shared(context))
         return HTMLResponse(body, status_code=status)
 
     def page(self, page_name: str, locale: PageLocale, status: int = 200, **context: Any) -> HTMLResponse:
@@ -158,7 +165,7 @@ class Pages:
 
     def mail(self, mail_name: str, locale: PageLocale, **context: Any) -> Mail:
         """A mail from ``{mail_name}.{locale}.txt``: its first line is ``Subject: ...``, then a blank line."""
-        text = self._env.get_template(f"{mail_name}.{locale}.txt").render(**context)
+        text = self._env.get_template(f"{mail_name}.{locale}.txt").render(self._shared(context))
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip()
         return Mail(subject, body.strip() + "\n")

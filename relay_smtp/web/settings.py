@@ -4,12 +4,14 @@ Why this module exists: the HTTP app is built from plain values (no TOML, no env
 the screenshot script can build it in two lines, and `relay_smtp/config.py` stays the only place that
 reads operators' files.  Every knob has a default that is safe for a first run on a laptop; the ones an
 operator must set for production (partner agency, secrets) are named in the report that goes with it.
+A running web side holds its value in a `LiveConfig`, which a reload (SIGHUP) replaces, keeping what
+`FIXED_ON_RELOAD` names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -213,3 +215,49 @@ def web_config(settings: Settings) -> WebConfig:
         provision_record_years=agency.provision_record_years,
         ats={c.id: AtsAccess(c.ats_token, c.ats_window_hours) for c in settings.companies if c.ats_token},
     )
+
+
+#: What a reload (SIGHUP) leaves as the process started with, by WebConfig field and configuration key.
+#: Each built something that lives as long as the process: the public URL is the links' address (the
+#: SMTP side keeps issuing links to it) and decides HSTS and secure cookies; the form secret signs the
+#: registration forms already in candidates' browsers; the rates, the scanner window and the bot
+#: patterns are built into the rate limiters (which hold the counts so far) and the click judge; the
+#: demo's open /admin follows from running without a file, which a reload cannot change. Listen address,
+#: proxies, link keys and the store are not WebConfig's at all: the sockets are bound, the store open.
+#: (None: no configuration key sets it.)
+FIXED_ON_RELOAD: Mapping[str, str | None] = {
+    "public_url": "web.public_url",
+    "form_secret": "web.form_secret",
+    "link_rate_per_minute": "web.link_rate_per_minute",
+    "register_rate_per_minute": "web.register_rate_per_minute",
+    "scanner_window_seconds": "web.scanner_window_seconds",
+    "admin_failures_per_minute": None,
+    "bot_user_agents": None,
+    "form_max_age_seconds": None,
+    "admin_open_on_loopback": None,
+    "templates_dir": None,
+}
+
+
+def reloaded(running: WebConfig, new: WebConfig) -> tuple[WebConfig, list[str]]:
+    """`new` with the fields a reload cannot change kept as `running` has them, and the configuration
+    keys whose new values wait for a restart (to warn of)."""
+    kept = {name: getattr(running, name) for name in FIXED_ON_RELOAD}
+    # An unset value (the form secret) is not a change: the process made or read one at start.
+    waiting = [
+        key for name, key in FIXED_ON_RELOAD.items() if key and getattr(new, name) not in (kept[name], None)
+    ]
+    return replace(new, **kept), waiting
+
+
+class LiveConfig:
+    """The web side's current `WebConfig`, which a reload replaces whole.
+
+    The routes read ``ctx.config`` (this holder's `current`) when a request comes, so a company, token
+    or name a reload brought is served from the next request on. One attribute store swaps it: a
+    request sees the old configuration or the new one, never a mixture, as long as it reads
+    ``ctx.config`` once for the settings that must agree.
+    """
+
+    def __init__(self, config: WebConfig) -> None:
+        self.current = config
