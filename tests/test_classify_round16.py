@@ -34,6 +34,8 @@ EN_FRAME_REJECTIONS = [
     "deliberation, we have to refrain from employing you this time.\n",
     "Dear Mr. Sam Lee,\n\nWe regret to notify that you did not pass the first document screening for the "
     "Engineer position.\n",
+    "Dear Ms. Sam Lee,\n\nThank you for your application to the Sales position. After the interview, we "
+    "decided not to adopt you this time. We are sorry we could not answer your desire.\n",
     # public-sector forms
     "Dear Applicant,\n\nYour application for Clerk Typist has been reviewed. You were found not to meet the "
     "minimum qualifications for this position.\n",
@@ -80,6 +82,9 @@ EN_OTHERS = [
     # a flat let to another applicant
     "Hi Sam,\n\nThanks for applying for the studio on Elm Street. Unfortunately the owner has decided to go "
     "with another applicant. A 1-bedroom nearby is free from March.\n",
+    # a hire that waits on a condition
+    "Dear Sam,\n\nThanks for applying for the Sales position. We cannot employ you until your work permit "
+    "arrives, so please send it when you have it.\n",
     # a condition, not an outcome
     "Dear Sam,\n\nThanks for applying for the caretaker job. We are still reviewing applications and will "
     "write again once we have a shortlist; if we are fully staffed by then, we will tell you.\n",
