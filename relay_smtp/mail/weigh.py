@@ -39,6 +39,9 @@ _JA_OTHER_PERSON = re.compile(r"(?:他の|別の|ほかの)(?:候補者|応募�
 # Also an outcome denied rather than stated: 不採用が決まったわけではございません (a status delay).
 _JA_CONDITION_AFTER = re.compile(r"場合|際は|際には|ときは|時は|可能性|わけでは(?:な|ござ|あり)")
 _JA_CONDITION_BEFORE = re.compile(r"もし|万が一|万一")
+# A condition clause earlier in the same sentence: 2週間以上ご連絡がない場合は、今回はご縁がなかったものと
+# (silence said to mean no; the Japanese puts the "if" before the outcome, where English has "if" too)
+_JA_CONDITION_CLAUSE = re.compile(r"(?:場合|際|とき|時)(?:に)?は|(?:なけれ|無けれ|なかった)ば|なかったら")
 
 # "unsuccessful in progressing to the next stage" negates the stage as "not" would; so does a plan
 # that did not happen ("we had hoped to extend an offer", "we had planned to interview you")
@@ -129,8 +132,11 @@ def _negated_outcome(compiled: Compiled, text: str, start: int, end: int) -> boo
 def _conditional(compiled: Compiled, text: str, start: int, end: int) -> bool:
     if compiled.japanese:
         before = text[max(0, start - 10) : start]
+        clause = JA_SENTENCE_END.split(text[max(0, start - 40) : start])[-1]
         return bool(
-            _JA_CONDITION_AFTER.search(_ja_after(text, end, 12)) or _JA_CONDITION_BEFORE.search(before)
+            _JA_CONDITION_AFTER.search(_ja_after(text, end, 12))
+            or _JA_CONDITION_BEFORE.search(before)
+            or _JA_CONDITION_CLAUSE.search(clause)
         )
     return bool(_EN_CONDITION.search(_en_before(text, start)))
 
@@ -220,6 +226,32 @@ def _conditional_request(compiled: Compiled, text: str, start: int, matched: str
     return bool(_EN_REQUEST_CONDITION.search(before)) and not _EN_WISH_CONDITION.search(before)
 
 
+# A call or a reply asked for about other openings is not this application's next step (round 16):
+# "we have other assignments for you; please reply with your availability", ほかにもマッチしそうな
+# 求人を改めてご紹介…ご都合のよい日時をお知らせください. Only a weak cue (a request, a time asked for),
+# and not where an interview is named with it (別の職種で面接に…日程をご返信ください invites). The
+# openings are named just before: the same or the previous sentence.
+_EN_OTHER_OPENINGS = re.compile(
+    r"\b(?:other|another|different|more|new|further) (?:[\w-]+ ){0,3}?(?:roles?|positions?|openings?"
+    r"|jobs?|vacancies|assignments?|opportunities|posts?)\b"
+)
+_JA_OTHER_OPENINGS = re.compile(
+    r"(?:ほかにも|他にも|他の|別の|ほかの)[^。]{0,20}(?:求人|ポジション|案件|お仕事|職種)"
+)
+_EN_INTERVIEW = re.compile(r"\binterview")
+_JA_INTERVIEW = re.compile(r"面接|面談")
+
+
+def _about_other_openings(compiled: Compiled, text: str, start: int) -> bool:
+    head = text[max(0, start - 160) : start]
+    if compiled.japanese:
+        window = "".join(JA_SENTENCE_END.split(head)[-2:])
+        return bool(_JA_OTHER_OPENINGS.search(window)) and not _JA_INTERVIEW.search(window)
+    cuts = [m.end() for m in EN_SENTENCE_END.finditer(head)]
+    window = head[cuts[-2] if len(cuts) > 1 else 0 :]
+    return bool(_EN_OTHER_OPENINGS.search(window)) and not _EN_INTERVIEW.search(window)
+
+
 # An application carried on by another channel is not an outcome (round 15): "we won't be continuing
 # with your application by post; please use the portal" moves it, it does not end it. The channel
 # follows the phrase at once (a word or two between at most; a phrase may end inside a word, as "with
@@ -260,6 +292,8 @@ def _find(compiled: Compiled, scan: TextScan, present: frozenset[str]) -> tuple[
             ignored = (match.group(), "only a possibility", 0)
         elif STRONG_CUE < phrase.weight < 0 and _took_part(compiled, text, start):
             ignored = (match.group(), "a stage the reader took part in, said as thanks", 0)
+        elif STRONG_CUE < phrase.weight < 0 and _about_other_openings(compiled, text, start):
+            ignored = (match.group(), "asked about other openings", 0)
         elif phrase.weight < 0 and _conditional_request(compiled, text, start, match.group()):
             ignored = (match.group(), "a request made only under a condition", 0)
         elif phrase.weight < 0 and _negated(compiled, text, start, end):
