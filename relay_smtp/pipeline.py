@@ -46,7 +46,7 @@ from relay_smtp.pipeline_data import (
     PipelineConfig,
     unchanged,
 )
-from relay_smtp.sender_company import address_of, fallback_company, find_company, from_address
+from relay_smtp.sender_company import FromField, fallback_company, find_company, from_address, read_from
 
 # What callers and tests import from here; the steps live in the modules above.
 __all__ = [
@@ -79,12 +79,13 @@ def _decide(
     message: ParsedMessage,
     envelope: Envelope,
     config: PipelineConfig,
-    header_from: str,
+    sender_from: FromField,
     force: bool,
     ats: AtsSignals,
 ) -> Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     raw, root = message.raw, message.root
+    header_from = sender_from.address
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
     verdict = classify(message, config.rules_for(company), sender, envelope.recipients)
@@ -96,13 +97,13 @@ def _decide(
             return unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return unchanged(raw, envelope, "passed", "not a rejection", verdict)
-    problem = header_problem(raw, root)
+    problem = header_problem(raw, root, sender_from)
     if problem is not None:  # forwarded untouched: verifiers would disagree, or no From to credit
         return unchanged(raw, envelope, "passed", problem, verdict, company.id if company else None)
     if company is None:
         if verdict.explicit is None and not force:
             return unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
-        company = fallback_company(raw, root)
+        company = fallback_company(raw, root, sender_from)
     if company.mode == "off" and not force:
         return unchanged(raw, envelope, "passed", f"company {company.id}: mode off", verdict, company.id)
     selection = choose_parts(raw, root, message.decoded)
@@ -125,10 +126,10 @@ def _decided(
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
-    header_from = address_of(message.header("From"))
-    decision = _decide(message, envelope, config, header_from, force, ats)
+    sender_from = read_from(message.header("From"))  # the one parse of the From, too
+    decision = _decide(message, envelope, config, sender_from, force, ats)
     if isinstance(decision, Outcome):
-        return sign_unchanged(raw, decision, config, header_from)
+        return sign_unchanged(raw, decision, config, sender_from.address)
     return root, decision
 
 
