@@ -6,6 +6,7 @@ pipeline run around it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
@@ -33,6 +34,27 @@ def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+# The usual From forms, ``Name <local@domain>`` and ``local@domain``, in the shapes for which
+# ``email.utils`` gives the name and the address as written (tests/test_from_field.py checks it against
+# ``getaddresses`` with hypothesis): dot-atom address parts, the name's words (no specials, quotes,
+# comments or whitespace other than one space between them) and one space before the "<".
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_WORD = r'[^\s()<>@,:;."\[\]\\]+'
+_SIMPLE_FROM = re.compile(
+    rf"(?:(?P<name>{_WORD}(?: {_WORD})*) )?<(?P<routed>{_ADDRESS})>|(?P<bare>{_ADDRESS})"
+)
+
+
+def simple_from(text: str) -> tuple[str, str] | None:
+    """``getaddresses([text])``'s one (name, address) for the usual forms, without its parser; None
+    for anything else."""
+    match = _SIMPLE_FROM.fullmatch(text)
+    if match is None:
+        return None
+    return (match["name"] or "", match["routed"] or match["bare"])
+
+
 @dataclass(frozen=True)
 class FromField:
     """A From value and what ``email.utils`` reads in it, parsed once for every step that asks (the
@@ -48,9 +70,13 @@ class FromField:
 
 
 def read_from(from_value: str | None) -> FromField:
-    """One parse of a From value. For one address, ``parseaddr`` is the first of ``getaddresses``
-    (newer Pythons' strict ``parseaddr`` also refuses several); otherwise it is asked itself."""
+    """One parse of a From value (the usual forms by `simple_from`). For one address, ``parseaddr``
+    is the first of ``getaddresses`` (newer Pythons' strict ``parseaddr`` also refuses several);
+    otherwise it is asked itself."""
     text = from_value or ""
+    simple = simple_from(text)
+    if simple is not None:
+        return FromField(text, (simple,), simple)
     addresses = tuple(getaddresses([text]))
     if len(addresses) == 1 and addresses[0][1]:
         return FromField(text, addresses, addresses[0])
