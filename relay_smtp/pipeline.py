@@ -44,6 +44,7 @@ from relay_smtp.pipeline_data import (
     Outgoing,
     PartReport,
     PipelineConfig,
+    ThreadFields,
     unchanged,
 )
 from relay_smtp.sender_company import FromField, fallback_company, find_company, from_address, read_from
@@ -60,6 +61,7 @@ __all__ = [
     "Personaliser",
     "PipelineConfig",
     "SelfCheckFailed",
+    "ThreadFields",
     "fallback_company",
     "find_company",
     "from_address",
@@ -119,18 +121,43 @@ def _decide(
 # --------------------------------------------------------------------------- the run
 
 
+#: The header fields the re-application recorder reads (lower case), as `ThreadFields` holds them.
+_THREAD_NAMES = ("from", "message-id", "in-reply-to", "references")
+
+
+def _thread_fields(message: ParsedMessage, sender_from: FromField) -> ThreadFields | None:
+    """The recorder's fields from this parse (None where compat32 would read the section otherwise)."""
+    values = message.compat_values(_THREAD_NAMES)
+    if values is None:
+        return None
+    from_value = values["from"]
+    known = sender_from.address if sender_from.text == from_value else None
+    return ThreadFields(from_value, values["message-id"], values["in-reply-to"], values["references"], known)
+
+
 def _decided(
     raw: bytes, envelope: Envelope, config: PipelineConfig, force: bool, ats: AtsSignals = NO_SIGNALS
-) -> Outcome | tuple[MimePart, Decision]:
-    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject.
+) -> Outcome | tuple[MimePart, Decision, ThreadFields | None]:
+    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject, and the
+    header fields the recorder needs (carried on the outcome).
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
     sender_from = read_from(message.header("From"))  # the one parse of the From, too
+    thread = _thread_fields(message, sender_from)
     decision = _decide(message, envelope, config, sender_from, force, ats)
     if isinstance(decision, Outcome):
-        return sign_unchanged(raw, decision, config, sender_from.address)
-    return root, decision
+        return _with_thread(sign_unchanged(raw, decision, config, sender_from.address), thread)
+    return root, decision, thread
+
+
+def _with_thread(outcome: Outcome, thread: ThreadFields | None) -> Outcome:
+    """The outcome carrying the recorder's fields (see recontact.py)."""
+    if thread is None:
+        return outcome
+    # Spelt out: ``dataclasses.replace`` costs twice as much (it inspects the fields on every call).
+    o = outcome
+    return Outcome(o.action, o.reason, o.outgoing, o.verdict, o.company, o.parts, o.signing, thread)
 
 
 def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
@@ -151,7 +178,7 @@ def process(
         decided = _decided(raw, envelope, config, force, ats)
         if isinstance(decided, Outcome):
             return decided
-        return inject(raw, decided[0], envelope, config, decided[1])
+        return _with_thread(inject(raw, decided[0], envelope, config, decided[1]), decided[2])
     except Exception:
         return _forward_original(raw, envelope)
 
@@ -165,14 +192,14 @@ def process_first(
         decided = _decided(raw, envelope, config, False, ats)
         if isinstance(decided, Outcome):
             return decided, None
-        root, decision = decided
+        root, decision, thread = decided
         if len(envelope.recipients) == 1:
-            return inject(raw, root, envelope, config, decision), None
+            return _with_thread(inject(raw, root, envelope, config, decision), thread), None
         personaliser = make_personaliser(raw, root, config, decision)
         first = personaliser.copy_for(envelope.recipients[0])
         if not first.changed:
-            return personaliser.unchanged(envelope, first), None
-        return injected(decision, (first.outgoing,), first), personaliser
+            return _with_thread(personaliser.unchanged(envelope, first), thread), None
+        return _with_thread(injected(decision, (first.outgoing,), first), thread), personaliser
     except Exception:
         return _forward_original(raw, envelope), None
 

@@ -47,6 +47,22 @@ class PartReport:
 
 
 @dataclass(frozen=True)
+class ThreadFields:
+    """What the re-application recorder reads of a message's header (see recontact.py), taken from
+    the pipeline's parse so that the recorder does not read the header section again.
+
+    The values are those of Python's compat32 header parser (``Message.get``, "" if absent), which
+    the recorder's own reading gives for a message that comes without them."""
+
+    from_value: str
+    message_id: str
+    in_reply_to: str
+    references: str
+    #: ``parseaddr(from_value)[1]`` when the pipeline parsed that same text, else None.
+    from_address: str | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     action: Action
     reason: str
@@ -55,6 +71,8 @@ class Outcome:
     company: str | None = None
     parts: tuple[PartReport, ...] = ()
     signing: str = ""
+    #: The header fields the recorder needs; None when the pipeline did not read them.
+    thread: ThreadFields | None = None
 
     @property
     def changed(self) -> bool:
