@@ -37,6 +37,7 @@ from relay_smtp.personalise import (
     subject_tag_edit,
 )
 from relay_smtp.pipeline_data import (
+    THREAD_FIELDS,
     Action,
     Envelope,
     LinkFactory,
@@ -121,13 +122,9 @@ def _decide(
 # --------------------------------------------------------------------------- the run
 
 
-#: The header fields the re-application recorder reads (lower case), as `ThreadFields` holds them.
-_THREAD_NAMES = ("from", "message-id", "in-reply-to", "references")
-
-
 def _thread_fields(message: ParsedMessage, sender_from: FromField) -> ThreadFields | None:
     """The recorder's fields from this parse (None where compat32 would read the section otherwise)."""
-    values = message.compat_values(_THREAD_NAMES)
+    values = message.compat_values(THREAD_FIELDS)
     if values is None:
         return None
     from_value = values["from"]

@@ -46,6 +46,10 @@ class PartReport:
     changed: bool
 
 
+#: The header fields the re-application recorder reads, by their lower-case names.
+THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
+
+
 @dataclass(frozen=True)
 class ThreadFields:
     """What the re-application recorder reads of a message's header (see recontact.py), taken from

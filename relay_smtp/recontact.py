@@ -49,6 +49,7 @@ from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.mime_headers import first_field, scan_headers
 from relay_smtp.pipeline import Outcome, ThreadFields, find_company
+from relay_smtp.pipeline_data import THREAD_FIELDS
 from relay_smtp.store import kpi
 from relay_smtp.store.kpi import ObservedMail
 
@@ -58,8 +59,6 @@ log = logging.getLogger(__name__)
 MAX_REFERENCES = 30
 _MSG_ID = re.compile(r"<([^<>\s]{1,998})>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-#: The fields the rate reads, by their lower-case names.
-THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
 # A header section the email package's feed parser reads without remark (bare CRs aside): fields,
 # each a name of printable characters but the colon, a colon, and continuation lines (its headerRE;
 # an mbox "From " line is no field here, as the space is no name character), then the blank line and

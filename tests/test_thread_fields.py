@@ -12,7 +12,8 @@ from test_reapplication import ODD_HEADERS
 from relay_smtp.links import PersonalLink
 from relay_smtp.mail.message import ParsedMessage
 from relay_smtp.pipeline import Envelope, Outcome, PipelineConfig, ThreadFields, process, process_first
-from relay_smtp.recontact import THREAD_FIELDS, observed_mail, read_thread
+from relay_smtp.pipeline_data import THREAD_FIELDS
+from relay_smtp.recontact import observed_mail, read_thread
 
 CLASSIFY = Path(__file__).parent / "data" / "classify"
 AT = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
