@@ -14,13 +14,17 @@ import re
 from email.utils import getaddresses
 
 from relay_smtp.mail.mime import MimePart
+from relay_smtp.sender_company import FromField
 
 _FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")  # RFC 5322 field name (and obsolete WSP before the colon)
 _PARSER_DEFECTS = ("no blank line between headers and body", "header block starts with a continuation line")
 
 
-def header_problem(raw: bytes, root: MimePart) -> str | None:
-    """Why the header section must not be changed, or None when it is sound."""
+def header_problem(raw: bytes, root: MimePart, sender: FromField | None = None) -> str | None:
+    """Why the header section must not be changed, or None when it is sound.
+
+    ``sender``: the From as the pipeline already parsed it; its addresses are taken when its text is
+    the value read here (the usual one-line From), so the value is not parsed twice."""
     for defect in root.defects:
         if defect in _PARSER_DEFECTS:
             return f"malformed header section: {defect}"
@@ -39,16 +43,17 @@ def header_problem(raw: bytes, root: MimePart) -> str | None:
         in_from = match.group().rstrip(b": \t").lower() == b"from"
         if in_from:
             from_values.append(line[match.end() :].strip())
-    return _from_problem(from_values)
+    return _from_problem(from_values, sender)
 
 
-def _from_problem(values: list[bytes]) -> str | None:
+def _from_problem(values: list[bytes], sender: FromField | None) -> str | None:
     if not values:
         return "no From field"
     if len(values) > 1:
         return f"{len(values)} From fields"
     text = values[0].decode("utf-8", "replace")
-    addresses = [a for _, a in getaddresses([text]) if a.partition("@")[0] and a.partition("@")[2]]
+    parsed = sender.addresses if sender is not None and sender.text == text else getaddresses([text])
+    addresses = [a for _, a in parsed if a.partition("@")[0] and a.partition("@")[2]]
     if not addresses:
         return "the From field has no address the relay can read"
     return None

@@ -37,6 +37,7 @@ from relay_smtp.personalise import (
     subject_tag_edit,
 )
 from relay_smtp.pipeline_data import (
+    THREAD_FIELDS,
     Action,
     Envelope,
     LinkFactory,
@@ -44,9 +45,10 @@ from relay_smtp.pipeline_data import (
     Outgoing,
     PartReport,
     PipelineConfig,
+    ThreadFields,
     unchanged,
 )
-from relay_smtp.sender_company import address_of, fallback_company, find_company, from_address
+from relay_smtp.sender_company import FromField, fallback_company, find_company, from_address, read_from
 
 # What callers and tests import from here; the steps live in the modules above.
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "Personaliser",
     "PipelineConfig",
     "SelfCheckFailed",
+    "ThreadFields",
     "fallback_company",
     "find_company",
     "from_address",
@@ -79,12 +82,13 @@ def _decide(
     message: ParsedMessage,
     envelope: Envelope,
     config: PipelineConfig,
-    header_from: str,
+    sender_from: FromField,
     force: bool,
     ats: AtsSignals,
 ) -> Decision | Outcome:
     """Classify and guard: either the decision to inject, or the unchanged outcome and its reason."""
     raw, root = message.raw, message.root
+    header_from = sender_from.address
     company, recruiting = find_company(config.companies, envelope.mail_from, header_from)
     sender = Sender(is_recruiting=recruiting or force, company_domains=company.domains if company else ())
     verdict = classify(message, config.rules_for(company), sender, envelope.recipients)
@@ -96,13 +100,13 @@ def _decide(
             return unchanged(raw, envelope, "passed", reason, verdict, company.id)
     if not force and verdict.label != "rejection":
         return unchanged(raw, envelope, "passed", "not a rejection", verdict)
-    problem = header_problem(raw, root)
+    problem = header_problem(raw, root, sender_from)
     if problem is not None:  # forwarded untouched: verifiers would disagree, or no From to credit
         return unchanged(raw, envelope, "passed", problem, verdict, company.id if company else None)
     if company is None:
         if verdict.explicit is None and not force:
             return unchanged(raw, envelope, "passed", "no company configured for this sender", verdict)
-        company = fallback_company(raw, root)
+        company = fallback_company(raw, root, sender_from)
     if company.mode == "off" and not force:
         return unchanged(raw, envelope, "passed", f"company {company.id}: mode off", verdict, company.id)
     selection = choose_parts(raw, root, message.decoded)
@@ -118,18 +122,39 @@ def _decide(
 # --------------------------------------------------------------------------- the run
 
 
+def _thread_fields(message: ParsedMessage, sender_from: FromField) -> ThreadFields | None:
+    """The recorder's fields from this parse (None where compat32 would read the section otherwise)."""
+    values = message.compat_values(THREAD_FIELDS)
+    if values is None:
+        return None
+    from_value = values["from"]
+    known = sender_from.address if sender_from.text == from_value else None
+    return ThreadFields(from_value, values["message-id"], values["in-reply-to"], values["references"], known)
+
+
 def _decided(
     raw: bytes, envelope: Envelope, config: PipelineConfig, force: bool, ats: AtsSignals = NO_SIGNALS
-) -> Outcome | tuple[MimePart, Decision]:
-    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject.
+) -> Outcome | tuple[MimePart, Decision, ThreadFields | None]:
+    """Parse, classify and guard: the unchanged outcome, or where and for whom to inject, and the
+    header fields the recorder needs (carried on the outcome).
     ``ats``: the ATS rejection signals active for these recipients (see relay_smtp/ats.py)."""
     message = ParsedMessage.parse(raw)  # the one parse; every step reads from it
     root = message.root
-    header_from = address_of(message.header("From"))
-    decision = _decide(message, envelope, config, header_from, force, ats)
+    sender_from = read_from(message.header("From"))  # the one parse of the From, too
+    thread = _thread_fields(message, sender_from)
+    decision = _decide(message, envelope, config, sender_from, force, ats)
     if isinstance(decision, Outcome):
-        return sign_unchanged(raw, decision, config, header_from)
-    return root, decision
+        return _with_thread(sign_unchanged(raw, decision, config, sender_from.address), thread)
+    return root, decision, thread
+
+
+def _with_thread(outcome: Outcome, thread: ThreadFields | None) -> Outcome:
+    """The outcome carrying the recorder's fields (see recontact.py)."""
+    if thread is None:
+        return outcome
+    # Spelt out: ``dataclasses.replace`` costs twice as much (it inspects the fields on every call).
+    o = outcome
+    return Outcome(o.action, o.reason, o.outgoing, o.verdict, o.company, o.parts, o.signing, thread)
 
 
 def _forward_original(raw: bytes, envelope: Envelope) -> Outcome:
@@ -150,7 +175,7 @@ def process(
         decided = _decided(raw, envelope, config, force, ats)
         if isinstance(decided, Outcome):
             return decided
-        return inject(raw, decided[0], envelope, config, decided[1])
+        return _with_thread(inject(raw, decided[0], envelope, config, decided[1]), decided[2])
     except Exception:
         return _forward_original(raw, envelope)
 
@@ -164,14 +189,14 @@ def process_first(
         decided = _decided(raw, envelope, config, False, ats)
         if isinstance(decided, Outcome):
             return decided, None
-        root, decision = decided
+        root, decision, thread = decided
         if len(envelope.recipients) == 1:
-            return inject(raw, root, envelope, config, decision), None
+            return _with_thread(inject(raw, root, envelope, config, decision), thread), None
         personaliser = make_personaliser(raw, root, config, decision)
         first = personaliser.copy_for(envelope.recipients[0])
         if not first.changed:
-            return personaliser.unchanged(envelope, first), None
-        return injected(decision, (first.outgoing,), first), personaliser
+            return _with_thread(personaliser.unchanged(envelope, first), thread), None
+        return _with_thread(injected(decision, (first.outgoing,), first), thread), personaliser
     except Exception:
         return _forward_original(raw, envelope), None
 

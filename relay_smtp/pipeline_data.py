@@ -46,6 +46,26 @@ class PartReport:
     changed: bool
 
 
+#: The header fields the re-application recorder reads, by their lower-case names.
+THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
+
+
+@dataclass(frozen=True)
+class ThreadFields:
+    """What the re-application recorder reads of a message's header (see recontact.py), taken from
+    the pipeline's parse so that the recorder does not read the header section again.
+
+    The values are those of Python's compat32 header parser (``Message.get``, "" if absent), which
+    the recorder's own reading gives for a message that comes without them."""
+
+    from_value: str
+    message_id: str
+    in_reply_to: str
+    references: str
+    #: ``parseaddr(from_value)[1]`` when the pipeline parsed that same text, else None.
+    from_address: str | None = None
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: Action
@@ -55,6 +75,8 @@ class Outcome:
     company: str | None = None
     parts: tuple[PartReport, ...] = ()
     signing: str = ""
+    #: The header fields the recorder needs; None when the pipeline did not read them.
+    thread: ThreadFields | None = None
 
     @property
     def changed(self) -> bool:

@@ -8,20 +8,25 @@ In-Reply-To and References, so a reply in the rejection's own thread is told apa
 
 Two halves, so that nothing is added to the SMTP reply's path but a queue append:
 
-- `observed_mail` runs after the next hop answered: it keeps the header section's bytes (a slice, not
-  the body), the envelope and the time, and is put on the `LinkRecorder`'s queue (microseconds) if
+- `observed_mail` runs after the next hop answered: it keeps the header fields the pipeline already
+  read (`Outcome.thread`), or else the header section's bytes (a slice, not the body), the envelope
+  and the time, and is put on the `LinkRecorder`'s queue (microseconds) if
   `ContactWriter.wants` it: a rejection, or any mail while some company names recruiting senders
   (with none, only rejections can ever be recorded, so other mail is not even queued);
-- `ContactWriter` runs in the recorder's writer thread with its batch: parses those headers, and for
+- `ContactWriter` runs in the recorder's writer thread with its batch: takes those fields (or parses
+  the header bytes), and for
   mail that is not a rejection (whose company the pipeline already named) finds the company and
   whether the sender is one of its recruiting senders (`pipeline.find_company`), hashes, and writes the
   result (`store.kpi.record_mail_in`) in the recorder's one transaction per batch.
 
-The headers are parsed again here, off the SMTP path: the pipeline's parse and its sender lookup stay
-inside the pipeline, whose `Outcome` names the company of a rejection only.  Only four fields are
-wanted, so a plain header section (ASCII, every line a field or its continuation) is read by one
-regular expression and the MIME walk's header scanner, which give what Python's compat32 header
-parser gives (`thread_fields`) at a fraction of its CPU; anything else is left to that parser.
+The pipeline's one parse of the message hands over the four fields wanted and its reading of the
+From address (`pipeline_data.ThreadFields`), for a section its walk and Python's compat32 header
+parser read alike.  The header is read here only for an outcome without them (the pipeline failed, or
+the section is one compat32 reads its own way); its sender lookup stays inside the pipeline, whose
+`Outcome` names the company of a rejection only.  A plain header section (ASCII, every line a field or
+its continuation) is then read by one regular expression and the MIME walk's header scanner, which
+give what Python's compat32 header parser gives (`thread_fields`) at a fraction of its CPU; anything
+else is left to that parser.
 
 No address, subject or Message-ID is stored, only keyed hashes and dates.
 """
@@ -43,7 +48,8 @@ from sqlalchemy import Connection
 from relay_smtp.config import Company, KpiSettings
 from relay_smtp.links import LinkSigner
 from relay_smtp.mail.mime_headers import first_field, scan_headers
-from relay_smtp.pipeline import Outcome, find_company
+from relay_smtp.pipeline import Outcome, ThreadFields, find_company
+from relay_smtp.pipeline_data import THREAD_FIELDS
 from relay_smtp.store import kpi
 from relay_smtp.store.kpi import ObservedMail
 
@@ -53,8 +59,6 @@ log = logging.getLogger(__name__)
 MAX_REFERENCES = 30
 _MSG_ID = re.compile(r"<([^<>\s]{1,998})>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-#: The fields the rate reads, by their lower-case names.
-THREAD_FIELDS = ("from", "message-id", "in-reply-to", "references")
 # A header section the email package's feed parser reads without remark (bare CRs aside): fields,
 # each a name of printable characters but the colon, a colon, and continuation lines (its headerRE;
 # an mbox "From " line is no field here, as the space is no name character), then the blank line and
@@ -65,13 +69,15 @@ _PLAIN_SECTION = re.compile(rf"((?:{_FIELD}\n)*(?:{_FIELD}\Z)?)(?:\r?\n.*)?", re
 
 @dataclass(frozen=True)
 class OutgoingMail:
-    """What the writer needs of one relayed message: its header bytes, envelope and verdict, and when."""
+    """What the writer needs of one relayed message: its header fields (as the pipeline read them, or
+    else the header bytes to read them from), envelope and verdict, and when."""
 
-    header: bytes
+    header: bytes  # empty when ``thread`` is given
     mail_from: str
     recipients: tuple[str, ...]
     rejection_company: str | None  # the company a rejection was recorded for, else None
     at: datetime
+    thread: ThreadFields | None = None
 
 
 def observed_mail(
@@ -81,12 +87,15 @@ def observed_mail(
     outcome: Outcome,
     at: datetime,
 ) -> OutgoingMail | None:
-    """The record to queue for one relayed message (cheap: a slice of the header, no parsing)."""
+    """The record to queue for one relayed message (cheap: the fields the pipeline read, or else a
+    slice of the header; no parsing)."""
     if not recipients:
         return None
+    rejection = outcome.company if outcome.action in ("injected", "audited") else None
+    if outcome.thread is not None:
+        return OutgoingMail(b"", mail_from, tuple(recipients), rejection, at, outcome.thread)
     end = _HEADER_END.search(data)
     header = data[: end.end()] if end else data[:65536]
-    rejection = outcome.company if outcome.action in ("injected", "audited") else None
     return OutgoingMail(header, mail_from, tuple(recipients), rejection, at)
 
 
@@ -120,6 +129,15 @@ def scanned_fields(header: bytes) -> dict[str, str] | None:
         value = header[found.value_start : found.end].decode("ascii") if found else ""
         fields[name] = value.lstrip(" \t").rstrip("\r\n")
     return fields
+
+
+def read_thread(mail: OutgoingMail) -> ThreadFields:
+    """The fields as the pipeline carried them, or read from the header bytes (`thread_fields`):
+    for an outcome the pipeline did not parse (it failed), or whose header compat32 reads otherwise."""
+    if mail.thread is not None:
+        return mail.thread
+    fields = thread_fields(mail.header)
+    return ThreadFields(fields["from"], fields["message-id"], fields["in-reply-to"], fields["references"])
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -171,18 +189,20 @@ class ContactWriter:
             return []
 
     def observe(self, mail: OutgoingMail) -> list[ObservedMail]:
-        headers = thread_fields(mail.header)
+        headers = read_thread(mail)
         kind: Literal["rejection", "contact"]
         if mail.rejection_company is not None:
             kind, company_id = "rejection", mail.rejection_company
         else:
-            header_from = parseaddr(headers["from"])[1]
+            header_from = headers.from_address
+            if header_from is None:
+                header_from = parseaddr(headers.from_value)[1]
             company, recruiting = find_company(self._companies, mail.mail_from, header_from)
             if company is None or not recruiting:
                 return []
             kind, company_id = "contact", company.id
-        own = message_ids(headers["message-id"])
-        refs = message_ids(headers["in-reply-to"]) + message_ids(headers["references"])
+        own = message_ids(headers.message_id)
+        refs = message_ids(headers.in_reply_to) + message_ids(headers.references)
         refs = refs[:2] + refs[2:][-MAX_REFERENCES:]
         message_hash = self._hash(own[0]) if own else ""
         references = tuple(dict.fromkeys(self._hash(r) for r in refs))

@@ -6,8 +6,10 @@ pipeline run around it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from email.utils import parseaddr
+from dataclasses import dataclass
+from email.utils import getaddresses, parseaddr
 
 from relay_smtp.company_name import company_name
 from relay_smtp.config import Company
@@ -30,6 +32,55 @@ def _matches_sender(address: str, patterns: Sequence[str]) -> bool:
         elif address == pattern:
             return True
     return False
+
+
+# The usual From forms, ``Name <local@domain>`` and ``local@domain``, in the shapes for which
+# ``email.utils`` gives the name and the address as written (tests/test_from_field.py checks it against
+# ``getaddresses`` with hypothesis): dot-atom address parts, the name's words (no specials, quotes,
+# comments or whitespace other than one space between them) and one space before the "<".
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_WORD = r'[^\s()<>@,:;."\[\]\\]+'
+_SIMPLE_FROM = re.compile(
+    rf"(?:(?P<name>{_WORD}(?: {_WORD})*) )?<(?P<routed>{_ADDRESS})>|(?P<bare>{_ADDRESS})"
+)
+
+
+def simple_from(text: str) -> tuple[str, str] | None:
+    """``getaddresses([text])``'s one (name, address) for the usual forms, without its parser; None
+    for anything else."""
+    match = _SIMPLE_FROM.fullmatch(text)
+    if match is None:
+        return None
+    return (match["name"] or "", match["routed"] or match["bare"])
+
+
+@dataclass(frozen=True)
+class FromField:
+    """A From value and what ``email.utils`` reads in it, parsed once for every step that asks (the
+    sender lookup, the header check, the fallback company's name and the re-application recorder)."""
+
+    text: str
+    addresses: tuple[tuple[str, str], ...]  # ``getaddresses([text])``
+    pair: tuple[str, str]  # ``parseaddr(text)``
+
+    @property
+    def address(self) -> str:
+        return self.pair[1]
+
+
+def read_from(from_value: str | None) -> FromField:
+    """One parse of a From value (the usual forms by `simple_from`). For one address, ``parseaddr``
+    is the first of ``getaddresses`` (newer Pythons' strict ``parseaddr`` also refuses several);
+    otherwise it is asked itself."""
+    text = from_value or ""
+    simple = simple_from(text)
+    if simple is not None:
+        return FromField(text, (simple,), simple)
+    addresses = tuple(getaddresses([text]))
+    if len(addresses) == 1 and addresses[0][1]:
+        return FromField(text, addresses, addresses[0])
+    return FromField(text, addresses, parseaddr(text))
 
 
 def address_of(from_value: str | None) -> str:
@@ -56,11 +107,12 @@ def find_company(
     return None, False
 
 
-def fallback_company(raw: bytes, root: MimePart) -> Company:
-    """For mail explicitly marked by an unconfigured sender: name the company after its From.
+def fallback_company(raw: bytes, root: MimePart, sender: FromField | None = None) -> Company:
+    """For mail explicitly marked by an unconfigured sender: name the company after its From
+    (``sender``: the From as the pipeline read it, else read here).
 
     The display name only when it looks like an organisation (often it is a role, 採用担当).
     """
-    name, address = parseaddr(get_header(raw, root, "From") or "")
+    name, address = (sender or read_from(get_header(raw, root, "From"))).pair
     domain = address_domain(address) or "unknown"
     return Company(id=domain, name=company_name(decode_encoded_words(name), domain), mode="enforce")

@@ -58,6 +58,32 @@ class ParsedMessage:
                 return mime.field_text(self.raw, found)
         return None
 
+    def compat_values(self, names: tuple[str, ...]) -> dict[str, str] | None:
+        """The first top-level field of each of ``names`` (lower case; "" if absent) as Python's
+        compat32 header parser reads it (``Message.get``: the blanks after the colon and the last line
+        end cut off, continuation lines kept), or None if the section holds what that parser reads
+        otherwise than the walk: 8-bit bytes, a bare CR, an mbox "From " line, blanks before a
+        colon, a line that is no field, a first line that is a continuation, or no blank line after
+        the section (it is then a slice of the message to that parser's reader, see recontact.py)."""
+        raw, root = self.raw, self.root
+        end = root.body_start
+        if not 0 < root.header_end < end or "header block starts with a continuation line" in root.defects:
+            return None
+        section = raw[:end]
+        if not section.isascii() or section.count(b"\r") != section.count(b"\r\n"):
+            return None
+        if section.startswith(b"From ") or b"\nFrom " in section:
+            return None
+        values = dict.fromkeys(names, "")
+        wanted = {name.encode("ascii"): name for name in names}
+        for found in self.fields():
+            if found.start + len(found.name) + 1 != found.value_start:  # "Name :" is no field there
+                return None
+            name = wanted.pop(found.name, None)  # the first of each, as ``Message.get``
+            if name is not None:
+                values[name] = raw[found.value_start : found.end].decode("ascii").lstrip(" \t").rstrip("\r\n")
+        return values
+
     def raw_values(self, name: str, part: MimePart | None = None) -> list[bytes]:
         """Every value of the fields called ``name``, as the octets after the colon (folded)."""
         key = name.strip().lower().encode("ascii", "replace")
