@@ -677,8 +677,9 @@ recruiting_senders = ["@plain.example"]
         outcome = process(raw, Envelope(sender, ("cand@example.net",)), config)
         return outcome.action
 
-    # Terse enough that neither the default phrases nor the model read a rejection in it.
-    own_words = "Analyst position: we will not be extending an interview."
+    # No default phrase reads a rejection in it, and the outcome-sentence signal (which does read one)
+    # does not count: the body itself names no job or application, only the subject does.
+    own_words = "We will not be extending an interview."
     assert run("hr@own.example", own_words) == "audited"
     assert run("hr@plain.example", own_words) == "passed"
     excluded = (

@@ -9,7 +9,7 @@ import importlib.resources
 import pytest
 
 from relay_smtp.mail.classify import ClassifierRules, Sender, Verdict, classify
-from relay_smtp.mail.model import TextModel, default_models
+from relay_smtp.mail.model import TextModel, default_models, en_folded_features
 
 RULES = ClassifierRules()
 # The phrase rules alone: without this model and without the outcome-sentence signal.
@@ -143,3 +143,27 @@ def test_a_model_file_round_trips_and_a_bad_one_is_refused() -> None:
     broken = {**TOY.to_json(), "weights": {"regret": "a lot"}}
     with pytest.raises(ValueError, match="n-grams to numbers"):
         TextModel.from_json(broken)
+
+
+def test_folded_english_reads_one_statement_alike_in_its_wordings() -> None:
+    stop = frozenset({"we", "your", "the", "be"})
+    a = en_folded_features("we won't be moving your application forward", 300, stop)
+    b = en_folded_features("we will not be moving the applications forwards", 300, stop)
+    c = en_folded_features("we aren't moving it on; she's moved on", 300, stop)
+    # a contraction as its words, an ending cut, a pair across the left-out words
+    assert {"will not", "not be", "be mov", "mov", "forward", "~mov application"} <= a & b
+    assert "won't" not in a and "moving" not in b and "applications" not in b
+    assert {"are not", "not mov", "she", "mov on"} <= c and "she's" not in c
+    # not folded: the words as written
+    assert {"won't", "moving", "won't be"} <= TextModel("en", {}, 0.0).features("we won't be moving")
+
+
+def test_a_folded_model_file_round_trips_and_an_unfolded_one_is_written_as_before() -> None:
+    folded = TextModel("en", {"~mov application": 1.5}, -1.0, folded=True, stop_words=frozenset({"the", "a"}))
+    data = folded.to_json()
+    assert data["folded"] is True and data["stop_words"] == ["a", "the"]
+    again = TextModel.from_json(data)
+    assert again.folded and again.stop_words == frozenset({"the", "a"})
+    assert again.probability("moving the application") == folded.probability("moving the application")
+    assert "folded" not in TOY.to_json() and "stop_words" not in TOY.to_json()
+    assert not TextModel.from_json(TOY.to_json()).folded

@@ -221,19 +221,29 @@ JA_CAUGHT = (
 )
 
 
-@pytest.mark.parametrize(
-    ("body", "subject"),
-    [(EN_CAUGHT, "Your application for the Barista role"), (JA_CAUGHT, "販売スタッフのご応募")],
+# Read folded: "isn't" as "is not"; unfolded, this sentence read p 0.92, below the threshold.
+EN_CAUGHT_FOLDED = (
+    "Hi Sam,\n\nThanks for dropping off your CV for the bike mechanic job at the shop.\n\n"
+    "We've had a think and the workshop's going to stay at two mechanics for now, so there isn't a spot"
+    " for you with us.\n\nAll the best,\nMo"
 )
-def test_the_shipped_signal_catches_an_outcome_no_phrase_has(body: str, subject: str) -> None:
+
+
+@pytest.mark.parametrize(
+    ("body", "subject", "said"),
+    [
+        (EN_CAUGHT, "Your application for the Barista role", "won't be bringing you"),
+        (EN_CAUGHT_FOLDED, "Bike mechanic job", "there isn't a spot for you"),
+        (JA_CAUGHT, "販売スタッフのご応募", "別のスタッフさん"),
+    ],
+)
+def test_the_shipped_signal_catches_an_outcome_no_phrase_has(body: str, subject: str, said: str) -> None:
     alone = run(body, subject, RULES_ALONE)
     assert alone.label == "other" and alone.score < 4
     verdict = run(body, subject)
     assert verdict.label == "rejection", [str(s) for s in verdict.reasons]
     (signal,) = [s for s in verdict.reasons if s.where == "outcome"]
-    assert signal.weight == 4 and (
-        "won't be bringing you" in signal.matched or "別のスタッフさん" in signal.matched
-    )
+    assert signal.weight == 4 and said in signal.matched
     assert "top n-grams: " in signal.note
 
 

@@ -311,8 +311,10 @@ def _shape(signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:
 # -4 limit gained one disputable catch, a freeze that asks for a reply, and let a request trap through).
 OUTCOME_BLOCKED = -1
 # Notes with which the rules set rejection wording aside: the mail talks of an outcome that is not
-# this mail's (a condition, a delay, a quoted example), and a sentence model must not read it back in.
-_SET_ASIDE = ("conditional", "delayed", "quoted example")
+# this mail's (a condition, a delay, a quoted example, an application only moved to another channel:
+# "we won't be continuing with your application by post; please use the portal"), and a sentence
+# model must not read it back in.
+_SET_ASIDE = ("conditional", "delayed", "quoted example", "said of the channel")
 
 
 def _outcome(rules: ClassifierRules, signals: list[Signal], body: Forms, locale: Locale) -> list[Signal]:

@@ -15,6 +15,11 @@ signature removed, normalised by ``classify``): for Japanese, characters and cha
 3-grams of the Japanese form (no spaces, no commas); for English, word unigrams and bigrams of the
 English form (lower case). Digits are folded to 0. Only the first ``max_chars`` characters are
 read: rejections state their outcome early, and it bounds the cost to a few hundred dict lookups.
+A model may read English *folded* (``folded``; the outcome-sentence model does): contractions
+as their words ("won't" as "will not"), a plural or -ed/-ing ending cut off, and besides the
+bigrams the pairs of neighbouring words once its ``stop_words`` are left out ("we have decided
+not to proceed with your application" also gives "decid not", "proceed application"): the same
+statement then reads alike whichever of its many English wordings it takes.
 
 The weights are data, trained offline by ``scripts/train_classifier_model.py`` on the tuning
 rounds only, and shipped as ``mail/phrases/model_{ja,en}.json`` (read once).
@@ -55,6 +60,54 @@ def en_features(text: str, max_chars: int) -> set[str]:
     return grams
 
 
+# A contraction's own first word where cutting "n't" off does not give it ("won't": will not).
+_EN_NOT = {"won't": "will", "can't": "can", "shan't": "shall", "cannot": "can"}
+_EN_CLITIC = {"'re": "are", "'ve": "have", "'ll": "will", "'m": "am", "'d": "would", "'s": ""}
+
+
+def _fold(word: str) -> str:
+    """The word with a plural or -ed/-ing ending cut off (crudely: "decided" -> "decid", "roles" ->
+    "rol"); only where enough of the word is left to stay a word of its own."""
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith(("ed", "es")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _en_words(text: str) -> list[str]:
+    """The words of an English-form text, contractions written out, endings folded."""
+    words: list[str] = []
+    for word in _EN_WORD.findall(text):
+        if "'" in word or word == "cannot":
+            if word in _EN_NOT:
+                words += (_EN_NOT[word], "not")
+                continue
+            if word.endswith("n't"):
+                words += (_fold(word[:-3]), "not")
+                continue
+            head, _, tail = word.partition("'")
+            words.append(_fold(head))
+            if _EN_CLITIC.get("'" + tail):
+                words.append(_EN_CLITIC["'" + tail])
+            continue
+        words.append(_fold(word))
+    return words
+
+
+def en_folded_features(text: str, max_chars: int, stop_words: frozenset[str]) -> set[str]:
+    """Word unigrams and bigrams of an English-form text read folded (contractions written out,
+    endings cut), and "~"-marked bigrams of its words other than ``stop_words``."""
+    words = _en_words(_DIGITS.sub("0", text[:max_chars]))
+    grams = set(words)
+    grams.update(map(" ".join, pairwise(words)))
+    content = [w for w in words if w not in stop_words]
+    grams.update("~" + a + " " + b for a, b in pairwise(content))
+    return grams
+
+
 @dataclass(frozen=True)
 class Reading:
     """What the model read in one text: its probability, the weight it adds, the top n-grams."""
@@ -89,10 +142,16 @@ class TextModel:
     weight: int = 4
     low_threshold: float = 0.0
     low_weight: int = 0
+    # English read folded (en_folded_features), with these words left out of the "~" pairs.
+    folded: bool = False
+    stop_words: frozenset[str] = frozenset()
 
     def features(self, text: str) -> set[str]:
-        extract = ja_features if self.language == "ja" else en_features
-        return extract(text, self.max_chars)
+        if self.language == "ja":
+            return ja_features(text, self.max_chars)
+        if self.folded:
+            return en_folded_features(text, self.max_chars, self.stop_words)
+        return en_features(text, self.max_chars)
 
     def raw_score(self, grams: Iterable[str]) -> float:
         # filter(None, ...) drops the n-grams the model does not know (get gives None)
@@ -128,6 +187,8 @@ class TextModel:
             "weight": self.weight,
             "low_threshold": self.low_threshold,
             "low_weight": self.low_weight,
+            # written only when set, so a model that does not fold keeps the file it had
+            **({"folded": True, "stop_words": sorted(self.stop_words)} if self.folded else {}),
             "weights": dict(sorted(self.weights.items())),
         }
 
@@ -149,6 +210,8 @@ class TextModel:
             weight=int(data["weight"]),
             low_threshold=float(data["low_threshold"]),
             low_weight=int(data["low_weight"]),
+            folded=bool(data.get("folded", False)),
+            stop_words=frozenset(str(w) for w in data.get("stop_words", ())),
         )
 
 

@@ -10,12 +10,13 @@ about one thing.
 
 Each sentence of the sender's own text (the classifier's normalised form, split where the
 classifier's other checks split, ``sentences.py``) is read by a linear model over the same n-grams
-as ``model.py`` (``TextModel``, one per language); the sentence with the highest probability that
-reaches the model's threshold and is not set aside is the finding. A sentence is set aside when it
-is conditional, denied or delayed (``weigh.sentence_set_aside``), a wish for the reader's future
-(``structure.in_wish``) or quotes an example in mail about rejection mail (``structure.quotes_example``):
-a bag of n-grams cannot read those, the rules can. When it may add, and how much, is decided in
-``classify.py``; the job-context gate still decides after the sum.
+as ``model.py`` (``TextModel``, one per language; English read folded, contractions written out
+and endings cut, since English states one outcome in many wordings); the sentence with the highest
+probability that reaches the model's threshold and is not set aside is the finding. A sentence is
+set aside when it is conditional, denied or delayed (``weigh.sentence_set_aside``), a wish for the
+reader's future (``structure.in_wish``) or quotes an example in mail about rejection mail
+(``structure.quotes_example``): a bag of n-grams cannot read those, the rules can. When it may
+add, and how much, is decided in ``classify.py``; the job-context gate still decides after the sum.
 
 The weights are data, trained offline by ``scripts/train_outcome_model.py`` and shipped as
 ``mail/phrases/outcome_{ja,en}.json`` (read once).
