@@ -11,23 +11,35 @@ probabilities (p = sigmoid(scale * z + shift)).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from relay_smtp.mail.model import TextModel
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def fit(
-    docs: Sequence[tuple[Iterable[str], bool]],
-    *,
-    min_df: int,
-    top_features: int,
-    epochs: int = 20,
-    l2: float = 1e-4,
-    learning_rate: float = 0.05,
-    seed: int = 1,
-) -> tuple[dict[str, float], float]:
+@dataclass(frozen=True)
+class FitSettings:
+    """How a model is fitted: the vocabulary cut (``min_df``, ``top_features``) and the SGD."""
+
+    min_df: int
+    top_features: int
+    epochs: int = 20
+    l2: float = 1e-4
+    learning_rate: float = 0.05
+    seed: int = 1
+
+
+def fit(docs: Sequence[tuple[Iterable[str], bool]], settings: FitSettings) -> tuple[dict[str, float], float]:
     """Weights and bias of an L2 logistic regression (SGD, averaged over epochs) of the labels on
     the documents' n-gram sets."""
+    min_df, top_features, epochs = settings.min_df, settings.top_features, settings.epochs
+    l2, learning_rate, seed = settings.l2, settings.learning_rate, settings.seed
     sets = [(set(grams), y) for grams, y in docs]
     df: dict[str, int] = {}
     for grams, _ in sets:
@@ -75,3 +87,18 @@ def platt(scores: Sequence[tuple[float, bool]]) -> tuple[float, float]:
         a -= 0.01 * ga / len(scores)
         c -= 0.01 * gc / len(scores)
     return round(a, 4), round(c, 4)
+
+
+def shipped_calibration(path: Path) -> tuple[float, float] | None:
+    """The scale and shift of a shipped model file (kept when a script retrains without --cv), or
+    None when there is no such file yet."""
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text(encoding="utf-8"))
+    return float(old["scale"]), float(old["shift"])
+
+
+def write_model(path: Path, model: TextModel) -> None:
+    """Write a model as the shipped JSON, and say so."""
+    path.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(REPO)}: {len(model.weights)} n-grams, {path.stat().st_size} bytes")

@@ -12,8 +12,8 @@ inference share one normalisation.
 
 The model is an L2-regularised logistic regression over binary n-gram features (see model.py),
 fitted by stochastic gradient descent with epoch averaging, in pure Python and seeded, so a rerun
-writes the same file. Features seen in fewer than MIN_DF training messages are dropped (names,
-dates, company words), and only the TOP_FEATURES largest weights are kept, so each file stays small.
+writes the same file. Features seen in fewer than FIT.min_df training messages are dropped (names,
+dates, company words), and only the FIT.top_features largest weights are kept, so each file stays small.
 The raw score is calibrated (Platt: p = sigmoid(scale * z + shift)) on the out-of-fold scores of the
 leave-one-round-out runs over rounds 7-12: each of those rounds was an independent held-out set once,
 so their out-of-fold scores are what the model gives on unseen mail.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -49,12 +48,7 @@ CV_ROUNDS = (7, 8, 9, 10, 11, 12)
 # The opening of the text the model reads: every message of the tuning set fits (at most 378 and 868
 # characters), and the cost stays near 100 us per message however long the mail is.
 MAX_CHARS = {"ja": 400, "en": 1200}
-MIN_DF = 3
-TOP_FEATURES = 6000
-EPOCHS = 20
-L2 = 1e-4
-LEARNING_RATE = 0.05
-SEED = 1
+FIT = logistic.FitSettings(min_df=3, top_features=6000, epochs=20, l2=1e-4, learning_rate=0.05, seed=1)
 # The signal's configuration, chosen on the development set and the CV figures (docs/classifier.md).
 THRESHOLD = {"ja": 0.95, "en": 0.95}
 WEIGHT = {"ja": 4, "en": 4}
@@ -133,15 +127,7 @@ def _features(ex: Example) -> set[str]:
 def fit(examples: list[Example], language: str) -> tuple[dict[str, float], float]:
     """Weights and bias of the logistic regression (scripts/logistic.py) on one language's messages."""
     docs = [(_features(ex), ex.positive) for ex in examples if ex.locale == language]
-    return logistic.fit(
-        docs,
-        min_df=MIN_DF,
-        top_features=TOP_FEATURES,
-        epochs=EPOCHS,
-        l2=L2,
-        learning_rate=LEARNING_RATE,
-        seed=SEED,
-    )
+    return logistic.fit(docs, FIT)
 
 
 def model_for(examples: list[Example], language: str, scale: float = 1.0, shift: float = 0.0) -> TextModel:
@@ -288,17 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     calibration = cross_validate(tuning, heldout) if args.cv else None
     for language in ("ja", "en"):
         path = OUT / f"model_{language}.json"
-        if calibration is None:
-            if not path.is_file():
-                parser.error(f"{path.name} does not exist: run with --cv once to calibrate")
-            # without --cv the calibration of the shipped file is kept
-            old = json.loads(path.read_text(encoding="utf-8"))
-            scale, shift = old["scale"], old["shift"]
-        else:
-            scale, shift = calibration[language]
-        model = model_for(tuning, language, scale, shift)
-        path.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(REPO)}: {len(model.weights)} n-grams, {path.stat().st_size} bytes")
+        # without --cv the calibration of the shipped file is kept
+        kept = calibration[language] if calibration else logistic.shipped_calibration(path)
+        if kept is None:
+            parser.error(f"{path.name} does not exist: run with --cv once to calibrate")
+        logistic.write_model(path, model_for(tuning, language, *kept))
     return 0
 
 

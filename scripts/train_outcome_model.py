@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -60,12 +59,7 @@ SENTENCES = DATA / "sentences"
 FIRST_CV_ROUND = 7  # the first round that was an independent held-out set
 SEEN = DATA / "seen"  # development sets of earlier work, never trained on
 MAX_CHARS = 300  # of one sentence
-MIN_DF = 2
-TOP_FEATURES = 8000
-EPOCHS = 12
-L2 = 1e-4
-LEARNING_RATE = 0.05
-SEED = 1
+FIT = logistic.FitSettings(min_df=2, top_features=8000, epochs=12, l2=1e-4, learning_rate=0.05, seed=1)
 # The signal's configuration, chosen on the CV figures and the development set (docs/classifier.md).
 THRESHOLD = {"ja": 0.93, "en": 0.93}
 WEIGHT = {"ja": 4, "en": 4}
@@ -188,15 +182,7 @@ def _docs(
 def model_for(
     messages: list[Message], hand: list[tuple[str, bool]], language: str, held: int = -1
 ) -> TextModel:
-    weights, bias = logistic.fit(
-        list(_docs(messages, hand, language, held)),
-        min_df=MIN_DF,
-        top_features=TOP_FEATURES,
-        epochs=EPOCHS,
-        l2=L2,
-        learning_rate=LEARNING_RATE,
-        seed=SEED,
-    )
+    weights, bias = logistic.fit(list(_docs(messages, hand, language, held)), FIT)
     return replace(
         _empty(language), weights=weights, bias=bias, threshold=THRESHOLD[language], weight=WEIGHT[language]
     )
@@ -433,16 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     calibration = cross_validate(tuning, hand, heldout) if args.cv else None
     for language in ("ja", "en"):
         path = OUT / f"outcome_{language}.json"
-        if calibration is None:
-            if not path.is_file():
-                parser.error(f"{path.name} does not exist: run with --cv once to calibrate")
-            old = json.loads(path.read_text(encoding="utf-8"))
-            scale, shift = old["scale"], old["shift"]
-        else:
-            scale, shift = calibration[language]
-        model = replace(model_for(tuning, hand[language], language), scale=scale, shift=shift)
-        path.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(REPO)}: {len(model.weights)} n-grams, {path.stat().st_size} bytes")
+        kept = calibration[language] if calibration else logistic.shipped_calibration(path)
+        if kept is None:
+            parser.error(f"{path.name} does not exist: run with --cv once to calibrate")
+        scale, shift = kept
+        logistic.write_model(
+            path, replace(model_for(tuning, hand[language], language), scale=scale, shift=shift)
+        )
     return 0
 
 
