@@ -57,12 +57,14 @@ class Result:
 
 
 @dataclass
-class Stats:
+class Confusion:
+    """Counts of a rejection verdict against its label: what every measure of the classifier prints
+    (this report, and the learned signals' trainers)."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
     tn: int = 0
-    mistakes: list[Result] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -76,9 +78,7 @@ class Stats:
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
-    def add(self, result: Result) -> None:
-        predicted = result.verdict.label == "rejection"
-        expected = result.expected == "rejection"
+    def count(self, predicted: bool, expected: bool) -> None:
         if predicted and expected:
             self.tp += 1
         elif predicted:
@@ -87,6 +87,20 @@ class Stats:
             self.fn += 1
         else:
             self.tn += 1
+
+    def __str__(self) -> str:
+        figures = f"TP {self.tp} FP {self.fp} FN {self.fn} TN {self.tn}"
+        return f"P {self.precision:.3f} R {self.recall:.3f} ({figures})"
+
+
+@dataclass
+class Stats(Confusion):
+    mistakes: list[Result] = field(default_factory=list)
+
+    def add(self, result: Result) -> None:
+        predicted = result.verdict.label == "rejection"
+        expected = result.expected == "rejection"
+        self.count(predicted, expected)
         if predicted != expected:
             self.mistakes.append(result)
 

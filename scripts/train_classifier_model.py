@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from relay_smtp.mail.classify import ClassifierRules, classify  # noqa: E402
 from relay_smtp.mail.model import Reading, TextModel, TextModels, may_add  # noqa: E402
 from scripts import logistic  # noqa: E402
-from scripts.classify_report import DATA, HELDOUT, recipients_of, sender_of  # noqa: E402
+from scripts.classify_report import DATA, HELDOUT, Confusion, recipients_of, sender_of  # noqa: E402
 
 OUT = REPO / "relay_smtp" / "mail" / "phrases"
 CV_ROUNDS = (7, 8, 9, 10, 11, 12)
@@ -160,30 +160,16 @@ def verdict(ex: Example, model: TextModel | None, threshold: int = 4) -> bool:
 
 
 @dataclass
-class Figures:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
+class Figures(Confusion):
     missed: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
 
     def add(self, ex: Example, predicted: bool) -> None:
-        if predicted and ex.positive:
-            self.tp += 1
-        elif predicted:
-            self.fp += 1
+        self.count(predicted, ex.positive)
+        if predicted and not ex.positive:
             self.wrong.append(ex.file)
-        elif ex.positive:
-            self.fn += 1
+        elif ex.positive and not predicted:
             self.missed.append(ex.file)
-        else:
-            self.tn += 1
-
-    def __str__(self) -> str:
-        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-        return f"P {p:.3f} R {r:.3f} (TP {self.tp} FP {self.fp} FN {self.fn} TN {self.tn})"
 
 
 def score(examples: list[Example], language: str, model: TextModel | None) -> Figures:

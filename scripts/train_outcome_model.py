@@ -51,7 +51,7 @@ from relay_smtp.mail.sentences import sentence_spans  # noqa: E402
 from relay_smtp.mail.structure import shape_markers  # noqa: E402
 from relay_smtp.mail.textform import nfkc  # noqa: E402
 from scripts import logistic  # noqa: E402
-from scripts.classify_report import DATA, HELDOUT, recipients_of, sender_of  # noqa: E402
+from scripts.classify_report import DATA, HELDOUT, Confusion, recipients_of, sender_of  # noqa: E402
 from scripts.train_classifier_model import Capture  # noqa: E402
 
 OUT = REPO / "relay_smtp" / "mail" / "phrases"
@@ -192,32 +192,14 @@ def model_for(
 
 
 @dataclass
-class Figures:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
+class Figures(Confusion):
     caught: list[str] = field(default_factory=list)  # rejections the rules alone missed
     wrong: list[str] = field(default_factory=list)  # others now called rejections
 
     def add(self, ex: Message, predicted: bool) -> None:
-        if predicted and ex.positive:
-            self.tp += 1
-            if ex.rules_label != "rejection":
-                self.caught.append(ex.file)
-        elif predicted:
-            self.fp += 1
-            if ex.rules_label != "rejection":
-                self.wrong.append(ex.file)
-        elif ex.positive:
-            self.fn += 1
-        else:
-            self.tn += 1
-
-    def __str__(self) -> str:
-        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-        return f"P {p:.3f} R {r:.3f} (TP {self.tp} FP {self.fp} FN {self.fn} TN {self.tn})"
+        self.count(predicted, ex.positive)
+        if predicted and ex.rules_label != "rejection":
+            (self.caught if ex.positive else self.wrong).append(ex.file)
 
 
 @dataclass

@@ -123,8 +123,13 @@ class Reading:
     @property
     def explanation(self) -> str:
         """What an admin reads: the verdict of the model, its probability and the top n-grams."""
-        grams = ", ".join(f"{g} {w:+.2f}" for g, w in self.top)
-        return f"{self.pattern} (p={self.probability:.3f}; top n-grams: {grams})"
+        return f"{self.pattern} ({explain(self.probability, self.top)})"
+
+
+def explain(probability: float, top: Sequence[tuple[str, float]]) -> str:
+    """A model's probability and the n-grams that pushed it most, as the classifier's signals name them."""
+    grams = ", ".join(f"{g} {w:+.2f}" for g, w in top)
+    return f"p={probability:.3f}; top n-grams: {grams}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,9 +281,15 @@ class TextModels:
 @functools.cache
 def default_models() -> TextModels:
     """The shipped models (read once per process); a missing file means no model for that language."""
+    return TextModels(*shipped("model"))
+
+
+def shipped(stem: str) -> tuple[TextModel | None, TextModel | None]:
+    """The Japanese and English models shipped as ``phrases/{stem}_{ja,en}.json`` (None where a file
+    is missing)."""
     found: dict[str, TextModel] = {}
     for language in ("ja", "en"):
-        resource = importlib.resources.files("relay_smtp.mail").joinpath("phrases", f"model_{language}.json")
+        resource = importlib.resources.files("relay_smtp.mail").joinpath("phrases", f"{stem}_{language}.json")
         if resource.is_file():
             found[language] = TextModel.from_json(json.loads(resource.read_text(encoding="utf-8")))
-    return TextModels(found.get("ja"), found.get("en"))
+    return found.get("ja"), found.get("en")

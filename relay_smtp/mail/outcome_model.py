@@ -25,11 +25,9 @@ The weights are data, trained offline by ``scripts/train_outcome_model.py`` and 
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import json
 from dataclasses import dataclass
 
-from relay_smtp.mail.model import TextModel
+from relay_smtp.mail.model import TextModel, explain, shipped
 from relay_smtp.mail.sentences import sentence_spans
 from relay_smtp.mail.structure import in_wish, quotes_example
 from relay_smtp.mail.weigh import QUOTED_EXAMPLE, sentence_set_aside
@@ -63,8 +61,7 @@ class OutcomeReading:
 
     @property
     def explanation(self) -> str:
-        grams = ", ".join(f"{g} {w:+.2f}" for g, w in self.top)
-        return f"p={self.probability:.3f}; top n-grams: {grams}"
+        return explain(self.probability, self.top)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,10 +103,4 @@ class OutcomeModels:
 @functools.cache
 def default_outcome_models() -> OutcomeModels:
     """The shipped models (read once per process); a missing file means no model for that language."""
-    found: dict[str, TextModel] = {}
-    for language in ("ja", "en"):
-        name = f"outcome_{language}.json"
-        resource = importlib.resources.files("relay_smtp.mail").joinpath("phrases", name)
-        if resource.is_file():
-            found[language] = TextModel.from_json(json.loads(resource.read_text(encoding="utf-8")))
-    return OutcomeModels(found.get("ja"), found.get("en"))
+    return OutcomeModels(*shipped("outcome"))
